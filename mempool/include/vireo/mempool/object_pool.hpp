@@ -1,0 +1,111 @@
+// vireo: a fixed-size object pool in DMA memory.
+//
+// Free objects live in a multi-producer/multi-consumer Ring; each thread has a
+// cache in front of it (DPDK's rte_mempool design), so a bulk get or put of a
+// burst usually touches only thread-local memory. Every object is
+// IOVA-contiguous (DmaMemory never places one across a physical break).
+//
+// in_use() = objects handed out and not yet returned; it is exact whenever no
+// get or put is running, which is what a leak check needs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/mempool/ring.hpp"
+#include "vireo/mempool/thread_slot.hpp"
+
+namespace vireo {
+
+struct ObjectPoolOptions {
+    uint32_t count = 0;         // objects in the pool
+    uint32_t object_size = 0;   // bytes per object
+    uint32_t align = 64;        // power of two
+    uint32_t cache_size = 256;  // per-thread cache; 0 disables caching
+};
+
+class ObjectPool {
+public:
+    static constexpr uint32_t kMaxCacheSize = 512;
+    // Called once per object at creation with its VA, IOVA and index.
+    using InitFn = std::function<void(void* obj, uint64_t iova, uint32_t index)>;
+
+    ObjectPool(DmaMemory& mem, const ObjectPoolOptions& opts, const InitFn& init = {});
+    ObjectPool(const ObjectPool&) = delete;
+    ObjectPool& operator=(const ObjectPool&) = delete;
+    ~ObjectPool();
+
+    // All n objects or none (returns false when the pool cannot supply n).
+    bool get_bulk(void** objs, uint32_t n) noexcept {
+        Cache* c = cache();
+        if (c == nullptr || n > cache_size_) return free_.dequeue_bulk(objs, n) == n;
+        uint32_t len = c->len.load(std::memory_order_relaxed);
+        if (len < n) {  // refill to cache_size_ beyond this request
+            len += free_.dequeue_burst(c->objs + len, cache_size_ + n - len);
+            if (len < n) {
+                c->len.store(len, std::memory_order_relaxed);
+                return false;
+            }
+        }
+        for (uint32_t i = 0; i < n; i++) objs[i] = c->objs[len - 1 - i];  // most recently freed first
+        c->len.store(len - n, std::memory_order_relaxed);
+        return true;
+    }
+
+    void put_bulk(void* const* objs, uint32_t n) noexcept {
+        Cache* c = cache();
+        if (c == nullptr || n > cache_size_) {
+            free_.enqueue_bulk(objs, n);  // cannot fail: the ring holds every object
+            return;
+        }
+        uint32_t len = c->len.load(std::memory_order_relaxed);
+        for (uint32_t i = 0; i < n; i++) c->objs[len + i] = objs[i];
+        len += n;
+        if (len >= flush_threshold_) {  // give back all but cache_size_
+            free_.enqueue_bulk(c->objs + cache_size_, len - cache_size_);
+            len = cache_size_;
+        }
+        c->len.store(len, std::memory_order_relaxed);
+    }
+
+    void* get() noexcept {
+        void* o;
+        return get_bulk(&o, 1) ? o : nullptr;
+    }
+    void put(void* o) noexcept { put_bulk(&o, 1); }
+
+    // Returns the calling thread's cached objects to the shared ring.
+    void flush_thread_cache() noexcept;
+
+    uint32_t size() const noexcept { return count_; }
+    uint32_t available() const noexcept;
+    uint32_t in_use() const noexcept { return count_ - available(); }
+    uint32_t object_size() const noexcept { return object_size_; }
+    uint32_t cache_size() const noexcept { return cache_size_; }
+
+private:
+    struct alignas(64) Cache {
+        std::atomic<uint32_t> len{0};  // written by the owning thread only
+        void** objs = nullptr;         // flush_threshold_ + cache_size_ entries, right after this header
+    };
+    Cache* cache() noexcept {
+        uint32_t s = thread_slot();
+        if (s == kNoThreadSlot || cache_size_ == 0) return nullptr;
+        Cache* c = caches_[s].load(std::memory_order_relaxed);
+        return c != nullptr ? c : make_cache(s);
+    }
+    Cache* make_cache(uint32_t slot) noexcept;
+
+    Ring<void*> free_;
+    const uint32_t count_;
+    const uint32_t object_size_;
+    const uint32_t cache_size_;
+    const uint32_t flush_threshold_;
+    std::unique_ptr<std::atomic<Cache*>[]> caches_;
+};
+
+}  // namespace vireo

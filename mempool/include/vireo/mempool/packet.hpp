@@ -1,0 +1,96 @@
+// vireo: Packet, the packet buffer (DPDK's rte_mbuf, reduced to what a
+// virtio-net PMD and its users need).
+//
+// Layout of one pool object:
+//   [ Packet: 64 bytes of metadata ][ headroom (>= 128) | data room ]
+//                                   ^ buf_va / buf_iova
+// The metadata fills exactly one cache line. buf_iova is computed once, when
+// the pool is created, in the pool's IOVA mode; the data path never translates.
+// The headroom holds the virtio-net header (virtio 1.2 section 5.1.6) in front
+// of the frame so that header and frame go out in one descriptor.
+#pragma once
+
+#include <cstdint>
+
+namespace vireo {
+
+class PacketPool;
+
+// Offload flags (Packet::ol_flags).
+namespace pkt {
+inline constexpr uint64_t kRxL4CsumGood = 1u << 0;     // device verified the L4 checksum (DATA_VALID)
+inline constexpr uint64_t kRxL4CsumPartial = 1u << 1;  // checksum left to compute (NEEDS_CSUM): csum_start/offset valid
+inline constexpr uint64_t kRxRssHash = 1u << 2;        // rss_hash valid
+inline constexpr uint64_t kTxTcpCsum = 1u << 8;        // compute the TCP checksum (device offload)
+inline constexpr uint64_t kTxUdpCsum = 1u << 9;        // compute the UDP checksum (device offload)
+inline constexpr uint64_t kTxIpv4 = 1u << 10;
+inline constexpr uint64_t kTxIpv6 = 1u << 11;
+}  // namespace pkt
+
+struct alignas(64) Packet {
+    uint8_t* buf_va;     // start of the buffer (headroom starts here)
+    uint64_t buf_iova;   // IOVA of buf_va in the pool's mode
+    Packet* next;        // next segment of the chain, nullptr for the last
+    PacketPool* pool;    // where this segment returns
+    uint32_t pkt_len;    // bytes in the whole chain (meaningful in the first segment)
+    uint32_t rss_hash;
+    uint64_t ol_flags;   // pkt::k* bits
+    uint16_t data_off;   // data starts at buf_va + data_off
+    uint16_t data_len;   // bytes of data in this segment
+    uint16_t buf_len;    // headroom + data room
+    uint16_t nb_segs;    // segments in the chain (first segment)
+    uint16_t port;       // input port
+    uint16_t queue;      // input queue
+    uint8_t l2_len;      // Tx checksum offload: header lengths
+    uint8_t l4_len;
+    uint16_t l3_len;
+
+    uint8_t* data() noexcept { return buf_va + data_off; }
+    const uint8_t* data() const noexcept { return buf_va + data_off; }
+    uint64_t data_iova() const noexcept { return buf_iova + data_off; }
+    uint16_t headroom() const noexcept { return data_off; }
+    uint16_t tailroom() const noexcept { return static_cast<uint16_t>(buf_len - data_off - data_len); }
+
+    // Grows the data at the front by n bytes (into the headroom); nullptr if it does not fit.
+    uint8_t* prepend(uint16_t n) noexcept {
+        if (n > data_off) return nullptr;
+        data_off = static_cast<uint16_t>(data_off - n);
+        data_len = static_cast<uint16_t>(data_len + n);
+        pkt_len += n;
+        return data();
+    }
+    // Grows the data at the end by n bytes; nullptr if the tailroom is short.
+    uint8_t* append(uint16_t n) noexcept {
+        if (n > tailroom()) return nullptr;
+        uint8_t* p = data() + data_len;
+        data_len = static_cast<uint16_t>(data_len + n);
+        pkt_len += n;
+        return p;
+    }
+    // Drops n bytes from the front; false if the segment is shorter.
+    bool adj(uint16_t n) noexcept {
+        if (n > data_len) return false;
+        data_off = static_cast<uint16_t>(data_off + n);
+        data_len = static_cast<uint16_t>(data_len - n);
+        pkt_len -= n;
+        return true;
+    }
+    // Resets the metadata for a fresh single-segment packet (pool fields stay).
+    void reset(uint16_t headroom) noexcept {
+        next = nullptr;
+        pkt_len = 0;
+        rss_hash = 0;
+        ol_flags = 0;
+        data_off = headroom;
+        data_len = 0;
+        nb_segs = 1;
+        port = 0xffff;
+        queue = 0;
+        l2_len = l4_len = 0;
+        l3_len = 0;
+    }
+};
+
+static_assert(sizeof(Packet) == 64, "Packet metadata must fill exactly one cache line");
+
+}  // namespace vireo

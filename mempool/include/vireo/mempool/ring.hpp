@@ -1,0 +1,142 @@
+// vireo: a bounded lock-free ring of trivially copyable values, in the spirit
+// of DPDK's rte_ring.
+//
+// Producer and consumer each have a head (claimed) and a tail (published)
+// index. A producer claims slots by moving prod.head (a CAS when there are
+// several producers), copies its values, waits for earlier producers to
+// publish, then publishes with a release store of prod.tail. Consumers mirror
+// this on cons.head / cons.tail. Indices are free-running 32-bit counters;
+// slot = index & mask. Single- or multi-producer/consumer is fixed at creation
+// and costs one predictable branch per burst, not per element.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string>
+#include <type_traits>
+
+#include "vireo/iova/error.hpp"
+
+namespace vireo {
+
+enum class RingSync : uint8_t { Single, Multi };
+
+namespace detail {
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+}  // namespace detail
+
+template <class T>
+class Ring {
+    static_assert(std::is_trivially_copyable_v<T>, "Ring holds trivially copyable values (pointers, indices)");
+
+public:
+    // size: a power of two from 2 to 2^31; the ring holds `size` values.
+    explicit Ring(uint32_t size, RingSync producers = RingSync::Multi, RingSync consumers = RingSync::Multi)
+        : mask_(size - 1), capacity_(size), sp_(producers == RingSync::Single), sc_(consumers == RingSync::Single) {
+        if (size < 2 || size > (uint32_t{1} << 31) || (size & (size - 1)) != 0)
+            throw Error("Ring size " + std::to_string(size) + " is not a power of two between 2 and 2^31");
+        slots_ = static_cast<T*>(::operator new(sizeof(T) * size, std::align_val_t{64}));
+    }
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+    ~Ring() { ::operator delete(slots_, std::align_val_t{64}); }
+
+    uint32_t capacity() const noexcept { return capacity_; }
+    // Exact when quiescent; a snapshot otherwise.
+    uint32_t count() const noexcept {
+        uint32_t c = prod_.tail.load(std::memory_order_acquire) - cons_.tail.load(std::memory_order_acquire);
+        return std::min(c, capacity_);
+    }
+    uint32_t free_count() const noexcept { return capacity_ - count(); }
+    bool empty() const noexcept { return count() == 0; }
+
+    // All n values or none: returns n or 0.
+    uint32_t enqueue_bulk(const T* v, uint32_t n) noexcept { return enqueue<true>(v, n); }
+    // As many as fit, up to n: returns how many.
+    uint32_t enqueue_burst(const T* v, uint32_t n) noexcept { return enqueue<false>(v, n); }
+    uint32_t dequeue_bulk(T* v, uint32_t n) noexcept { return dequeue<true>(v, n); }
+    uint32_t dequeue_burst(T* v, uint32_t n) noexcept { return dequeue<false>(v, n); }
+    bool enqueue(const T& v) noexcept { return enqueue<true>(&v, 1) == 1; }
+    bool dequeue(T& v) noexcept { return dequeue<true>(&v, 1) == 1; }
+
+private:
+    struct alignas(64) HeadTail {
+        std::atomic<uint32_t> head{0};
+        std::atomic<uint32_t> tail{0};
+    };
+
+    // Claims up to n slots on `self` bounded by `other.tail`; `avail` computes
+    // how many of the slots between are usable. Returns the claimed count.
+    template <bool Fixed, class Avail>
+    static uint32_t claim(HeadTail& self, const HeadTail& other, bool single, uint32_t n, uint32_t& old_head,
+                          Avail avail) noexcept {
+        // Acquire on our head orders the following load of the other side's
+        // tail after it, so the computed room never exceeds the capacity.
+        old_head = self.head.load(std::memory_order_acquire);
+        for (;;) {
+            uint32_t room = avail(old_head, other.tail.load(std::memory_order_acquire));
+            uint32_t take = n <= room ? n : (Fixed ? 0 : room);
+            if (take == 0) return 0;
+            if (single) {
+                self.head.store(old_head + take, std::memory_order_relaxed);
+                return take;
+            }
+            if (self.head.compare_exchange_weak(old_head, old_head + take, std::memory_order_acquire,
+                                                std::memory_order_acquire))
+                return take;
+        }
+    }
+
+    static void publish(HeadTail& self, bool single, uint32_t old_head, uint32_t n) noexcept {
+        if (!single)  // earlier claimants publish first, in claim order
+            while (self.tail.load(std::memory_order_relaxed) != old_head) detail::cpu_relax();
+        self.tail.store(old_head + n, std::memory_order_release);
+    }
+
+    template <bool Fixed>
+    uint32_t enqueue(const T* v, uint32_t n) noexcept {
+        uint32_t head;
+        const uint32_t cap = capacity_;
+        n = claim<Fixed>(prod_, cons_, sp_, n, head,
+                         [cap](uint32_t h, uint32_t cons_tail) { return cap + cons_tail - h; });
+        if (n == 0) return 0;
+        const uint32_t idx = head & mask_;
+        const uint32_t first = std::min(n, capacity_ - idx);
+        std::copy_n(v, first, slots_ + idx);
+        std::copy_n(v + first, n - first, slots_);
+        publish(prod_, sp_, head, n);
+        return n;
+    }
+
+    template <bool Fixed>
+    uint32_t dequeue(T* v, uint32_t n) noexcept {
+        uint32_t head;
+        n = claim<Fixed>(cons_, prod_, sc_, n, head, [](uint32_t h, uint32_t prod_tail) { return prod_tail - h; });
+        if (n == 0) return 0;
+        const uint32_t idx = head & mask_;
+        const uint32_t first = std::min(n, capacity_ - idx);
+        std::copy_n(slots_ + idx, first, v);
+        std::copy_n(slots_, n - first, v + first);
+        publish(cons_, sc_, head, n);
+        return n;
+    }
+
+    HeadTail prod_;
+    HeadTail cons_;
+    T* slots_ = nullptr;
+    const uint32_t mask_;
+    const uint32_t capacity_;
+    const bool sp_;
+    const bool sc_;
+};
+
+}  // namespace vireo
