@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <cstring>
 #include <fstream>
-#include <gtest/gtest.h>
 
 #include "support/pagemap_oracle.hpp"
 #include "vireo/iova/dma_region.hpp"
@@ -188,8 +188,7 @@ TEST(Pagemap, PhysicalAddressesMatchOracleHugepages) {
     if (!running_as_root() || free_hugepages_2m() < 2) {
         // Without root or free hugepages the same request must fail clearly.
         std::string e = error_of([] { check_pa_against_oracle(DmaBacking::MemfdHuge2M, 4 << 20); });
-        EXPECT_TRUE(e.find("CAP_SYS_ADMIN") != std::string::npos || e.find("nr_hugepages") != std::string::npos)
-            << e;
+        EXPECT_TRUE(e.find("CAP_SYS_ADMIN") != std::string::npos || e.find("nr_hugepages") != std::string::npos) << e;
         return;
     }
     check_pa_against_oracle(DmaBacking::MemfdHuge2M, 4 << 20);

@@ -75,12 +75,12 @@ TEST_F(Fixture, FullyContiguousTableBecomesLinear) {
 TEST_F(Fixture, RejectsOverlapsAndBadTables) {
     IovaMap m(IovaMode::PA);
     m.add_linear(r.va(), 4 * P, P, 0x100000);
-    EXPECT_THROW(m.add_linear(r.va() + 2 * P, 2 * P, P, 0x900000), Error);      // VA overlap
-    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, P, 0x102000), Error);      // IOVA overlap
-    EXPECT_THROW(m.add_pages(r.va() + 4 * P, 4 * P, P, {1, 2}), Error);         // wrong size
-    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, 3000, 0x900000), Error);   // page size
-    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, P, 0x900001), Error);      // unaligned base
-    m.add_linear(r.va() + 4 * P, 4 * P, P, 0x104000);  // adjacent is fine
+    EXPECT_THROW(m.add_linear(r.va() + 2 * P, 2 * P, P, 0x900000), Error);     // VA overlap
+    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, P, 0x102000), Error);     // IOVA overlap
+    EXPECT_THROW(m.add_pages(r.va() + 4 * P, 4 * P, P, {1, 2}), Error);        // wrong size
+    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, 3000, 0x900000), Error);  // page size
+    EXPECT_THROW(m.add_linear(r.va() + 4 * P, 4 * P, P, 0x900001), Error);     // unaligned base
+    m.add_linear(r.va() + 4 * P, 4 * P, P, 0x104000);                          // adjacent is fine
     EXPECT_EQ(m.regions().size(), 2u);
     m.remove(r.va());
     EXPECT_EQ(m.iova(r.va()), kBadIova);

@@ -81,7 +81,8 @@ void run_concurrent(RingSync ps, RingSync cs, int producers, int consumers, uint
                     uint32_t v = buf[k];
                     seen[v].fetch_add(1, std::memory_order_relaxed);
                     uint32_t p = v / per_producer;
-                    if (last[p] != ~0u && v <= last[p]) order_ok = false;  // one consumer sees a producer's values in order
+                    if (last[p] != ~0u && v <= last[p])
+                        order_ok = false;  // one consumer sees a producer's values in order
                     last[p] = v;
                 }
                 consumed.fetch_add(n, std::memory_order_relaxed);

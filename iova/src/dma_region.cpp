@@ -5,6 +5,7 @@
 #include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -33,8 +34,8 @@ struct Mapped {
     uint8_t* va = nullptr;
     size_t len = 0;
     size_t page = 0;
-    int err = 0;           // errno of the failing step, 0 on success
-    std::string failed;    // which step failed
+    int err = 0;         // errno of the failing step, 0 on success
+    std::string failed;  // which step failed
 };
 
 // Sizes the fd and maps it shared and populated; closes fd on failure.
@@ -86,15 +87,15 @@ std::string find_hugetlbfs() {
 Mapped hugetlbfs_region(std::string dir, const std::string& name, size_t len) {
     if (dir.empty()) dir = find_hugetlbfs();
     if (dir.empty())
-        throw Error("no hugetlbfs is mounted: mount one (mkdir -p /dev/hugepages && mount -t hugetlbfs "
-                    "nodev /dev/hugepages) or use the memfd backing");
+        throw Error(
+            "no hugetlbfs is mounted: mount one (mkdir -p /dev/hugepages && mount -t hugetlbfs "
+            "nodev /dev/hugepages) or use the memfd backing");
     struct statfs sfs {};
     if (::statfs(dir.c_str(), &sfs) != 0) throw_sys_error("cannot statfs " + dir, errno);
     if (static_cast<unsigned long>(sfs.f_type) != HUGETLBFS_MAGIC)
         throw Error(dir + " is not a hugetlbfs mount: name a hugetlbfs directory");
     static std::atomic<unsigned> counter{0};
-    std::string path = dir + "/" + name + "." + std::to_string(::getpid()) + "." +
-                       std::to_string(counter.fetch_add(1));
+    std::string path = dir + "/" + name + "." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
     int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) throw_sys_error("cannot create " + path, errno, "check the mount's permissions");
     ::unlink(path.c_str());  // the fd keeps it; nothing is left behind on a crash
@@ -107,8 +108,7 @@ Mapped hugetlbfs_region(std::string dir, const std::string& name, size_t len) {
         hint = std::string("not enough free ") + backing +
                " pages: reserve more (echo N > /proc/sys/vm/nr_hugepages for 2 MiB pages) or use "
                "the Auto backing, which falls back to 4 KiB pages";
-    throw_sys_error(std::string(m.failed) + " of " + std::to_string(len) + " bytes of " + backing +
-                        " memory failed",
+    throw_sys_error(std::string(m.failed) + " of " + std::to_string(len) + " bytes of " + backing + " memory failed",
                     m.err, hint);
 }
 
@@ -144,18 +144,10 @@ DmaRegion DmaRegion::create(const DmaRegionOptions& opts) {
             used = DmaBacking::Memfd4K;
         }
         break;
-    case DmaBacking::MemfdHuge2M:
-        m = memfd_region(opts.name, opts.length, MFD_HUGETLB | MFD_HUGE_2MB, k2M);
-        break;
-    case DmaBacking::MemfdHuge1G:
-        m = memfd_region(opts.name, opts.length, MFD_HUGETLB | MFD_HUGE_1GB, k1G);
-        break;
-    case DmaBacking::HugetlbfsFile:
-        m = hugetlbfs_region(opts.hugetlbfs_dir, opts.name, opts.length);
-        break;
-    case DmaBacking::Memfd4K:
-        m = memfd_region(opts.name, opts.length, 0, small);
-        break;
+    case DmaBacking::MemfdHuge2M: m = memfd_region(opts.name, opts.length, MFD_HUGETLB | MFD_HUGE_2MB, k2M); break;
+    case DmaBacking::MemfdHuge1G: m = memfd_region(opts.name, opts.length, MFD_HUGETLB | MFD_HUGE_1GB, k1G); break;
+    case DmaBacking::HugetlbfsFile: m = hugetlbfs_region(opts.hugetlbfs_dir, opts.name, opts.length); break;
+    case DmaBacking::Memfd4K: m = memfd_region(opts.name, opts.length, 0, small); break;
     }
     if (m.va == nullptr) throw_mapping(m, to_string(used), opts.length);
 
@@ -165,7 +157,9 @@ DmaRegion DmaRegion::create(const DmaRegionOptions& opts) {
     r.len_ = m.len;
     r.page_size_ = m.page;
     r.backing_ = used;
-    if (opts.lock && ::mlock(r.va_, r.len_) != 0) {
+    // The raw system call: sanitizer runtimes intercept mlock() and ignore it,
+    // and a region must be locked in every build.
+    if (opts.lock && ::syscall(SYS_mlock, r.va_, r.len_) != 0) {
         int e = errno;
         throw_sys_error("cannot lock " + std::to_string(r.len_) + " bytes of DMA memory", e,
                         "raise the locked-memory limit (ulimit -l unlimited) or run as root");

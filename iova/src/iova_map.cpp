@@ -79,8 +79,8 @@ void IovaMap::insert(Region r) {
                     " regions (vhost-user's limit): use fewer, larger DMA regions");
     for (const Region& o : regions_)
         if (r.va < o.va + o.len && o.va < r.va + r.len) throw Error("IovaMap: region overlaps one already registered");
-    auto it = std::lower_bound(regions_.begin(), regions_.end(), r.va,
-                               [](const Region& a, uintptr_t v) { return a.va < v; });
+    auto it =
+        std::lower_bound(regions_.begin(), regions_.end(), r.va, [](const Region& a, uintptr_t v) { return a.va < v; });
     regions_.insert(it, std::move(r));
     try {
         rebuild_runs();
@@ -121,8 +121,8 @@ void IovaMap::rebuild_runs() {
 
 const IovaMap::Region* IovaMap::find(uintptr_t va) const noexcept {
     // regions_ is sorted by va and holds at most kMaxRegions entries.
-    auto it = std::upper_bound(regions_.begin(), regions_.end(), va,
-                               [](uintptr_t v, const Region& r) { return v < r.va; });
+    auto it =
+        std::upper_bound(regions_.begin(), regions_.end(), va, [](uintptr_t v, const Region& r) { return v < r.va; });
     if (it == regions_.begin()) return nullptr;
     --it;
     return va - it->va < it->len ? &*it : nullptr;
@@ -140,8 +140,7 @@ uint64_t IovaMap::iova(const void* p) const noexcept {
 
 void* IovaMap::va(uint64_t iova, size_t len) const noexcept {
     if (len == 0) len = 1;
-    auto it = std::upper_bound(runs_.begin(), runs_.end(), iova,
-                               [](uint64_t v, const Run& r) { return v < r.iova; });
+    auto it = std::upper_bound(runs_.begin(), runs_.end(), iova, [](uint64_t v, const Run& r) { return v < r.iova; });
     if (it == runs_.begin()) return nullptr;
     --it;
     uint64_t off = iova - it->iova;

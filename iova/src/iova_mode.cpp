@@ -7,9 +7,7 @@
 namespace vireo {
 namespace {
 
-bool translates_va(IommuKind k) {
-    return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb;
-}
+bool translates_va(IommuKind k) { return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb; }
 
 IovaDecision fail(std::string msg) {
     IovaDecision d;
@@ -54,8 +52,7 @@ IovaDecision decide_iova_mode(const IovaInputs& in) {
         d.mode = IovaMode::VA;
         return d;
     }
-    if (in.forced == IovaMode::PA)
-        return pa(in, "--iova-mode=pa was asked for");
+    if (in.forced == IovaMode::PA) return pa(in, "--iova-mode=pa was asked for");
     if (bit && translates_va(in.iommu)) {
         IovaDecision d;
         d.ok = true;
@@ -63,15 +60,15 @@ IovaDecision decide_iova_mode(const IovaInputs& in) {
         return d;
     }
     if (bit)
-        return pa(in, "the device offers VIRTIO_F_ACCESS_PLATFORM (bit 33) but no IOMMU translates for it "
-                      "(VFIO no-IOMMU or none), so it needs physical addresses");
-    return pa(in, "the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33): it bypasses any IOMMU and "
-                  "needs physical addresses");
+        return pa(in,
+                  "the device offers VIRTIO_F_ACCESS_PLATFORM (bit 33) but no IOMMU translates for it "
+                  "(VFIO no-IOMMU or none), so it needs physical addresses");
+    return pa(in,
+              "the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33): it bypasses any IOMMU and "
+              "needs physical addresses");
 }
 
-std::string_view to_string(IovaMode m) noexcept {
-    return m == IovaMode::VA ? "va" : "pa";
-}
+std::string_view to_string(IovaMode m) noexcept { return m == IovaMode::VA ? "va" : "pa"; }
 
 std::string_view to_string(IommuKind k) noexcept {
     switch (k) {

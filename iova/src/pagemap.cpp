@@ -30,7 +30,8 @@ private:
 
 int open_pagemap() {
     int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw_sys_error("cannot open /proc/self/pagemap", errno,
+    if (fd < 0)
+        throw_sys_error("cannot open /proc/self/pagemap", errno,
                         "PA mode needs procfs and root (CAP_SYS_ADMIN); otherwise use VA mode behind an IOMMU");
     return fd;
 }
@@ -39,8 +40,7 @@ uint64_t read_entry(int fd, uintptr_t va) {
     uint64_t e = 0;
     off_t off = static_cast<off_t>(va / kBasePage * sizeof(e));
     ssize_t n = ::pread(fd, &e, sizeof(e), off);
-    if (n != static_cast<ssize_t>(sizeof(e)))
-        throw_sys_error("cannot read /proc/self/pagemap", n < 0 ? errno : EIO);
+    if (n != static_cast<ssize_t>(sizeof(e))) throw_sys_error("cannot read /proc/self/pagemap", n < 0 ? errno : EIO);
     return e;
 }
 
@@ -51,10 +51,11 @@ uint64_t entry_to_phys(uint64_t e, uintptr_t va) {
                     "MAP_POPULATE and mlock it before asking for physical addresses)");
     uint64_t pfn = e & kPfnMask;
     if (pfn == 0)
-        throw Error("physical frame numbers read as 0 from /proc/self/pagemap: this process lacks "
-                    "CAP_SYS_ADMIN; run as root for PA mode, or use VA mode (--iova-mode=va) with a "
-                    "device that offers VIRTIO_F_ACCESS_PLATFORM behind an IOMMU",
-                    EPERM);
+        throw Error(
+            "physical frame numbers read as 0 from /proc/self/pagemap: this process lacks "
+            "CAP_SYS_ADMIN; run as root for PA mode, or use VA mode (--iova-mode=va) with a "
+            "device that offers VIRTIO_F_ACCESS_PLATFORM behind an IOMMU",
+            EPERM);
     return pfn * kBasePage + (va % kBasePage);
 }
 

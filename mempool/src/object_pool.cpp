@@ -14,11 +14,13 @@ uint32_t round_up(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
 // Validates before anything is allocated; returns the ring size.
 uint32_t checked_ring_size(const ObjectPoolOptions& o) {
     if (o.count == 0) throw Error("ObjectPool: count is 0: a pool needs at least one object");
-    if (o.count > (uint32_t{1} << 30)) throw Error("ObjectPool: count " + std::to_string(o.count) + " is absurd (max 2^30)");
+    if (o.count > (uint32_t{1} << 30))
+        throw Error("ObjectPool: count " + std::to_string(o.count) + " is absurd (max 2^30)");
     if (o.object_size == 0) throw Error("ObjectPool: object_size is 0");
     if (!std::has_single_bit(o.align)) throw Error("ObjectPool: align must be a power of two");
     if (o.cache_size > ObjectPool::kMaxCacheSize)
-        throw Error("ObjectPool: cache_size " + std::to_string(o.cache_size) + " exceeds " + std::to_string(ObjectPool::kMaxCacheSize));
+        throw Error("ObjectPool: cache_size " + std::to_string(o.cache_size) + " exceeds " +
+                    std::to_string(ObjectPool::kMaxCacheSize));
     const uint64_t total = uint64_t{o.count} * round_up(o.object_size, o.align);
     if (total > (uint64_t{1} << 40)) throw Error("ObjectPool: " + std::to_string(total) + " bytes is absurd");
 
@@ -42,45 +44,26 @@ ObjectPool::ObjectPool(DmaMemory& mem, const ObjectPoolOptions& o, const InitFn&
         void* p = c.va;
         free_.enqueue_bulk(&p, 1);
     }
-    caches_ = std::make_unique<std::atomic<Cache*>[]>(kMaxThreadSlots);
+    cache_stride_ = sizeof(Cache) + (sizeof(void*) * (flush_threshold_ + cache_size_) + 63) / 64 * 64;
+    caches_ = static_cast<uint8_t*>(::operator new (cache_stride_* kMaxThreadSlots, std::align_val_t{64}));
+    for (uint32_t i = 0; i < kMaxThreadSlots; i++) new (cache_at(i)) Cache;
 }
 
 ObjectPool::~ObjectPool() {
-    for (uint32_t i = 0; i < kMaxThreadSlots; i++) {
-        Cache* c = caches_[i].load(std::memory_order_acquire);
-        if (c != nullptr) {
-            c->~Cache();
-            ::operator delete(c, std::align_val_t{alignof(Cache)});
-        }
-    }
-}
-
-ObjectPool::Cache* ObjectPool::make_cache(uint32_t slot) noexcept {
-    const size_t bytes = sizeof(Cache) + sizeof(void*) * (flush_threshold_ + cache_size_);
-    void* mem = ::operator new(bytes, std::align_val_t{alignof(Cache)}, std::nothrow);
-    if (mem == nullptr) return nullptr;  // no cache: the ring still serves
-    Cache* c = new (mem) Cache;
-    c->objs = reinterpret_cast<void**>(c + 1);
-    caches_[slot].store(c, std::memory_order_release);
-    return c;
+    for (uint32_t i = 0; i < kMaxThreadSlots; i++) cache_at(i)->~Cache();
+    ::operator delete (caches_, std::align_val_t{64});
 }
 
 void ObjectPool::flush_thread_cache() noexcept {
-    uint32_t s = thread_slot();
-    if (s == kNoThreadSlot) return;
-    Cache* c = caches_[s].load(std::memory_order_relaxed);
+    Cache* c = cache();
     if (c == nullptr) return;
-    uint32_t len = c->len.load(std::memory_order_relaxed);
-    free_.enqueue_bulk(c->objs, len);
+    free_.enqueue_bulk(c->objs(), c->len.load(std::memory_order_relaxed));
     c->len.store(0, std::memory_order_relaxed);
 }
 
 uint32_t ObjectPool::available() const noexcept {
     uint32_t n = free_.count();
-    for (uint32_t i = 0; i < kMaxThreadSlots; i++) {
-        const Cache* c = caches_[i].load(std::memory_order_acquire);
-        if (c != nullptr) n += c->len.load(std::memory_order_relaxed);
-    }
+    for (uint32_t i = 0; i < kMaxThreadSlots; i++) n += cache_at(i)->len.load(std::memory_order_relaxed);
     return n;
 }
 

@@ -24,7 +24,7 @@ enum class DmaBacking : uint8_t {
 struct DmaRegionOptions {
     size_t length = 0;  // rounded up to the page size
     DmaBacking backing = DmaBacking::Auto;
-    std::string hugetlbfs_dir;  // for HugetlbfsFile; empty: first hugetlbfs in /proc/mounts
+    std::string hugetlbfs_dir;   // for HugetlbfsFile; empty: first hugetlbfs in /proc/mounts
     std::string name = "vireo";  // shows in /proc/PID/maps
     bool lock = true;            // mlock (needs RLIMIT_MEMLOCK or root)
 };

@@ -43,16 +43,18 @@ public:
     bool get_bulk(void** objs, uint32_t n) noexcept {
         Cache* c = cache();
         if (c == nullptr || n > cache_size_) return free_.dequeue_bulk(objs, n) == n;
+        void** const stack = c->objs();
         uint32_t len = c->len.load(std::memory_order_relaxed);
         if (len < n) {  // refill to cache_size_ beyond this request
-            len += free_.dequeue_burst(c->objs + len, cache_size_ + n - len);
+            len += free_.dequeue_burst(stack + len, cache_size_ + n - len);
             if (len < n) {
                 c->len.store(len, std::memory_order_relaxed);
                 return false;
             }
         }
-        for (uint32_t i = 0; i < n; i++) objs[i] = c->objs[len - 1 - i];  // most recently freed first
-        c->len.store(len - n, std::memory_order_relaxed);
+        len -= n;  // hand out the top n: the most recently freed, cache-warm objects
+        detail::copy_burst(objs, stack + len, n);
+        c->len.store(len, std::memory_order_relaxed);
         return true;
     }
 
@@ -62,11 +64,12 @@ public:
             free_.enqueue_bulk(objs, n);  // cannot fail: the ring holds every object
             return;
         }
+        void** const stack = c->objs();
         uint32_t len = c->len.load(std::memory_order_relaxed);
-        for (uint32_t i = 0; i < n; i++) c->objs[len + i] = objs[i];
+        detail::copy_burst(stack + len, objs, n);
         len += n;
         if (len >= flush_threshold_) {  // give back all but cache_size_
-            free_.enqueue_bulk(c->objs + cache_size_, len - cache_size_);
+            free_.enqueue_bulk(stack + cache_size_, len - cache_size_);
             len = cache_size_;
         }
         c->len.store(len, std::memory_order_relaxed);
@@ -88,24 +91,28 @@ public:
     uint32_t cache_size() const noexcept { return cache_size_; }
 
 private:
+    // One cache per thread slot, inline in one allocation at a fixed stride
+    // (no pointer to chase): a 64-byte header, then the object stack.
     struct alignas(64) Cache {
         std::atomic<uint32_t> len{0};  // written by the owning thread only
-        void** objs = nullptr;         // flush_threshold_ + cache_size_ entries, right after this header
+        void** objs() noexcept { return reinterpret_cast<void**>(this + 1); }
     };
     Cache* cache() noexcept {
         uint32_t s = thread_slot();
-        if (s == kNoThreadSlot || cache_size_ == 0) return nullptr;
-        Cache* c = caches_[s].load(std::memory_order_relaxed);
-        return c != nullptr ? c : make_cache(s);
+        if (s == kNoThreadSlot) return nullptr;
+        return reinterpret_cast<Cache*>(caches_ + size_t{s} * cache_stride_);
     }
-    Cache* make_cache(uint32_t slot) noexcept;
+    Cache* cache_at(uint32_t slot) const noexcept {
+        return reinterpret_cast<Cache*>(caches_ + size_t{slot} * cache_stride_);
+    }
 
     Ring<void*> free_;
     const uint32_t count_;
     const uint32_t object_size_;
     const uint32_t cache_size_;
     const uint32_t flush_threshold_;
-    std::unique_ptr<std::atomic<Cache*>[]> caches_;
+    size_t cache_stride_ = 0;
+    uint8_t* caches_ = nullptr;  // kMaxThreadSlots caches, cache_stride_ bytes apart
 };
 
 }  // namespace vireo

@@ -28,20 +28,20 @@ inline constexpr uint64_t kTxIpv6 = 1u << 11;
 }  // namespace pkt
 
 struct alignas(64) Packet {
-    uint8_t* buf_va;     // start of the buffer (headroom starts here)
-    uint64_t buf_iova;   // IOVA of buf_va in the pool's mode
-    Packet* next;        // next segment of the chain, nullptr for the last
-    PacketPool* pool;    // where this segment returns
-    uint32_t pkt_len;    // bytes in the whole chain (meaningful in the first segment)
+    uint8_t* buf_va;    // start of the buffer (headroom starts here)
+    uint64_t buf_iova;  // IOVA of buf_va in the pool's mode
+    Packet* next;       // next segment of the chain, nullptr for the last
+    PacketPool* pool;   // where this segment returns
+    uint32_t pkt_len;   // bytes in the whole chain (meaningful in the first segment)
     uint32_t rss_hash;
-    uint64_t ol_flags;   // pkt::k* bits
-    uint16_t data_off;   // data starts at buf_va + data_off
-    uint16_t data_len;   // bytes of data in this segment
-    uint16_t buf_len;    // headroom + data room
-    uint16_t nb_segs;    // segments in the chain (first segment)
-    uint16_t port;       // input port
-    uint16_t queue;      // input queue
-    uint8_t l2_len;      // Tx checksum offload: header lengths
+    uint64_t ol_flags;  // pkt::k* bits
+    uint16_t data_off;  // data starts at buf_va + data_off
+    uint16_t data_len;  // bytes of data in this segment
+    uint16_t buf_len;   // headroom + data room
+    uint16_t nb_segs;   // segments in the chain (first segment)
+    uint16_t port;      // input port
+    uint16_t queue;     // input queue
+    uint8_t l2_len;     // Tx checksum offload: header lengths
     uint8_t l4_len;
     uint16_t l3_len;
 

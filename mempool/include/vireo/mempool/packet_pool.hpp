@@ -10,10 +10,10 @@
 namespace vireo {
 
 struct PacketPoolOptions {
-    uint32_t count = 8192;       // packets
-    uint16_t headroom = 128;     // >= kMinHeadroom: room for the virtio-net header and encapsulations
-    uint16_t data_room = 2048;   // bytes of frame per segment
-    uint32_t cache_size = 256;   // per-thread cache (0: none)
+    uint32_t count = 8192;      // packets
+    uint16_t headroom = 128;    // >= kMinHeadroom: room for the virtio-net header and encapsulations
+    uint16_t data_room = 2048;  // bytes of frame per segment
+    uint32_t cache_size = 256;  // per-thread cache (0: none)
 };
 
 class PacketPool {

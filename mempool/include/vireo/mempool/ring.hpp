@@ -32,6 +32,26 @@ inline void cpu_relax() noexcept {
     asm volatile("yield" ::: "memory");
 #endif
 }
+// Copies a burst of small values. Unrolled by four like DPDK's ring copies: a
+// plain loop is turned into memcpy and then "rep movs", whose start-up cost
+// dominates a 32-value burst. Pointers and size_t indices: a 32-bit "idx + i"
+// may wrap, which would make the compiler gather and scatter.
+template <class T>
+inline void copy_burst(T* dst, const T* src, size_t n) noexcept {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        dst[i] = src[i];
+        dst[i + 1] = src[i + 1];
+        dst[i + 2] = src[i + 2];
+        dst[i + 3] = src[i + 3];
+    }
+    switch (n - i) {  // 0 to 3 left
+    case 3: dst[i + 2] = src[i + 2]; [[fallthrough]];
+    case 2: dst[i + 1] = src[i + 1]; [[fallthrough]];
+    case 1: dst[i] = src[i]; break;
+    default: break;
+    }
+}
 }  // namespace detail
 
 template <class T>
@@ -44,11 +64,11 @@ public:
         : mask_(size - 1), capacity_(size), sp_(producers == RingSync::Single), sc_(consumers == RingSync::Single) {
         if (size < 2 || size > (uint32_t{1} << 31) || (size & (size - 1)) != 0)
             throw Error("Ring size " + std::to_string(size) + " is not a power of two between 2 and 2^31");
-        slots_ = static_cast<T*>(::operator new(sizeof(T) * size, std::align_val_t{64}));
+        slots_ = static_cast<T*>(::operator new (sizeof(T) * size, std::align_val_t{64}));
     }
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
-    ~Ring() { ::operator delete(slots_, std::align_val_t{64}); }
+    ~Ring() { ::operator delete (slots_, std::align_val_t{64}); }
 
     uint32_t capacity() const noexcept { return capacity_; }
     // Exact when quiescent; a snapshot otherwise.
@@ -102,6 +122,19 @@ private:
         self.tail.store(old_head + n, std::memory_order_release);
     }
 
+    // Slot copies through local pointers, in one run unless the burst wraps.
+    static void copy(T* dst, const T* src, size_t n) noexcept { detail::copy_burst(dst, src, n); }
+    void copy_in(T* const slots, uint32_t idx, const T* v, uint32_t n) const noexcept {
+        const size_t first = std::min<size_t>(n, capacity_ - idx);
+        copy(slots + idx, v, first);
+        if (first < n) copy(slots, v + first, n - first);
+    }
+    void copy_out(T* v, const T* const slots, uint32_t idx, uint32_t n) const noexcept {
+        const size_t first = std::min<size_t>(n, capacity_ - idx);
+        copy(v, slots + idx, first);
+        if (first < n) copy(v + first, slots, n - first);
+    }
+
     template <bool Fixed>
     uint32_t enqueue(const T* v, uint32_t n) noexcept {
         uint32_t head;
@@ -109,10 +142,7 @@ private:
         n = claim<Fixed>(prod_, cons_, sp_, n, head,
                          [cap](uint32_t h, uint32_t cons_tail) { return cap + cons_tail - h; });
         if (n == 0) return 0;
-        const uint32_t idx = head & mask_;
-        const uint32_t first = std::min(n, capacity_ - idx);
-        std::copy_n(v, first, slots_ + idx);
-        std::copy_n(v + first, n - first, slots_);
+        copy_in(slots_, head & mask_, v, n);
         publish(prod_, sp_, head, n);
         return n;
     }
@@ -122,10 +152,7 @@ private:
         uint32_t head;
         n = claim<Fixed>(cons_, prod_, sc_, n, head, [](uint32_t h, uint32_t prod_tail) { return prod_tail - h; });
         if (n == 0) return 0;
-        const uint32_t idx = head & mask_;
-        const uint32_t first = std::min(n, capacity_ - idx);
-        std::copy_n(slots_ + idx, first, v);
-        std::copy_n(slots_, n - first, v + first);
+        copy_out(v, slots_, head & mask_, n);
         publish(cons_, sc_, head, n);
         return n;
     }
