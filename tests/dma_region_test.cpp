@@ -92,6 +92,23 @@ TEST(DmaRegion, Hugepage2MOrClearError) {
     }
 }
 
+long free_hugepages_1g() {
+    std::ifstream f("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages");
+    long n = 0;
+    f >> n;
+    return n;
+}
+
+TEST(DmaRegion, Hugepage1GOrClearError) {
+    if (free_hugepages_1g() >= 1) {
+        DmaRegion r = DmaRegion::create({.length = 1, .backing = DmaBacking::MemfdHuge1G});
+        EXPECT_EQ(r.page_size(), size_t{1} << 30);
+    } else {
+        std::string e = error_of([] { DmaRegion::create({.length = 1, .backing = DmaBacking::MemfdHuge1G}); });
+        EXPECT_NE(e.find("hugepages-1048576kB"), std::string::npos) << e;
+    }
+}
+
 TEST(DmaRegion, AutoFallsBackTo4KWhenNoHugepageIsFree) {
     // Ask for more than the free hugepages: Auto must still succeed.
     const size_t len = static_cast<size_t>(free_hugepages_2m() + 4) * (2 << 20);

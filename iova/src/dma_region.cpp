@@ -22,6 +22,9 @@
 #endif
 
 namespace vireo {
+
+const char* to_string(DmaBacking b) noexcept;
+
 namespace {
 
 constexpr size_t k2M = size_t{2} << 20;
@@ -102,14 +105,22 @@ Mapped hugetlbfs_region(std::string dir, const std::string& name, size_t len) {
     return map_fd(fd, len, static_cast<size_t>(sfs.f_bsize));
 }
 
-[[noreturn]] void throw_mapping(const Mapped& m, const char* backing, size_t len) {
+[[noreturn]] void throw_mapping(const Mapped& m, DmaBacking b, size_t len) {
     std::string hint;
-    if (m.err == ENOMEM || m.err == ENOSPC || m.err == EINVAL)
-        hint = std::string("not enough free ") + backing +
-               " pages: reserve more (echo N > /proc/sys/vm/nr_hugepages for 2 MiB pages) or use "
-               "the Auto backing, which falls back to 4 KiB pages";
-    throw_sys_error(std::string(m.failed) + " of " + std::to_string(len) + " bytes of " + backing + " memory failed",
-                    m.err, hint);
+    if (m.err == ENOMEM || m.err == ENOSPC || m.err == EINVAL) {
+        if (b == DmaBacking::MemfdHuge1G)
+            hint =
+                "not enough free 1 GiB pages: reserve them (echo N > "
+                "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages) or use 2 MiB pages";
+        else if (b != DmaBacking::Memfd4K)
+            hint =
+                "not enough free 2 MiB hugepages: reserve more (echo N > /proc/sys/vm/nr_hugepages) or use "
+                "the Auto backing, which falls back to 4 KiB pages";
+        else
+            hint = "the machine is out of memory";
+    }
+    throw_sys_error(m.failed + " of " + std::to_string(len) + " bytes of " + to_string(b) + " memory failed", m.err,
+                    hint);
 }
 
 }  // namespace
@@ -149,7 +160,7 @@ DmaRegion DmaRegion::create(const DmaRegionOptions& opts) {
     case DmaBacking::HugetlbfsFile: m = hugetlbfs_region(opts.hugetlbfs_dir, opts.name, opts.length); break;
     case DmaBacking::Memfd4K: m = memfd_region(opts.name, opts.length, 0, small); break;
     }
-    if (m.va == nullptr) throw_mapping(m, to_string(used), opts.length);
+    if (m.va == nullptr) throw_mapping(m, used, opts.length);
 
     DmaRegion r;
     r.fd_ = m.fd;
