@@ -13,17 +13,17 @@ static_assert(std::endian::native == std::endian::little, "vireo supports little
 
 // --- 6 Reserved Feature Bits ---------------------------------------------------
 namespace feature {
-inline constexpr unsigned kIndirectDesc = 28;       // 6: VIRTIO_F_INDIRECT_DESC
-inline constexpr unsigned kEventIdx = 29;           // 6: VIRTIO_F_EVENT_IDX
-inline constexpr unsigned kVersion1 = 32;           // 6: VIRTIO_F_VERSION_1
-inline constexpr unsigned kAccessPlatform = 33;     // 6: VIRTIO_F_ACCESS_PLATFORM (was IOMMU_PLATFORM)
-inline constexpr unsigned kRingPacked = 34;         // 6: VIRTIO_F_RING_PACKED
-inline constexpr unsigned kInOrder = 35;            // 6: VIRTIO_F_IN_ORDER
-inline constexpr unsigned kOrderPlatform = 36;      // 6: VIRTIO_F_ORDER_PLATFORM
-inline constexpr unsigned kSrIov = 37;              // 6: VIRTIO_F_SR_IOV
-inline constexpr unsigned kNotificationData = 38;   // 6: VIRTIO_F_NOTIFICATION_DATA
-inline constexpr unsigned kNotifConfigData = 39;    // 6: VIRTIO_F_NOTIF_CONFIG_DATA
-inline constexpr unsigned kRingReset = 40;          // 6: VIRTIO_F_RING_RESET
+inline constexpr unsigned kIndirectDesc = 28;      // 6: VIRTIO_F_INDIRECT_DESC
+inline constexpr unsigned kEventIdx = 29;          // 6: VIRTIO_F_EVENT_IDX
+inline constexpr unsigned kVersion1 = 32;          // 6: VIRTIO_F_VERSION_1
+inline constexpr unsigned kAccessPlatform = 33;    // 6: VIRTIO_F_ACCESS_PLATFORM (was IOMMU_PLATFORM)
+inline constexpr unsigned kRingPacked = 34;        // 6: VIRTIO_F_RING_PACKED
+inline constexpr unsigned kInOrder = 35;           // 6: VIRTIO_F_IN_ORDER
+inline constexpr unsigned kOrderPlatform = 36;     // 6: VIRTIO_F_ORDER_PLATFORM
+inline constexpr unsigned kSrIov = 37;             // 6: VIRTIO_F_SR_IOV
+inline constexpr unsigned kNotificationData = 38;  // 6: VIRTIO_F_NOTIFICATION_DATA
+inline constexpr unsigned kNotifConfigData = 39;   // 6: VIRTIO_F_NOTIF_CONFIG_DATA
+inline constexpr unsigned kRingReset = 40;         // 6: VIRTIO_F_RING_RESET
 
 // 5.1.3 Network device feature bits
 inline constexpr unsigned kNetCsum = 0;
@@ -81,7 +81,7 @@ inline constexpr uint16_t kDescFIndirect = 4;  // 2.7.5.3
 inline constexpr uint16_t kAvailFNoInterrupt = 1;
 // 2.7.8 The Virtqueue Used Ring: flags, idx, ring[size] of UsedElem, avail_event.
 struct UsedElem {
-    uint32_t id;  // head of the used descriptor chain
+    uint32_t id;   // head of the used descriptor chain
     uint32_t len;  // bytes written into the device-writable part
 };
 static_assert(sizeof(UsedElem) == 8);
@@ -121,7 +121,7 @@ struct PackedEvent {
 static_assert(sizeof(PackedEvent) == 4);
 inline constexpr uint16_t kRingEventFEnable = 0;
 inline constexpr uint16_t kRingEventFDisable = 1;
-inline constexpr uint16_t kRingEventFDesc = 2;  // only with VIRTIO_F_EVENT_IDX
+inline constexpr uint16_t kRingEventFDesc = 2;     // only with VIRTIO_F_EVENT_IDX
 inline constexpr uint32_t kPackedMaxSize = 32768;  // 2.8.10.1: Queue Size at most 2^15
 
 // --- 2.9 Driver Notifications (VIRTIO_F_NOTIFICATION_DATA) --------------------

@@ -1,0 +1,271 @@
+// vireo: the driver side of a packed virtqueue (virtio 1.2 section 2.8).
+//
+// One descriptor ring plus the driver and device event suppression structures
+// in DMA memory. A descriptor is available when its AVAIL bit equals the
+// driver's wrap counter and USED differs; used when both equal the device's
+// wrap counter (2.8.1). A burst is published by writing every descriptor
+// except the first head's flags, one release fence, then that flag (2.8.6:
+// the device reads in ring order, so nothing later is seen before it).
+//
+// Buffer ids: a private stack of free ids, O(1); with IN_ORDER the id is the
+// head's ring position and a single used descriptor may complete a batch
+// (2.8.9), walked buffer by buffer.
+//
+// Checks on every used descriptor (see VqFault): the descriptor at the next
+// used position was posted with AVAIL = w, USED = !w (w: the wrap counter it
+// was posted under), so only (w, !w) "pending" and (w, w) "used" are legal
+// there; anything else is a fault. With nothing in flight, a used-looking
+// descriptor is a fault. The id must be < size and in flight (with IN_ORDER:
+// inside the window of buffers in flight); the length may not exceed the
+// buffer's device-writable bytes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+#include "vireo/pmd/vq_common.hpp"
+
+namespace vireo {
+
+template <bool InOrder, class Ord = SmpOrdering>
+class PackedQueue {
+public:
+    PackedQueue(DmaMemory& mem, const VqConfig& cfg);
+    PackedQueue(const PackedQueue&) = delete;
+    PackedQueue& operator=(const PackedQueue&) = delete;
+
+    uint64_t desc_iova() const noexcept { return desc_iova_; }
+    uint64_t driver_iova() const noexcept { return driver_event_iova_; }  // driver event suppression
+    uint64_t device_iova() const noexcept { return device_event_iova_; }  // device event suppression
+    uint16_t size() const noexcept { return size_; }
+    uint16_t free_descs() const noexcept { return num_free_; }
+    uint16_t in_flight() const noexcept { return in_flight_; }
+
+    bool add(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
+        if (n == 0 || n > num_free_) return false;
+        const uint16_t head = next_avail_;
+        uint16_t id;
+        if constexpr (InOrder) {
+            id = head;
+        } else {
+            id = free_ids_[--num_free_ids_];
+        }
+        const uint16_t head_flags = chain_flags(segs[0], n > 1);
+        uint32_t wlen = segs[0].device_writes ? segs[0].len : 0;
+        desc_[head].addr = segs[0].iova;
+        desc_[head].len = segs[0].len;
+        desc_[head].id = id;
+        advance_avail();
+        for (uint16_t i = 1; i < n; i++) {
+            virtio::PackedDesc& x = desc_[next_avail_];
+            x.addr = segs[i].iova;
+            x.len = segs[i].len;
+            x.id = id;
+            // Not a head: its flags may be written at once (the head guards it).
+            store_release(x.flags, chain_flags(segs[i], i + 1 < n));
+            wlen += segs[i].device_writes ? segs[i].len : 0;
+            advance_avail();
+        }
+        if (pending_heads_++ == 0) {  // the burst's first head: written by publish()
+            first_head_ = head;
+            first_head_flags_ = head_flags;
+        } else {
+            store_release(desc_[head].flags, head_flags);
+        }
+        num_free_ = static_cast<uint16_t>(num_free_ - n);
+        chain_[id] = {cookie, wlen, n};
+        in_flight_++;
+        return true;
+    }
+
+    bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
+        VqSeg s{iova, len, device_writes};
+        return add(&s, 1, cookie);
+    }
+
+    void publish() noexcept {
+        if (pending_heads_ == 0) return;
+        Ord::release();  // every descriptor of the burst before the first head's flags
+        store_release(desc_[first_head_].flags, first_head_flags_);
+        pending_heads_ = 0;
+    }
+
+    // After publish(): full fence, then the device event suppression structure
+    // (2.8.10, 2.8.21.3): ENABLE kicks, DISABLE does not, DESC kicks when the
+    // device's chosen descriptor lies among those just made available.
+    bool kick_needed() noexcept {
+        const uint16_t added = added_since_kick_;
+        if (added == 0) return false;
+        added_since_kick_ = 0;
+        Ord::full();
+        const uint16_t flags = load_relaxed(device_event_->flags);
+        bool kick;
+        if (flags == virtio::kRingEventFDesc && event_idx_) {
+            const uint16_t off_wrap = load_relaxed(device_event_->off_wrap);
+            uint16_t event = off_wrap & 0x7fff;
+            const bool wrap = (off_wrap >> 15) != 0;
+            // Work in one frame: positions of this lap; an event on the
+            // previous lap sits one ring size lower.
+            const uint16_t now = next_avail_, old = static_cast<uint16_t>(now - added);
+            if (wrap != avail_wrap_) event = static_cast<uint16_t>(event - size_);
+            kick = virtio::need_event(event, now, old);
+        } else {
+            kick = flags != virtio::kRingEventFDisable;
+        }
+        (kick ? stats_.kicks : stats_.kicks_suppressed)++;
+        return kick;
+    }
+
+    uint32_t notification_value() const noexcept {
+        return notification_data_ ? virtio::notification_data_packed(index_, next_avail_, avail_wrap_) : index_;
+    }
+
+    uint16_t reap(VqUsed* out, uint16_t n) noexcept {
+        if (fault_ != VqFault::None) return 0;
+        uint16_t done = 0;
+        if constexpr (InOrder) done = drain_batch(out, done, n);
+        while (done < n) {
+            if (pending_heads_ != 0 && next_used_ == first_head_) break;  // added, not yet published
+            const virtio::PackedDesc& d = desc_[next_used_];
+            const uint16_t flags = load_acquire(d.flags);
+            const bool a = (flags & virtio::kPackedDescFAvail) != 0, u = (flags & virtio::kPackedDescFUsed) != 0;
+            const bool w = used_wrap_;
+            if (in_flight_ == 0) {  // stale from the last lap, unless the device claims a completion
+                if (a == w && u == w) return stop(VqFault::UsedWithNothingInFlight, done);
+                break;
+            }
+            // Every descriptor from next_used_ on was posted with AVAIL = w,
+            // USED = !w; the device may only turn both to w.
+            if (a == w && u != w) break;  // still pending
+            if (a != w || u != w) return stop(VqFault::PackedFlagsInconsistent, done);
+            Ord::acquire();
+            const uint16_t id = load_relaxed(d.id);
+            const uint32_t len = load_relaxed(d.len);
+            if (id >= size_) return stop(VqFault::UsedIdOutOfRange, done);
+            if constexpr (InOrder) {
+                // One used descriptor may stand for a batch ending at buffer id
+                // (2.8.9): remember it, then hand the batch out in order.
+                if (!in_window(id)) return stop(VqFault::UsedIdNotInFlight, done);
+                if (len > chain_[id].wlen) return stop(VqFault::UsedLenTooLong, done);
+                batch_open_ = true;
+                batch_last_ = id;
+                batch_len_ = len;
+                done = drain_batch(out, done, n);
+            } else {
+                Chain& c = chain_[id];
+                if (c.cookie == nullptr) return stop(VqFault::UsedIdNotInFlight, done);
+                if (len > c.wlen) return stop(VqFault::UsedLenTooLong, done);
+                out[done++] = {c.cookie, len};
+                free_ids_[num_free_ids_++] = id;
+                complete(c);
+            }
+        }
+        return done;
+    }
+
+    VqFault fault() const noexcept { return fault_; }
+    bool needs_reset() const noexcept { return fault_ != VqFault::None; }
+    const VqStats& stats() const noexcept { return stats_; }
+
+    template <class F>
+    void reset(F&& on_inflight) {
+        for (uint16_t i = 0; i < size_; i++)
+            if (chain_[i].cookie != nullptr) on_inflight(chain_[i].cookie);
+        init();
+    }
+
+private:
+    struct Chain {
+        void* cookie;
+        uint32_t wlen;
+        uint16_t ndesc;
+    };
+
+    uint16_t chain_flags(const VqSeg& s, bool more) const noexcept {
+        return static_cast<uint16_t>(avail_used_bits_ | (more ? virtio::kDescFNext : 0) |
+                                     (s.device_writes ? virtio::kDescFWrite : 0));
+    }
+    void advance_avail() noexcept {
+        added_since_kick_++;
+        if (++next_avail_ == size_) {
+            next_avail_ = 0;
+            avail_wrap_ = !avail_wrap_;
+            avail_used_bits_ ^= virtio::kPackedDescFAvail | virtio::kPackedDescFUsed;
+        }
+    }
+    // Is id the head of a buffer in flight? With IN_ORDER heads are the
+    // positions from next_used_ onwards; walk them (bounded by in_flight_).
+    bool in_window(uint16_t id) const noexcept {
+        uint16_t pos = next_used_;
+        for (uint16_t k = 0; k < in_flight_; k++) {
+            if (pos == id) return chain_[pos].cookie != nullptr;
+            pos = static_cast<uint16_t>(pos + chain_[pos].ndesc);
+            if (pos >= size_) pos = static_cast<uint16_t>(pos - size_);
+        }
+        return false;
+    }
+    // IN_ORDER: hands out the open batch (buffers from next_used_ through
+    // batch_last_) as far as out has room; lengths are reported for the
+    // batch's last buffer only (2.8.9).
+    uint16_t drain_batch(VqUsed* out, uint16_t done, uint16_t n) noexcept {
+        while (batch_open_ && done < n) {
+            Chain& c = chain_[next_used_];
+            const bool last = next_used_ == batch_last_;
+            out[done++] = {c.cookie, last ? batch_len_ : 0};
+            complete(c);
+            if (last) batch_open_ = false;
+        }
+        return done;
+    }
+    // Releases the buffer whose head sits at next_used_ and moves past it.
+    void complete(Chain& c) noexcept {
+        uint32_t nu = uint32_t{next_used_} + c.ndesc;
+        if (nu >= size_) {
+            nu -= size_;
+            used_wrap_ = !used_wrap_;
+        }
+        next_used_ = static_cast<uint16_t>(nu);
+        num_free_ = static_cast<uint16_t>(num_free_ + c.ndesc);
+        in_flight_--;
+        c.cookie = nullptr;
+    }
+    uint16_t stop(VqFault f, uint16_t done) noexcept {
+        fault_ = f;
+        stats_.faults++;
+        return done;
+    }
+    void init() noexcept;
+
+    virtio::PackedDesc* desc_ = nullptr;
+    virtio::PackedEvent* driver_event_ = nullptr;
+    virtio::PackedEvent* device_event_ = nullptr;
+    uint64_t desc_iova_ = 0, driver_event_iova_ = 0, device_event_iova_ = 0;
+
+    const uint16_t size_;
+    const uint16_t index_;
+    const bool event_idx_;
+    const bool notification_data_;
+    uint16_t next_avail_ = 0;
+    bool avail_wrap_ = true;  // 2.8.1: both wrap counters start at 1
+    uint16_t avail_used_bits_ = virtio::kPackedDescFAvail;
+    uint16_t next_used_ = 0;
+    bool used_wrap_ = true;
+    uint16_t num_free_ = 0;
+    uint16_t in_flight_ = 0;
+    uint16_t num_free_ids_ = 0;
+    uint16_t added_since_kick_ = 0;
+    uint16_t pending_heads_ = 0;
+    uint16_t first_head_ = 0;
+    uint16_t first_head_flags_ = 0;
+    bool batch_open_ = false;  // IN_ORDER: a batch reported by one used descriptor, partly handed out
+    uint16_t batch_last_ = 0;
+    uint32_t batch_len_ = 0;
+    VqFault fault_ = VqFault::None;
+    VqStats stats_;
+    std::vector<uint16_t> free_ids_;  // !InOrder
+    std::vector<Chain> chain_;        // by buffer id
+};
+
+}  // namespace vireo

@@ -1,0 +1,225 @@
+// vireo: the driver side of a split virtqueue (virtio 1.2 section 2.7).
+//
+// Memory: descriptor table, available ring and used ring in DMA memory from
+// DmaMemory (their IOVAs go to the transport). Bookkeeping the device must not
+// be able to corrupt (free list links, per-chain state) lives in ordinary
+// memory and is never read back from the rings.
+//
+// Free descriptors: a private linked free list, O(1) per descriptor taken or
+// returned; with IN_ORDER, plain counters (descriptors are used in order,
+// 2.7.10.2 / 2.7.13.1).
+//
+// Checks on every used entry (see VqFault): the used index may advance by at
+// most the number of chains in flight; an id must be < size and name a chain
+// head in flight; the length may not exceed the chain's device-writable bytes.
+// With IN_ORDER only the newest entry of a batch is required to carry an id
+// (2.7.10.2), so that entry's id must equal the expected head. The first
+// violation stops the queue (reap returns nothing) until reset().
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+#include "vireo/pmd/vq_common.hpp"
+
+namespace vireo {
+
+template <bool InOrder, class Ord = SmpOrdering>
+class SplitQueue {
+public:
+    SplitQueue(DmaMemory& mem, const VqConfig& cfg);
+    SplitQueue(const SplitQueue&) = delete;
+    SplitQueue& operator=(const SplitQueue&) = delete;
+
+    // For the transport: where the three areas are (IOVA) and how big the queue is.
+    uint64_t desc_iova() const noexcept { return desc_iova_; }
+    uint64_t driver_iova() const noexcept { return avail_iova_; }  // available ring
+    uint64_t device_iova() const noexcept { return used_iova_; }   // used ring
+    uint16_t size() const noexcept { return size_; }
+    uint16_t free_descs() const noexcept { return num_free_; }
+    uint16_t in_flight() const noexcept { return in_flight_; }
+
+    // Posts one chain (not yet visible to the device). cookie must not be null.
+    // False when fewer than n descriptors are free.
+    bool add(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
+        if (n == 0 || n > num_free_) return false;
+        uint16_t head, d;
+        uint32_t wlen = 0;
+        if constexpr (InOrder) {
+            head = d = next_desc_;
+            for (uint16_t i = 0; i < n; i++) {
+                const uint16_t nx = (d + 1) & mask_;
+                write_desc(d, segs[i], i + 1 < n, nx, wlen);
+                if (i + 1 < n) d = nx;
+            }
+            next_desc_ = (d + 1) & mask_;
+        } else {
+            head = d = free_head_;
+            for (uint16_t i = 0; i < n; i++) {
+                write_desc(d, segs[i], i + 1 < n, next_[d], wlen);
+                if (i + 1 < n) d = next_[d];
+            }
+            free_head_ = next_[d];
+        }
+        num_free_ = static_cast<uint16_t>(num_free_ - n);
+        chain_[head] = {cookie, wlen, n, d};
+        avail_ring_[avail_idx_ & mask_] = head;
+        avail_idx_++;
+        in_flight_++;
+        return true;
+    }
+
+    // One device-readable or device-writable buffer: the common case.
+    bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
+        VqSeg s{iova, len, device_writes};
+        return add(&s, 1, cookie);
+    }
+
+    // Makes everything added since the last publish visible: one release store
+    // of avail->idx (2.7.13.2), after the descriptors and ring entries.
+    void publish() noexcept {
+        Ord::release();
+        store_release(*avail_idx_p_, avail_idx_);
+    }
+
+    // After publish(): must the device be notified? Full fence first, so our
+    // idx store is ordered before reading the device's suppression state: the
+    // lost-kick race of 2.7.13.4 / 2.7.10.
+    bool kick_needed() noexcept {
+        const uint16_t old = kicked_idx_, now = avail_idx_;
+        if (old == now) return false;
+        kicked_idx_ = now;
+        Ord::full();
+        bool kick = event_idx_ ? virtio::need_event(load_relaxed(*avail_event_p_), now, old)
+                               : (load_relaxed(*used_flags_p_) & virtio::kUsedFNoNotify) == 0;
+        (kick ? stats_.kicks : stats_.kicks_suppressed)++;
+        return kick;
+    }
+
+    // The value to write for the notification (NOTIFICATION_DATA, 2.9) or the
+    // queue index when that feature is off.
+    uint32_t notification_value() const noexcept {
+        return notification_data_ ? virtio::notification_data_split(index_, avail_idx_) : index_;
+    }
+
+    // Takes up to n completed chains. Stops at the first invalid entry.
+    uint16_t reap(VqUsed* out, uint16_t n) noexcept {
+        if (fault_ != VqFault::None) return 0;
+        const uint16_t used_idx = load_acquire(*used_idx_p_);
+        const uint16_t ready = static_cast<uint16_t>(used_idx - last_used_);
+        if (ready == 0) return 0;
+        if (ready > in_flight_) return stop(VqFault::UsedIdxTooFarAhead, 0);
+        Ord::acquire();  // entries are read after the index
+        const uint16_t take = ready < n ? ready : n;
+        uint16_t done = 0;
+        for (; done < take; done++) {
+            const virtio::UsedElem& e = used_ring_[(last_used_ + done) & mask_];
+            const uint32_t id = load_relaxed(e.id), len = load_relaxed(e.len);
+            uint16_t head;
+            if constexpr (InOrder) {
+                head = used_head_;
+                // Only the newest entry of the device's batch must carry the id.
+                if (static_cast<uint16_t>(last_used_ + done + 1) == used_idx && id != head)
+                    return stop(id >= size_ ? VqFault::UsedIdOutOfRange : VqFault::UsedIdNotInFlight, done);
+            } else {
+                if (id >= size_) return stop(VqFault::UsedIdOutOfRange, done);
+                head = static_cast<uint16_t>(id);
+                if (chain_[head].cookie == nullptr) return stop(VqFault::UsedIdNotInFlight, done);
+            }
+            Chain& c = chain_[head];
+            if (len > c.wlen) return stop(VqFault::UsedLenTooLong, done);
+            out[done] = {c.cookie, len};
+            release_chain(head, c);
+        }
+        last_used_ = static_cast<uint16_t>(last_used_ + done);
+        return done;
+    }
+
+    VqFault fault() const noexcept { return fault_; }
+    bool needs_reset() const noexcept { return fault_ != VqFault::None; }
+    const VqStats& stats() const noexcept { return stats_; }
+
+    // Back to the initial state (device reset or queue reset): every chain in
+    // flight is handed to on_inflight(cookie) exactly once; the ring memory is
+    // cleared. Slow path: O(size).
+    template <class F>
+    void reset(F&& on_inflight) {
+        for (uint16_t i = 0; i < size_; i++)
+            if (chain_[i].cookie != nullptr) on_inflight(chain_[i].cookie);
+        init();
+    }
+
+private:
+    struct Chain {
+        void* cookie;   // null when this descriptor heads no chain in flight
+        uint32_t wlen;  // device-writable bytes posted
+        uint16_t ndesc;
+        uint16_t tail;  // last descriptor of the chain
+    };
+
+    void write_desc(uint16_t d, const VqSeg& s, bool more, uint16_t next, uint32_t& wlen) noexcept {
+        virtio::SplitDesc& x = desc_[d];
+        x.addr = s.iova;
+        x.len = s.len;
+        x.flags = static_cast<uint16_t>((more ? virtio::kDescFNext : 0) | (s.device_writes ? virtio::kDescFWrite : 0));
+        x.next = next;
+        wlen += s.device_writes ? s.len : 0;
+    }
+
+    void release_chain(uint16_t head, Chain& c) noexcept {
+        if constexpr (InOrder) {
+            used_head_ = static_cast<uint16_t>((c.tail + 1) & mask_);
+        } else {
+            next_[c.tail] = free_head_;
+            free_head_ = head;
+        }
+        num_free_ = static_cast<uint16_t>(num_free_ + c.ndesc);
+        in_flight_--;
+        c.cookie = nullptr;
+    }
+
+    uint16_t stop(VqFault f, uint16_t done) noexcept {
+        last_used_ = static_cast<uint16_t>(last_used_ + done);
+        fault_ = f;
+        stats_.faults++;
+        return done;
+    }
+
+    void init() noexcept;
+
+    // Device-visible memory.
+    virtio::SplitDesc* desc_ = nullptr;
+    uint16_t* avail_flags_p_ = nullptr;
+    uint16_t* avail_idx_p_ = nullptr;
+    uint16_t* avail_ring_ = nullptr;
+    uint16_t* used_event_p_ = nullptr;
+    uint16_t* used_flags_p_ = nullptr;
+    uint16_t* used_idx_p_ = nullptr;
+    virtio::UsedElem* used_ring_ = nullptr;
+    uint16_t* avail_event_p_ = nullptr;
+    uint64_t desc_iova_ = 0, avail_iova_ = 0, used_iova_ = 0;
+    size_t desc_bytes_ = 0, avail_bytes_ = 0, used_bytes_ = 0;
+
+    // Driver-private state.
+    const uint16_t size_;
+    const uint16_t mask_;
+    const uint16_t index_;
+    const bool event_idx_;
+    const bool notification_data_;
+    uint16_t avail_idx_ = 0;   // next available index to publish
+    uint16_t kicked_idx_ = 0;  // avail_idx_ at the last kick decision
+    uint16_t last_used_ = 0;   // next used index to read
+    uint16_t num_free_ = 0;
+    uint16_t in_flight_ = 0;  // chains posted and not yet reaped
+    uint16_t free_head_ = 0;  // !InOrder
+    uint16_t next_desc_ = 0;  // InOrder: next descriptor to fill
+    uint16_t used_head_ = 0;  // InOrder: head of the oldest chain in flight
+    VqFault fault_ = VqFault::None;
+    VqStats stats_;
+    std::vector<uint16_t> next_;  // free list links (!InOrder)
+    std::vector<Chain> chain_;    // by head descriptor
+};
+
+}  // namespace vireo

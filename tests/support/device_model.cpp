@@ -1,0 +1,237 @@
+// Device side of split (virtio 1.2 section 2.7) and packed (2.8) virtqueues,
+// for tests. Layout offsets are spelled out here from the spec on purpose:
+// nothing is shared with vireo's driver.
+#include "device_model.hpp"
+
+#include <atomic>
+#include <cstring>
+
+namespace vireo::test {
+namespace {
+
+template <class T>
+T rd(const uint8_t* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+template <class T>
+void wr(uint8_t* p, T v) {
+    std::memcpy(p, &v, sizeof v);
+}
+uint16_t rd16_acquire(const uint8_t* p) {
+    return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(p)))
+        .load(std::memory_order_acquire);
+}
+void wr16_release(uint8_t* p, uint16_t v) {
+    std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, std::memory_order_release);
+}
+
+constexpr uint16_t F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4;
+constexpr uint16_t F_AVAIL = 1 << 7, F_USED = 1 << 15;
+
+}  // namespace
+
+uint32_t DevBuffer::readable_bytes() const {
+    uint32_t n = 0;
+    for (const DevSeg& s : segs) n += s.writable ? 0 : s.len;
+    return n;
+}
+uint32_t DevBuffer::writable_bytes() const {
+    uint32_t n = 0;
+    for (const DevSeg& s : segs) n += s.writable ? s.len : 0;
+    return n;
+}
+
+// ---- split ------------------------------------------------------------------
+// desc[i]: addr@0 len@8 flags@12 next@14 (16 bytes)
+// avail:   flags@0 idx@2 ring[i]@4+2i used_event@4+2*size
+// used:    flags@0 idx@2 ring[i]={id@0,len@4}@4+8i avail_event@4+8*size
+
+SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
+                         bool event_idx)
+    : map_(map),
+      size_(size),
+      desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),
+      avail_(static_cast<uint8_t*>(map.va(avail, 6u + 2u * size))),
+      used_(static_cast<uint8_t*>(map.va(used, 6u + 8u * size))),
+      event_idx_(event_idx) {
+    if (desc_ == nullptr || avail_ == nullptr || used_ == nullptr) bad_ = true;
+}
+
+uint8_t* SplitDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_.va(iova, len)); }
+
+uint16_t SplitDevice::avail_idx() const { return rd16_acquire(avail_ + 2); }
+
+size_t SplitDevice::take(size_t max, std::deque<DevBuffer>& out) {
+    const uint16_t avail_idx = rd16_acquire(avail_ + 2);
+    size_t n = 0;
+    while (last_avail_ != avail_idx && n < max) {
+        DevBuffer b;
+        uint16_t d = rd<uint16_t>(avail_ + 4 + 2 * (last_avail_ % size_));
+        b.id = d;
+        for (uint16_t k = 0;; k++) {
+            if (d >= size_ || k >= size_) {  // a loop or a bad index: malformed
+                bad_ = true;
+                return n;
+            }
+            const uint8_t* x = desc_ + 16u * d;
+            uint16_t flags = rd<uint16_t>(x + 12);
+            uint32_t len = rd<uint32_t>(x + 8);
+            uint8_t* va = at(rd<uint64_t>(x), len);
+            if (va == nullptr || (flags & F_INDIRECT)) {
+                bad_ = true;
+                return n;
+            }
+            b.segs.push_back({va, len, (flags & F_WRITE) != 0});
+            b.ndesc = static_cast<uint16_t>(k + 1);
+            if (!(flags & F_NEXT)) break;
+            d = rd<uint16_t>(x + 14);
+        }
+        out.push_back(std::move(b));
+        last_avail_++;
+        n++;
+    }
+    return n;
+}
+
+void SplitDevice::complete(const std::vector<DevBuffer>& bufs, bool batch_last_only) {
+    if (bufs.empty()) return;
+    for (size_t i = 0; i < bufs.size(); i++) {
+        if (batch_last_only && i + 1 < bufs.size()) continue;
+        uint8_t* e = used_ + 4 + 8 * ((used_idx_ + i) % size_);
+        wr<uint32_t>(e, bufs[i].id);
+        wr<uint32_t>(e + 4, bufs[i].written);
+    }
+    used_idx_ = static_cast<uint16_t>(used_idx_ + bufs.size());
+    wr16_release(used_ + 2, used_idx_);
+}
+
+void SplitDevice::set_notify(DevNotify mode) {
+    notify_ = mode;
+    if (mode == DevNotify::EventIdx) {
+        wr<uint16_t>(used_ + 4 + 8u * size_, last_avail_);  // kick me once you pass what I have seen
+    } else if (event_idx_) {  // with EVENT_IDX the flag is ignored: suppress by an event far away
+        wr<uint16_t>(used_ + 4 + 8u * size_,
+                     static_cast<uint16_t>(mode == DevNotify::Never ? last_avail_ + 0x7fff : last_avail_));
+    } else {
+        wr<uint16_t>(used_, mode == DevNotify::Never ? 1 : 0);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool SplitDevice::arm_and_recheck() {
+    set_notify(event_idx_ ? DevNotify::EventIdx : DevNotify::Always);
+    return rd16_acquire(avail_ + 2) != last_avail_;
+}
+
+void SplitDevice::write_used_raw(uint16_t slot, uint32_t id, uint32_t len) {
+    uint8_t* e = used_ + 4 + 8 * (slot % size_);
+    wr<uint32_t>(e, id);
+    wr<uint32_t>(e + 4, len);
+}
+
+void SplitDevice::set_used_idx_raw(uint16_t idx) {
+    used_idx_ = idx;
+    wr16_release(used_ + 2, idx);
+}
+
+// ---- packed -------------------------------------------------------------------
+// desc[i]: addr@0 len@8 id@12 flags@14 (16 bytes); event: off_wrap@0 flags@2
+
+PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t driver_event,
+                           uint64_t device_event, bool event_idx)
+    : map_(map),
+      size_(size),
+      desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),
+      drv_event_(static_cast<uint8_t*>(map.va(driver_event, 4))),
+      dev_event_(static_cast<uint8_t*>(map.va(device_event, 4))),
+      event_idx_(event_idx) {
+    if (desc_ == nullptr || drv_event_ == nullptr || dev_event_ == nullptr) bad_ = true;
+}
+
+uint8_t* PackedDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_.va(iova, len)); }
+
+bool PackedDevice::is_avail(uint16_t pos) const {
+    uint16_t f = rd16_acquire(desc_ + 16u * pos + 14);
+    bool a = (f & F_AVAIL) != 0, u = (f & F_USED) != 0;
+    return a == avail_wrap_ && u != avail_wrap_;
+}
+
+size_t PackedDevice::take(size_t max, std::deque<DevBuffer>& out) {
+    size_t n = 0;
+    while (n < max && is_avail(avail_pos_)) {
+        DevBuffer b;
+        b.ndesc = 0;
+        for (;;) {
+            if (b.ndesc >= size_ || (b.ndesc > 0 && !is_avail(avail_pos_))) {
+                bad_ = true;
+                return n;
+            }
+            const uint8_t* x = desc_ + 16u * avail_pos_;
+            uint16_t flags = rd<uint16_t>(x + 14);
+            uint32_t len = rd<uint32_t>(x + 8);
+            uint8_t* va = at(rd<uint64_t>(x), len);
+            if (va == nullptr || (flags & F_INDIRECT)) {
+                bad_ = true;
+                return n;
+            }
+            b.segs.push_back({va, len, (flags & F_WRITE) != 0});
+            b.id = rd<uint16_t>(x + 12);  // the last descriptor's id names the buffer
+            b.ndesc++;
+            if (++avail_pos_ == size_) {
+                avail_pos_ = 0;
+                avail_wrap_ = !avail_wrap_;
+            }
+            if (!(flags & F_NEXT)) break;
+        }
+        out.push_back(std::move(b));
+        n++;
+    }
+    return n;
+}
+
+void PackedDevice::complete(const std::vector<DevBuffer>& bufs, bool batch_last_only) {
+    if (bufs.empty()) return;
+    auto write_used = [&](uint16_t pos, bool wrap, uint16_t id, uint32_t len) {
+        uint8_t* x = desc_ + 16u * pos;
+        wr<uint16_t>(x + 12, id);
+        wr<uint32_t>(x + 8, len);
+        wr16_release(x + 14, wrap ? (F_AVAIL | F_USED) : 0);
+    };
+    if (batch_last_only) {
+        write_used(used_pos_, used_wrap_, bufs.back().id, bufs.back().written);
+    }
+    for (const DevBuffer& b : bufs) {
+        if (!batch_last_only) write_used(used_pos_, used_wrap_, b.id, b.written);
+        uint32_t p = uint32_t{used_pos_} + b.ndesc;
+        if (p >= size_) {
+            p -= size_;
+            used_wrap_ = !used_wrap_;
+        }
+        used_pos_ = static_cast<uint16_t>(p);
+    }
+}
+
+void PackedDevice::set_notify(DevNotify mode) {
+    notify_ = mode;
+    uint16_t flags = mode == DevNotify::Always ? 0 : mode == DevNotify::Never ? 1 : 2;
+    if (mode == DevNotify::EventIdx)
+        wr<uint16_t>(dev_event_, static_cast<uint16_t>(avail_pos_ | (avail_wrap_ ? 0x8000 : 0)));
+    wr<uint16_t>(dev_event_ + 2, flags);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool PackedDevice::arm_and_recheck() {
+    set_notify(event_idx_ ? DevNotify::EventIdx : DevNotify::Always);
+    return is_avail(avail_pos_);
+}
+
+void PackedDevice::write_used_raw(uint16_t id, uint32_t len, uint16_t flags) {
+    uint8_t* x = desc_ + 16u * used_pos_;
+    wr<uint16_t>(x + 12, id);
+    wr<uint32_t>(x + 8, len);
+    wr16_release(x + 14, flags);
+}
+
+}  // namespace vireo::test
