@@ -50,7 +50,7 @@ uint32_t DevBuffer::writable_bytes() const {
 
 SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
                          bool event_idx)
-    : map_(map),
+    : map_(&map),
       size_(size),
       desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),
       avail_(static_cast<uint8_t*>(map.va(avail, 6u + 2u * size))),
@@ -59,7 +59,7 @@ SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint6
     if (desc_ == nullptr || avail_ == nullptr || used_ == nullptr) bad_ = true;
 }
 
-uint8_t* SplitDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_.va(iova, len)); }
+uint8_t* SplitDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_->va(iova, len)); }
 
 uint16_t SplitDevice::avail_idx() const { return rd16_acquire(avail_ + 2); }
 
@@ -141,7 +141,7 @@ void SplitDevice::set_used_idx_raw(uint16_t idx) {
 
 PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t driver_event,
                            uint64_t device_event, bool event_idx)
-    : map_(map),
+    : map_(&map),
       size_(size),
       desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),
       drv_event_(static_cast<uint8_t*>(map.va(driver_event, 4))),
@@ -150,7 +150,7 @@ PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uin
     if (desc_ == nullptr || drv_event_ == nullptr || dev_event_ == nullptr) bad_ = true;
 }
 
-uint8_t* PackedDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_.va(iova, len)); }
+uint8_t* PackedDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_->va(iova, len)); }
 
 bool PackedDevice::is_avail(uint16_t pos) const {
     uint16_t f = rd16_acquire(desc_ + 16u * pos + 14);

@@ -56,7 +56,7 @@ public:
 
 private:
     uint8_t* at(uint64_t iova, size_t len) const;
-    const IovaMap& map_;
+    const IovaMap* map_;
     uint16_t size_;
     uint8_t* desc_;
     uint8_t* avail_;
@@ -89,7 +89,7 @@ public:
 private:
     uint8_t* at(uint64_t iova, size_t len) const;
     bool is_avail(uint16_t pos) const;
-    const IovaMap& map_;
+    const IovaMap* map_;
     uint16_t size_;
     uint8_t* desc_;
     uint8_t* drv_event_;
