@@ -81,8 +81,64 @@ public:
     }
 
     bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
-        VqSeg s{iova, len, device_writes};
-        return add(&s, 1, cookie);
+        VqBuf b{iova, len, device_writes, cookie};
+        return add_burst(&b, 1) == 1;
+    }
+
+    // Posts up to n one-descriptor buffers; returns how many fit. Local state
+    // for the whole burst; every head but the burst's first is flagged at once
+    // (the first is written by publish()).
+    uint16_t add_burst(const VqBuf* bufs, uint16_t n) noexcept {
+        uint16_t num_free = num_free_;
+        if (n > num_free) n = num_free;
+        if (n == 0) return 0;
+        virtio::PackedDesc* const desc = desc_;
+        Chain* const chain = chain_.data();
+        uint16_t* const free_ids = free_ids_.data();
+        const uint16_t size = size_;
+        uint16_t pos = next_avail_, nfree_ids = num_free_ids_, bits = avail_used_bits_;
+        bool wrap = avail_wrap_;
+        uint16_t i = 0;
+        if (pending_heads_ == 0) {  // this burst opens the publish window
+            const VqBuf& b = bufs[0];
+            const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
+            desc[pos].addr = b.iova;  // flags stay as they are until publish()
+            desc[pos].len = b.len;
+            desc[pos].id = id;
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, 1};
+            first_head_ = pos;
+            first_head_flags_ = static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0));
+            if (++pos == size) {
+                pos = 0;
+                wrap = !wrap;
+                bits ^= virtio::kPackedDescFAvail | virtio::kPackedDescFUsed;
+            }
+            i = 1;
+        }
+        for (; i < n; i++) {
+            const VqBuf& b = bufs[i];
+            const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
+            virtio::PackedDesc& x = desc[pos];
+            x.addr = b.iova;
+            x.len = b.len;
+            x.id = id;
+            store_release(x.flags, static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0)));
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, 1};
+            if (++pos == size) {
+                pos = 0;
+                wrap = !wrap;
+                bits ^= virtio::kPackedDescFAvail | virtio::kPackedDescFUsed;
+            }
+        }
+        next_avail_ = pos;
+        avail_wrap_ = wrap;
+        avail_used_bits_ = bits;
+        num_free_ids_ = nfree_ids;
+        num_free_ = static_cast<uint16_t>(num_free - n);
+        in_flight_ = static_cast<uint16_t>(in_flight_ + n);
+        pending_heads_ = static_cast<uint16_t>(pending_heads_ + n);
+        added_since_kick_ = static_cast<uint16_t>(added_since_kick_ + n);
+        return n;
     }
 
     void publish() noexcept {
@@ -126,42 +182,86 @@ public:
         if (fault_ != VqFault::None) return 0;
         uint16_t done = 0;
         if constexpr (InOrder) done = drain_batch(out, done, n);
+        // Local state: descriptor stores are uint16_t too (see SplitQueue::add).
+        const virtio::PackedDesc* const desc = desc_;
+        Chain* const chain = chain_.data();
+        const uint16_t size = size_;
+        uint16_t pos = next_used_, in_flight = in_flight_, freed = 0;
+        bool w = used_wrap_;
+        VqFault fault = VqFault::None;
+        const bool guard = pending_heads_ != 0;  // added, not yet published: stop at first_head_
         while (done < n) {
-            if (pending_heads_ != 0 && next_used_ == first_head_) break;  // added, not yet published
-            const virtio::PackedDesc& d = desc_[next_used_];
+            if (guard && pos == first_head_) break;
+            const virtio::PackedDesc& d = desc[pos];
             const uint16_t flags = load_acquire(d.flags);
             const bool a = (flags & virtio::kPackedDescFAvail) != 0, u = (flags & virtio::kPackedDescFUsed) != 0;
-            const bool w = used_wrap_;
-            if (in_flight_ == 0) {  // stale from the last lap, unless the device claims a completion
-                if (a == w && u == w) return stop(VqFault::UsedWithNothingInFlight, done);
+            if (in_flight == 0) {  // stale from the last lap, unless the device claims a completion
+                if (a == w && u == w) fault = VqFault::UsedWithNothingInFlight;
                 break;
             }
             // Every descriptor from next_used_ on was posted with AVAIL = w,
             // USED = !w; the device may only turn both to w.
             if (a == w && u != w) break;  // still pending
-            if (a != w || u != w) return stop(VqFault::PackedFlagsInconsistent, done);
+            if (a != w || u != w) {
+                fault = VqFault::PackedFlagsInconsistent;
+                break;
+            }
             Ord::acquire();
             const uint16_t id = load_relaxed(d.id);
             const uint32_t len = load_relaxed(d.len);
-            if (id >= size_) return stop(VqFault::UsedIdOutOfRange, done);
+            if (id >= size) {
+                fault = VqFault::UsedIdOutOfRange;
+                break;
+            }
             if constexpr (InOrder) {
                 // One used descriptor may stand for a batch ending at buffer id
                 // (2.8.9): remember it, then hand the batch out in order.
-                if (!in_window(id)) return stop(VqFault::UsedIdNotInFlight, done);
-                if (len > chain_[id].wlen) return stop(VqFault::UsedLenTooLong, done);
+                next_used_ = pos;
+                used_wrap_ = w;
+                in_flight_ = in_flight;
+                if (!in_window(id)) {
+                    fault = VqFault::UsedIdNotInFlight;
+                    break;
+                }
+                if (len > chain[id].wlen) {
+                    fault = VqFault::UsedLenTooLong;
+                    break;
+                }
                 batch_open_ = true;
                 batch_last_ = id;
                 batch_len_ = len;
                 done = drain_batch(out, done, n);
+                pos = next_used_;
+                w = used_wrap_;
+                in_flight = in_flight_;
             } else {
-                Chain& c = chain_[id];
-                if (c.cookie == nullptr) return stop(VqFault::UsedIdNotInFlight, done);
-                if (len > c.wlen) return stop(VqFault::UsedLenTooLong, done);
+                Chain& c = chain[id];
+                if (c.cookie == nullptr) {
+                    fault = VqFault::UsedIdNotInFlight;
+                    break;
+                }
+                if (len > c.wlen) {
+                    fault = VqFault::UsedLenTooLong;
+                    break;
+                }
                 out[done++] = {c.cookie, len};
                 free_ids_[num_free_ids_++] = id;
-                complete(c);
+                c.cookie = nullptr;
+                freed = static_cast<uint16_t>(freed + c.ndesc);
+                in_flight--;
+                uint32_t p = uint32_t{pos} + c.ndesc;
+                if (p >= size) {
+                    p -= size;
+                    w = !w;
+                }
+                pos = static_cast<uint16_t>(p);
             }
         }
+        next_used_ = pos;
+        used_wrap_ = w;
+        in_flight_ = in_flight;
+        num_free_ = static_cast<uint16_t>(num_free_ + freed);
+        if (fault != VqFault::None) return stop(fault, done);
         return done;
     }
 

@@ -44,37 +44,77 @@ public:
     // Posts one chain (not yet visible to the device). cookie must not be null.
     // False when fewer than n descriptors are free.
     bool add(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
-        if (n == 0 || n > num_free_) return false;
+        // Hot state in locals: ring stores are uint16_t too, and would force
+        // the compiler to reload every uint16_t member after each of them.
+        const uint16_t mask = mask_;
+        uint16_t num_free = num_free_;
+        if (n == 0 || n > num_free) return false;
+        virtio::SplitDesc* const desc = desc_;
         uint16_t head, d;
         uint32_t wlen = 0;
         if constexpr (InOrder) {
             head = d = next_desc_;
             for (uint16_t i = 0; i < n; i++) {
-                const uint16_t nx = (d + 1) & mask_;
-                write_desc(d, segs[i], i + 1 < n, nx, wlen);
+                const uint16_t nx = (d + 1) & mask;
+                write_desc(desc[d], segs[i], i + 1 < n, nx, wlen);
                 if (i + 1 < n) d = nx;
             }
-            next_desc_ = (d + 1) & mask_;
+            next_desc_ = (d + 1) & mask;
         } else {
+            const uint16_t* const next = next_.data();
             head = d = free_head_;
             for (uint16_t i = 0; i < n; i++) {
-                write_desc(d, segs[i], i + 1 < n, next_[d], wlen);
-                if (i + 1 < n) d = next_[d];
+                write_desc(desc[d], segs[i], i + 1 < n, next[d], wlen);
+                if (i + 1 < n) d = next[d];
             }
-            free_head_ = next_[d];
+            free_head_ = next[d];
         }
-        num_free_ = static_cast<uint16_t>(num_free_ - n);
+        const uint16_t avail_idx = avail_idx_;
+        num_free_ = static_cast<uint16_t>(num_free - n);
         chain_[head] = {cookie, wlen, n, d};
-        avail_ring_[avail_idx_ & mask_] = head;
-        avail_idx_++;
+        avail_ring_[avail_idx & mask] = head;
+        avail_idx_ = static_cast<uint16_t>(avail_idx + 1);
         in_flight_++;
         return true;
     }
 
-    // One device-readable or device-writable buffer: the common case.
+    // One device-readable or device-writable buffer.
     bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
-        VqSeg s{iova, len, device_writes};
-        return add(&s, 1, cookie);
+        VqBuf b{iova, len, device_writes, cookie};
+        return add_burst(&b, 1) == 1;
+    }
+
+    // Posts up to n one-descriptor chains (Rx refill, single-segment Tx):
+    // returns how many fit. The whole burst runs on local state.
+    uint16_t add_burst(const VqBuf* bufs, uint16_t n) noexcept {
+        const uint16_t mask = mask_;
+        uint16_t num_free = num_free_, avail_idx = avail_idx_;
+        if (n > num_free) n = num_free;
+        virtio::SplitDesc* const desc = desc_;
+        uint16_t* const ring = avail_ring_;
+        Chain* const chain = chain_.data();
+        uint16_t d = InOrder ? next_desc_ : free_head_;
+        const uint16_t* const next = next_.data();
+        for (uint16_t i = 0; i < n; i++) {
+            const VqBuf& b = bufs[i];
+            const uint16_t nx = InOrder ? static_cast<uint16_t>((d + 1) & mask) : next[d];
+            virtio::SplitDesc& x = desc[d];
+            x.addr = b.iova;
+            x.len = b.len;
+            x.flags = b.device_writes ? virtio::kDescFWrite : 0;
+            x.next = nx;
+            chain[d] = {b.cookie, b.device_writes ? b.len : 0, 1, d};
+            ring[(avail_idx + i) & mask] = d;
+            d = nx;
+        }
+        if constexpr (InOrder)
+            next_desc_ = d;
+        else
+            free_head_ = d;
+        num_free_ = static_cast<uint16_t>(num_free - n);
+        avail_idx_ = static_cast<uint16_t>(avail_idx + n);
+        in_flight_ = static_cast<uint16_t>(in_flight_ + n);
+        return n;
     }
 
     // Makes everything added since the last publish visible: one release store
@@ -108,32 +148,61 @@ public:
     uint16_t reap(VqUsed* out, uint16_t n) noexcept {
         if (fault_ != VqFault::None) return 0;
         const uint16_t used_idx = load_acquire(*used_idx_p_);
-        const uint16_t ready = static_cast<uint16_t>(used_idx - last_used_);
+        const uint16_t last_used = last_used_, in_flight = in_flight_;
+        const uint16_t ready = static_cast<uint16_t>(used_idx - last_used);
         if (ready == 0) return 0;
-        if (ready > in_flight_) return stop(VqFault::UsedIdxTooFarAhead, 0);
+        if (ready > in_flight) return stop(VqFault::UsedIdxTooFarAhead, 0);
         Ord::acquire();  // entries are read after the index
-        const uint16_t take = ready < n ? ready : n;
+        const uint16_t take = ready < n ? ready : n, mask = mask_, size = size_;
+        const virtio::UsedElem* const ring = used_ring_;
+        Chain* const chain = chain_.data();
+        uint16_t* const next = next_.data();
+        uint16_t free_head = free_head_, used_head = used_head_, freed = 0;
+        VqFault fault = VqFault::None;
         uint16_t done = 0;
         for (; done < take; done++) {
-            const virtio::UsedElem& e = used_ring_[(last_used_ + done) & mask_];
+            const virtio::UsedElem& e = ring[(last_used + done) & mask];
             const uint32_t id = load_relaxed(e.id), len = load_relaxed(e.len);
             uint16_t head;
             if constexpr (InOrder) {
-                head = used_head_;
+                head = used_head;
                 // Only the newest entry of the device's batch must carry the id.
-                if (static_cast<uint16_t>(last_used_ + done + 1) == used_idx && id != head)
-                    return stop(id >= size_ ? VqFault::UsedIdOutOfRange : VqFault::UsedIdNotInFlight, done);
+                if (static_cast<uint16_t>(last_used + done + 1) == used_idx && id != head) {
+                    fault = id >= size ? VqFault::UsedIdOutOfRange : VqFault::UsedIdNotInFlight;
+                    break;
+                }
             } else {
-                if (id >= size_) return stop(VqFault::UsedIdOutOfRange, done);
+                if (id >= size) {
+                    fault = VqFault::UsedIdOutOfRange;
+                    break;
+                }
                 head = static_cast<uint16_t>(id);
-                if (chain_[head].cookie == nullptr) return stop(VqFault::UsedIdNotInFlight, done);
+                if (chain[head].cookie == nullptr) {
+                    fault = VqFault::UsedIdNotInFlight;
+                    break;
+                }
             }
-            Chain& c = chain_[head];
-            if (len > c.wlen) return stop(VqFault::UsedLenTooLong, done);
+            Chain& c = chain[head];
+            if (len > c.wlen) {
+                fault = VqFault::UsedLenTooLong;
+                break;
+            }
             out[done] = {c.cookie, len};
-            release_chain(head, c);
+            if constexpr (InOrder) {
+                used_head = static_cast<uint16_t>((c.tail + 1) & mask);
+            } else {
+                next[c.tail] = free_head;
+                free_head = head;
+            }
+            freed = static_cast<uint16_t>(freed + c.ndesc);
+            c.cookie = nullptr;
         }
-        last_used_ = static_cast<uint16_t>(last_used_ + done);
+        free_head_ = free_head;
+        used_head_ = used_head;
+        num_free_ = static_cast<uint16_t>(num_free_ + freed);
+        in_flight_ = static_cast<uint16_t>(in_flight - done);
+        if (fault != VqFault::None) return stop(fault, done);
+        last_used_ = static_cast<uint16_t>(last_used + done);
         return done;
     }
 
@@ -159,25 +228,12 @@ private:
         uint16_t tail;  // last descriptor of the chain
     };
 
-    void write_desc(uint16_t d, const VqSeg& s, bool more, uint16_t next, uint32_t& wlen) noexcept {
-        virtio::SplitDesc& x = desc_[d];
+    static void write_desc(virtio::SplitDesc& x, const VqSeg& s, bool more, uint16_t next, uint32_t& wlen) noexcept {
         x.addr = s.iova;
         x.len = s.len;
         x.flags = static_cast<uint16_t>((more ? virtio::kDescFNext : 0) | (s.device_writes ? virtio::kDescFWrite : 0));
         x.next = next;
         wlen += s.device_writes ? s.len : 0;
-    }
-
-    void release_chain(uint16_t head, Chain& c) noexcept {
-        if constexpr (InOrder) {
-            used_head_ = static_cast<uint16_t>((c.tail + 1) & mask_);
-        } else {
-            next_[c.tail] = free_head_;
-            free_head_ = head;
-        }
-        num_free_ = static_cast<uint16_t>(num_free_ + c.ndesc);
-        in_flight_--;
-        c.cookie = nullptr;
     }
 
     uint16_t stop(VqFault f, uint16_t done) noexcept {

@@ -19,6 +19,14 @@ struct VqSeg {
     bool device_writes;
 };
 
+// A one-descriptor chain for the burst calls (the common case of a PMD).
+struct VqBuf {
+    uint64_t iova;
+    uint32_t len;
+    bool device_writes;
+    void* cookie;
+};
+
 // One completed chain: its cookie and the bytes the device wrote into it.
 struct VqUsed {
     void* cookie;
