@@ -87,7 +87,7 @@ void sleeping_device_two_threads(bool event_idx) {
     PacketPool pool(mem, {.count = 1024, .data_room = 256, .cache_size = 0});
     typename K::Queue q(mem, {.size = 128, .event_idx = event_idx});
     auto dev = make_device<K>(mem, q, event_idx);
-    constexpr uint64_t kTotal = 300000;
+    constexpr uint64_t kTotal = 200000;
     std::atomic<uint64_t> doorbell{0}, completed{0};
     std::atomic<bool> stop{false};
     dev.arm_and_recheck();
@@ -138,7 +138,10 @@ void sleeping_device_two_threads(bool event_idx) {
     device.join();
     ASSERT_EQ(done, kTotal) << "stalled after " << done << " completions: a kick was lost";
     EXPECT_FALSE(dev.bad());
-    EXPECT_LT(kicks, kTotal) << "suppression never took effect";
+    // How many kicks were needed depends on scheduling (a starved device
+    // thread sleeps through every packet); suppression itself is checked
+    // deterministically by the single-thread test above.
+    ::testing::Test::RecordProperty("kicks", static_cast<int>(kicks));
     q.reset([](void* c) { PacketPool::free(static_cast<Packet*>(c)); });
     EXPECT_EQ(pool.in_use(), 0u);
 }
