@@ -25,12 +25,13 @@ struct Bench {
     std::vector<Packet*> posted;
     std::deque<DevBuffer> taken;
 
-    // Posts n Rx buffers; with two_desc, each as a 2-descriptor chain.
-    void post(int n, bool two_desc = false) {
+    // Posts n Rx buffers (or, with read_only, Tx buffers); with two_desc,
+    // each as a 2-descriptor chain.
+    void post(int n, bool two_desc = false, bool read_only = false) {
         for (int i = 0; i < n; i++) {
             Packet* p = pool.alloc();
-            VqSeg s[2] = {{p->buf_iova, 40, true}, {p->buf_iova + 40, kRoom - 40, true}};
-            bool ok = two_desc ? q.add(s, 2, p) : q.add1(p->buf_iova, kRoom, true, p);
+            VqSeg s[2] = {{p->buf_iova, 40, !read_only}, {p->buf_iova + 40, kRoom - 40, !read_only}};
+            bool ok = two_desc ? q.add(s, 2, p) : q.add1(p->buf_iova, kRoom, !read_only, p);
             ASSERT_TRUE(ok);
             posted.push_back(p);
         }
@@ -123,6 +124,25 @@ TYPED_TEST(Untrusted, UsedLengthLargerThanPosted) {
     b.complete_ok(1);
     write_used(b, b.taken.front().id, kRoom + 1);
     EXPECT_EQ(b.reap_all(), 1);
+    b.expect_fault_then_clean(VqFault::UsedLenTooLong);
+}
+
+// A read-only (Tx) buffer: the driver never reads through its used length, so
+// a device may leave the length it was given (DPDK's vhost does, in packed
+// rings) and the driver reports 0; a length beyond what was posted is a fault.
+TYPED_TEST(Untrusted, ReadOnlyChainLength) {
+    Bench<TypeParam> b;
+    b.post(4, false, /*read_only=*/true);
+    std::vector<DevBuffer> first{b.taken.front()};
+    first[0].written = kRoom;  // the posted length left in place
+    b.dev.complete(first);
+    b.taken.pop_front();
+    VqUsed u[4];
+    ASSERT_EQ(b.q.reap(u, 4), 1);
+    EXPECT_EQ(u[0].len, 0u);
+    b.returned[u[0].cookie]++;
+    write_used(b, b.taken.front().id, kRoom + 1);
+    EXPECT_EQ(b.reap_all(), 0);
     b.expect_fault_then_clean(VqFault::UsedLenTooLong);
 }
 

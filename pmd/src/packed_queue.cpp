@@ -40,7 +40,7 @@ void PackedQueue<InOrder, Ord>::init() noexcept {
     driver_event_->flags = virtio::kRingEventFDisable;
     for (uint16_t i = 0; i < size_; i++) {
         free_ids_[i] = static_cast<uint16_t>(size_ - 1 - i);  // id 0 first
-        chain_[i] = {nullptr, 0, 0};
+        chain_[i] = {nullptr, 0, 0, 0};
     }
     num_free_ids_ = size_;
     next_avail_ = next_used_ = 0;

@@ -57,7 +57,7 @@ void SplitQueue<InOrder, Ord>::init() noexcept {
     *used_event_p_ = 0x8000;
     for (uint16_t i = 0; i < size_; i++) {
         next_[i] = static_cast<uint16_t>((i + 1) & mask_);
-        chain_[i] = {nullptr, 0, 0, 0};
+        chain_[i] = {nullptr, 0, 0, 0, 0};
     }
     avail_idx_ = kicked_idx_ = last_used_ = 0;
     num_free_ = size_;

@@ -53,7 +53,7 @@ public:
             id = free_ids_[--num_free_ids_];
         }
         const uint16_t head_flags = chain_flags(segs[0], n > 1);
-        uint32_t wlen = segs[0].device_writes ? segs[0].len : 0;
+        uint32_t wlen = segs[0].device_writes ? segs[0].len : 0, total = segs[0].len;
         desc_[head].addr = segs[0].iova;
         desc_[head].len = segs[0].len;
         desc_[head].id = id;
@@ -66,6 +66,7 @@ public:
             // Not a head: its flags may be written at once (the head guards it).
             store_release(x.flags, chain_flags(segs[i], i + 1 < n));
             wlen += segs[i].device_writes ? segs[i].len : 0;
+            total += segs[i].len;
             advance_avail();
         }
         if (pending_heads_++ == 0) {  // the burst's first head: written by publish()
@@ -75,7 +76,7 @@ public:
             store_release(desc_[head].flags, head_flags);
         }
         num_free_ = static_cast<uint16_t>(num_free_ - n);
-        chain_[id] = {cookie, wlen, n};
+        chain_[id] = {cookie, wlen, wlen != 0 ? wlen : total, n};
         in_flight_++;
         return true;
     }
@@ -105,7 +106,7 @@ public:
             desc[pos].addr = b.iova;  // flags stay as they are until publish()
             desc[pos].len = b.len;
             desc[pos].id = id;
-            chain[id] = {b.cookie, b.device_writes ? b.len : 0, 1};
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.len, 1};
             first_head_ = pos;
             first_head_flags_ = static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0));
             if (++pos == size) {
@@ -123,7 +124,7 @@ public:
             x.len = b.len;
             x.id = id;
             store_release(x.flags, static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0)));
-            chain[id] = {b.cookie, b.device_writes ? b.len : 0, 1};
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.len, 1};
             if (++pos == size) {
                 pos = 0;
                 wrap = !wrap;
@@ -223,13 +224,13 @@ public:
                     fault = VqFault::UsedIdNotInFlight;
                     break;
                 }
-                if (len > chain[id].wlen) {
+                if (len > chain[id].limit) {
                     fault = VqFault::UsedLenTooLong;
                     break;
                 }
                 batch_open_ = true;
                 batch_last_ = id;
-                batch_len_ = len;
+                batch_len_ = chain[id].wlen != 0 ? len : 0;
                 done = drain_batch(out, done, n);
                 pos = next_used_;
                 w = used_wrap_;
@@ -240,11 +241,11 @@ public:
                     fault = VqFault::UsedIdNotInFlight;
                     break;
                 }
-                if (len > c.wlen) {
+                if (len > c.limit) {
                     fault = VqFault::UsedLenTooLong;
                     break;
                 }
-                out[done++] = {c.cookie, len};
+                out[done++] = {c.cookie, c.wlen != 0 ? len : 0};
                 free_ids_[num_free_ids_++] = id;
                 c.cookie = nullptr;
                 freed = static_cast<uint16_t>(freed + c.ndesc);
@@ -279,7 +280,8 @@ public:
 private:
     struct Chain {
         void* cookie;
-        uint32_t wlen;
+        uint32_t wlen;   // device-writable bytes posted
+        uint32_t limit;  // largest acceptable used length: wlen, or for a read-only buffer its posted bytes
         uint16_t ndesc;
     };
 

@@ -1,0 +1,39 @@
+// vireo: device strings, the way a user names a port.
+//
+//   vhost-user:/path/sock,queues=2,packed=1,in_order=1,mrg_rxbuf=1,server=1
+//
+// Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
+// server=0|1, iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N, and
+// a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
+// order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
+// status, mtu_feature, mq. A feature switched on is asked for, not forced: the
+// device may not offer it. An unknown key or a malformed value is an error.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "vireo/iova/iova_mode.hpp"
+
+namespace vireo {
+
+struct DeviceSpec {
+    enum class Kind { VhostUser, Pci } kind = Kind::VhostUser;
+    std::string path;  // vhost-user socket, or PCI address
+    uint16_t queues = 1;
+    uint16_t ring = 256;
+    bool server = false;
+    std::optional<IovaMode> iova;  // empty: auto
+    std::array<uint8_t, 6> mac{};
+    bool mac_given = false;
+    uint16_t mtu = 1500;
+    int timeout_ms = 5000;
+    uint64_t wanted_features = 0;  // virtio feature bits the user allows
+};
+
+// Parses a device string; throws vireo::Error naming the bad part and the fix.
+DeviceSpec parse_device_string(const std::string& s);
+
+}  // namespace vireo

@@ -1,0 +1,91 @@
+// vireo: a virtio-net port (virtio 1.2 section 5.1) over any Transport.
+//
+//   auto port = NetPort::open("vhost-user:/tmp/sock,queues=2,packed=1", mem, pool);
+//   port->start();
+//   n = port->rx_burst(q, pkts, 32);  ...  port->tx_burst(q, pkts, n);
+//   port->stop();    // every buffer back in the pool
+//
+// Threading: rx_burst/tx_burst on queue q are lock-free and belong to one
+// thread at a time (one thread may own several queues); the other calls are the
+// control path and must not run concurrently with the data path.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/mempool/packet_pool.hpp"
+#include "vireo/pmd/device_string.hpp"
+#include "vireo/pmd/net_stats.hpp"
+#include "vireo/pmd/transport.hpp"
+
+namespace vireo {
+
+class NetPort {
+public:
+    // Parses the device string, connects the transport and checks the device's
+    // ACCESS_PLATFORM bit against mem's IOVA mode (a mismatch is an error that
+    // names the device, the bit, the mode and the fix). The pool must live in mem.
+    static std::unique_ptr<NetPort> open(const std::string& device, DmaMemory& mem, PacketPool& pool,
+                                         uint16_t port_id = 0);
+    NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool, uint16_t port_id);
+    ~NetPort();
+    NetPort(const NetPort&) = delete;
+    NetPort& operator=(const NetPort&) = delete;
+
+    // Status handshake (2.1.2, 3.1.1): reset, ACKNOWLEDGE, DRIVER, features,
+    // FEATURES_OK and its re-check, queues, DRIVER_OK; then fills the Rx rings.
+    void start();
+    // Resets the device and returns every buffer in flight to the pool.
+    void stop();
+    // Server mode: the back end went away; wait for it, renegotiate, resume.
+    void reconnect();
+
+    uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept { return rx_fn_(pairs_[q], pkts, n); }
+    uint16_t tx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept { return tx_fn_(pairs_[q], pkts, n); }
+
+    uint16_t queue_pairs() const noexcept { return spec_.queues; }
+    uint64_t features() const noexcept { return features_; }
+    uint64_t device_features() const noexcept { return device_features_; }
+    IovaMode iova_mode() const noexcept { return mem_.mode(); }
+    bool started() const noexcept { return started_; }
+    bool link_up();
+    std::array<uint8_t, 6> mac() const noexcept { return mac_; }
+    uint16_t mtu() const noexcept { return mtu_; }
+    std::string describe() const;
+    // A queue's device broke the rules (see docs/virtqueue.md): stop() and start() again.
+    bool needs_reset() const noexcept;
+    // Which queue faulted and how ("" when none), e.g. "tx0: used id not in flight".
+    std::string fault_report() const;
+
+    QueueStats rx_stats(uint16_t q) const;
+    QueueStats tx_stats(uint16_t q) const;
+    void reset_stats();
+
+    struct KindOps;  // the eight queue kinds' entry points (net_port.cpp)
+
+private:
+    void negotiate();
+    void create_queues();
+    void destroy_queues();
+
+    std::unique_ptr<Transport> transport_;
+    DeviceSpec spec_;
+    DmaMemory& mem_;
+    PacketPool& pool_;
+    uint16_t port_id_;
+    uint64_t device_features_ = 0;
+    uint64_t features_ = 0;
+    std::array<uint8_t, 6> mac_{};
+    uint16_t mtu_ = 1500;
+    bool started_ = false;
+    const KindOps* ops_ = nullptr;
+    std::vector<void*> pairs_;
+    uint16_t (*rx_fn_)(void*, Packet**, uint16_t) = nullptr;
+    uint16_t (*tx_fn_)(void*, Packet**, uint16_t) = nullptr;
+};
+
+}  // namespace vireo

@@ -1,0 +1,86 @@
+// vireo: the control path of a virtio device, whatever carries it (vhost-user
+// here, VFIO virtio-pci later): features, status, queue setup, notification,
+// config, reset. The data path never calls through it per packet: a queue
+// takes its Doorbell once and rings it at most once per burst.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include "vireo/iova/iova_mode.hpp"
+
+namespace vireo {
+
+// Tells the device a queue has work: an eventfd write (vhost-user) or an MMIO
+// store (virtio-pci). Plain data: copied into each queue.
+class Doorbell {
+public:
+    static Doorbell eventfd(int fd) {
+        Doorbell d;
+        d.fd_ = fd;
+        return d;
+    }
+    static Doorbell mmio32(volatile uint32_t* reg) {
+        Doorbell d;
+        d.reg_ = reg;
+        return d;
+    }
+    void ring(uint32_t value) const noexcept {
+        if (reg_ != nullptr) {
+            *reg_ = value;
+        } else if (fd_ >= 0) {
+            uint64_t one = 1;
+            ssize_t r =
+                ::write(fd_, &one, sizeof one);  // EAGAIN: the counter is already non-zero, the device will look
+            (void)r;
+        }
+    }
+
+private:
+    int fd_ = -1;
+    volatile uint32_t* reg_ = nullptr;
+};
+
+// Where a virtqueue lives, for the transport to program.
+struct QueueAreas {
+    uint16_t index;
+    uint16_t size;
+    bool packed;
+    uint64_t desc_iova, driver_iova, device_iova;
+    const void* desc_va;
+    const void* driver_va;
+    const void* device_va;
+};
+
+// virtio-net config space (virtio 1.2 section 5.1.4), the fields vireo reads.
+struct NetConfig {
+    uint8_t mac[6];
+    uint16_t status;  // bit 0: link up
+    uint16_t max_virtqueue_pairs;
+    uint16_t mtu;
+};
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    virtual std::string describe() const = 0;
+    virtual uint64_t device_features() = 0;
+    // Sends the accepted features; throws a clear error when the device refuses them.
+    virtual void set_features(uint64_t features) = 0;
+    virtual void set_status(uint8_t status) = 0;
+    virtual uint8_t status() = 0;
+    virtual void reset() = 0;
+    virtual uint16_t max_queue_pairs() = 0;
+    virtual uint16_t max_queue_size(uint16_t index) = 0;  // 0: any size up to 32768
+    virtual void setup_queue(const QueueAreas& q) = 0;
+    virtual Doorbell doorbell(uint16_t index) = 0;
+    virtual NetConfig net_config() = 0;
+    // The IOMMU arrangement behind this device, for decide_iova_mode().
+    virtual IommuKind iommu() const = 0;
+    // True while the device is reachable (a vhost-user back end may go away).
+    virtual bool connected() = 0;
+};
+
+}  // namespace vireo

@@ -1,0 +1,124 @@
+#include "vireo/pmd/device_string.hpp"
+
+#include <charconv>
+#include <map>
+#include <sstream>
+
+#include "vireo/iova/error.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo {
+namespace {
+
+using namespace virtio::feature;
+
+// Feature switches and their default (on = asked for).
+struct Switch {
+    unsigned bit;
+    bool on;
+};
+const std::map<std::string, Switch>& switches() {
+    static const std::map<std::string, Switch> m = {
+        {"packed", {kRingPacked, false}},
+        {"in_order", {kInOrder, false}},
+        {"event_idx", {kEventIdx, true}},
+        {"access_platform", {kAccessPlatform, true}},
+        {"order_platform", {kOrderPlatform, true}},
+        {"notification_data", {kNotificationData, true}},
+        {"mrg_rxbuf", {kNetMrgRxbuf, true}},
+        {"csum", {kNetCsum, true}},
+        {"guest_csum", {kNetGuestCsum, true}},
+        {"mac_feature", {kNetMac, true}},
+        {"status", {kNetStatus, true}},
+        {"mtu_feature", {kNetMtu, true}},
+        {"mq", {kNetMq, true}},
+    };
+    return m;
+}
+
+[[noreturn]] void bad(const std::string& s, const std::string& why) {
+    throw Error("device string '" + s + "': " + why);
+}
+
+long number(const std::string& s, const std::string& key, const std::string& v, long lo, long hi) {
+    long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi)
+        bad(s, key + "=" + v + " is not a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return n;
+}
+
+std::string known_keys() {
+    std::string k = "queues, ring, server, iova, mac, mtu, timeout_ms";
+    for (const auto& [name, sw] : switches()) k += ", " + name;
+    return k;
+}
+
+}  // namespace
+
+DeviceSpec parse_device_string(const std::string& s) {
+    DeviceSpec d;
+    const auto colon = s.find(':');
+    if (colon == std::string::npos)
+        bad(s, "no transport: write vhost-user:/path/to/socket[,key=value...] or pci:0000:01:00.0[,key=value...]");
+    const std::string kind = s.substr(0, colon);
+    if (kind == "vhost-user")
+        d.kind = DeviceSpec::Kind::VhostUser;
+    else if (kind == "pci")
+        d.kind = DeviceSpec::Kind::Pci;
+    else
+        bad(s, "unknown transport '" + kind + "': use vhost-user: or pci:");
+    std::string rest = s.substr(colon + 1);
+    // For pci the address itself contains ':' and '.', never ','.
+    const auto comma = rest.find(',');
+    d.path = rest.substr(0, comma);
+    if (d.path.empty())
+        bad(s, "no " + std::string(kind == "pci" ? "PCI address" : "socket path") + " after '" + kind + ":'");
+    for (const auto& [name, sw] : switches())
+        if (sw.on) d.wanted_features |= virtio::bit(sw.bit);
+    if (comma == std::string::npos) return d;
+    std::istringstream kv(rest.substr(comma + 1));
+    std::string item;
+    while (std::getline(kv, item, ',')) {
+        const auto eq = item.find('=');
+        if (item.empty() || eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+            bad(s, "'" + item + "' is not key=value");
+        const std::string key = item.substr(0, eq), v = item.substr(eq + 1);
+        if (key == "queues") {
+            d.queues = static_cast<uint16_t>(number(s, key, v, 1, 128));
+        } else if (key == "ring") {
+            d.ring = static_cast<uint16_t>(number(s, key, v, 2, 32768));
+        } else if (key == "server") {
+            d.server = number(s, key, v, 0, 1) != 0;
+        } else if (key == "mtu") {
+            d.mtu = static_cast<uint16_t>(number(s, key, v, 68, 65535));
+        } else if (key == "timeout_ms") {
+            d.timeout_ms = static_cast<int>(number(s, key, v, 1, 600000));
+        } else if (key == "iova") {
+            if (v == "auto")
+                d.iova.reset();
+            else if (auto m = parse_iova_mode(v))
+                d.iova = m;
+            else
+                bad(s, "iova=" + v + ": use auto, pa or va");
+        } else if (key == "mac") {
+            unsigned b[6];
+            char tail;
+            if (std::sscanf(v.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) !=
+                6)
+                bad(s, "mac=" + v + " is not aa:bb:cc:dd:ee:ff");
+            for (int i = 0; i < 6; i++) d.mac[i] = static_cast<uint8_t>(b[i]);
+            d.mac_given = true;
+        } else if (auto it = switches().find(key); it != switches().end()) {
+            if (number(s, key, v, 0, 1))
+                d.wanted_features |= virtio::bit(it->second.bit);
+            else
+                d.wanted_features &= ~virtio::bit(it->second.bit);
+        } else {
+            bad(s, "unknown key '" + key + "'; known keys: " + known_keys());
+        }
+    }
+    return d;
+}
+
+}  // namespace vireo

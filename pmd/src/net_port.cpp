@@ -1,0 +1,277 @@
+// NetPort: the control path (negotiation, queues, start/stop) and the choice
+// of one of eight compiled data paths.
+#include "vireo/pmd/net_port.hpp"
+
+#include <cstdio>
+
+#include "net_queue_pair.hpp"
+#include "vhost_user_transport.hpp"
+#include "vireo/iova/error.hpp"
+#include "vireo/iova/pagemap.hpp"
+#include "vireo/pmd/packed_queue.hpp"
+#include "vireo/pmd/split_queue.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo {
+
+using namespace virtio::feature;
+namespace st = virtio::status;
+
+// Everything vireo's virtio-net driver can accept. CTRL_VQ/CTRL_RX are not
+// accepted over vhost-user: there the control queue has no device behind it
+// (QEMU handles it in its own device model), so queue pairs are switched with
+// SET_VRING_ENABLE, as DPDK's virtio-user does.
+constexpr uint64_t kSupported = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) |
+                                virtio::bit(kInOrder) | virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) |
+                                virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCsum) |
+                                virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
+                                virtio::bit(kNetMtu) | virtio::bit(kNetMq);
+
+struct NetPort::KindOps {
+    void* (*create)(DmaMemory&, PacketPool&, const PairConfig&);
+    void (*destroy)(void*);
+    void (*setup)(void*, Transport&, const DmaMemory&);
+    void (*refill)(void*);
+    void (*drain)(void*);
+    QueueStats* (*rx_stats)(void*);
+    QueueStats* (*tx_stats)(void*);
+    bool (*faulted)(void*);
+    std::string (*report)(void*);
+    uint16_t (*rx)(void*, Packet**, uint16_t);
+    uint16_t (*tx)(void*, Packet**, uint16_t);
+};
+
+namespace {
+
+template <class Q>
+QueueAreas areas_of(Q& q, bool packed, const DmaMemory& mem, uint16_t index) {
+    const IovaMap& m = mem.map();
+    return {index,
+            q.size(),
+            packed,
+            q.desc_iova(),
+            q.driver_iova(),
+            q.device_iova(),
+            m.va(q.desc_iova()),
+            m.va(q.driver_iova()),
+            m.va(q.device_iova())};
+}
+
+template <class Q, bool Packed>
+struct Ops {
+    using P = NetQueuePair<Q>;
+    static P* self(void* v) { return static_cast<P*>(v); }
+    static void* create(DmaMemory& mem, PacketPool& pool, const PairConfig& c) { return new P(mem, pool, c); }
+    static void destroy(void* v) { delete self(v); }
+    static void setup(void* v, Transport& t, const DmaMemory& mem) {
+        P* p = self(v);
+        // Queue numbering of virtio-net (5.1.2): receiveq N = 2N, transmitq N = 2N + 1.
+        const PairConfig& c = p->config();
+        t.setup_queue(areas_of(p->rxq(), Packed, mem, c.rx_index));
+        t.setup_queue(areas_of(p->txq(), Packed, mem, c.tx_index));
+        p->set_doorbells(t.doorbell(c.rx_index), t.doorbell(c.tx_index));
+    }
+    static void refill(void* v) { self(v)->refill(); }
+    static void drain(void* v) { self(v)->drain(); }
+    static QueueStats* rx_stats(void* v) { return &self(v)->rx_stats(); }
+    static QueueStats* tx_stats(void* v) { return &self(v)->tx_stats(); }
+    static bool faulted(void* v) { return self(v)->faulted(); }
+    static std::string report(void* v) {
+        P* p = self(v);
+        std::string r;
+        const std::string q = std::to_string(p->config().queue_id);
+        if (p->rxq().needs_reset()) r += "rx" + q + ": " + std::string(to_string(p->rxq().fault())) + "; ";
+        if (p->txq().needs_reset()) r += "tx" + q + ": " + std::string(to_string(p->txq().fault())) + "; ";
+        return r;
+    }
+    static constexpr NetPort::KindOps table{create,   destroy, setup,  refill,       drain,       rx_stats,
+                                            tx_stats, faulted, report, &P::rx_burst, &P::tx_burst};
+};
+
+// [packed][in_order][order_platform]
+const NetPort::KindOps* const kKinds[2][2][2] = {
+    {{&Ops<SplitQueue<false, SmpOrdering>, false>::table, &Ops<SplitQueue<false, PlatformOrdering>, false>::table},
+     {&Ops<SplitQueue<true, SmpOrdering>, false>::table, &Ops<SplitQueue<true, PlatformOrdering>, false>::table}},
+    {{&Ops<PackedQueue<false, SmpOrdering>, true>::table, &Ops<PackedQueue<false, PlatformOrdering>, true>::table},
+     {&Ops<PackedQueue<true, SmpOrdering>, true>::table, &Ops<PackedQueue<true, PlatformOrdering>, true>::table}},
+};
+
+std::string hex(uint64_t v) {
+    char b[24];
+    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+}  // namespace
+
+std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
+    DeviceSpec spec = parse_device_string(device);
+    if (spec.kind != DeviceSpec::Kind::VhostUser)
+        throw Error("device string '" + device + "': the pci transport is not built yet; use vhost-user:");
+    if (pool.mode() != mem.mode()) throw Error("the packet pool's IOVA mode differs from the DMA memory's");
+    VhostUserOptions vo;
+    vo.path = spec.path;
+    vo.server = spec.server;
+    vo.timeout_ms = spec.timeout_ms;
+    vo.mac = spec.mac;
+    vo.mac_given = spec.mac_given;
+    vo.mtu = spec.mtu;
+    auto t = std::make_unique<VhostUserTransport>(mem, vo);
+    return std::make_unique<NetPort>(std::move(t), spec, mem, pool, port_id);
+}
+
+NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool,
+                 uint16_t port_id)
+    : transport_(std::move(t)), spec_(spec), mem_(mem), pool_(pool), port_id_(port_id) {
+    device_features_ = transport_->device_features();
+    negotiate();  // reports an impossible combination at open, before anything runs
+}
+
+NetPort::~NetPort() {
+    try {
+        stop();
+    } catch (...) {
+    }
+}
+
+std::string NetPort::describe() const { return transport_->describe(); }
+
+// Chooses the features and checks the IOVA rule for this device.
+void NetPort::negotiate() {
+    const uint64_t offered = device_features_;
+    if (!virtio::has(offered, kVersion1))
+        throw Error(describe() + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
+    const bool bit33 = virtio::has(offered, kAccessPlatform) && virtio::has(spec_.wanted_features, kAccessPlatform);
+    IovaInputs in;
+    in.access_platform_offered = bit33;
+    in.iommu = transport_->iommu();
+    // Over vhost-user we publish the guest-physical layout ourselves.
+    in.physical_addresses_available = in.iommu == IommuKind::VhostIotlb || physical_addresses_readable();
+    in.forced = spec_.iova;
+    IovaDecision d = decide_iova_mode(in);
+    if (!d.ok) throw Error(describe() + ": " + d.error);
+    if (d.mode != mem_.mode()) {
+        const std::string want(to_string(d.mode)), have(to_string(mem_.mode()));
+        throw Error(describe() + (bit33 ? " offers" : " does not offer") +
+                    " VIRTIO_F_ACCESS_PLATFORM (bit 33), so its descriptors must carry IOVA mode " + want +
+                    " addresses, but the DMA memory is in mode " + have + ": create the DmaMemory with mode " + want +
+                    (d.mode == IovaMode::PA ? "" : ", or add iova=" + have + " to the device string") +
+                    (bit33 || d.mode == IovaMode::VA
+                         ? ""
+                         : ", or start the back end with IOMMU support (DPDK: iommu-support=1)"));
+    }
+    if (mem_.mode() == IovaMode::PA && in.iommu == IommuKind::VhostIotlb)
+        for (const auto& r : mem_.map().regions())
+            if (!r.linear)
+                throw Error(describe() +
+                            ": PA mode over vhost-user needs each DMA region at one guest-physical "
+                            "range: create the DmaMemory with pa_source = PaSource::Linear");
+    uint64_t f = offered & spec_.wanted_features & kSupported;
+    if (d.mode == IovaMode::VA)
+        f |= virtio::bit(kAccessPlatform);
+    else if (in.iommu == IommuKind::VhostIotlb)
+        f &= ~virtio::bit(kAccessPlatform);
+    f |= virtio::bit(kVersion1);
+    if (spec_.queues > 1) {
+        if (!virtio::has(f, kNetMq))
+            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
+                        " needs VIRTIO_NET_F_MQ, which the device does not offer (or mq=0 was given)");
+        if (spec_.queues > transport_->max_queue_pairs())
+            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) + " but the device has " +
+                        std::to_string(transport_->max_queue_pairs()) + " queue pairs (DPDK: queues=N on the vdev)");
+    } else {
+        f &= ~virtio::bit(kNetMq);
+    }
+    features_ = f;
+}
+
+void NetPort::start() {
+    if (started_) return;
+    Transport& t = *transport_;
+    device_features_ = t.device_features();
+    negotiate();
+    t.reset();
+    t.set_status(st::kAcknowledge);
+    t.set_status(st::kAcknowledge | st::kDriver);
+    t.set_features(features_);
+    t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk);
+    if (!(t.status() & st::kFeaturesOk))  // 3.1.1 step 6: re-read
+        throw Error(describe() + " refused the features " + hex(features_) + " (FEATURES_OK did not stick)");
+    NetConfig c = t.net_config();
+    std::copy(std::begin(c.mac), std::end(c.mac), mac_.begin());
+    mtu_ = virtio::has(features_, kNetMtu) ? c.mtu : spec_.mtu;
+    create_queues();
+    t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk | st::kDriverOk);
+    for (void* p : pairs_) ops_->refill(p);
+    started_ = true;
+}
+
+void NetPort::create_queues() {
+    const bool packed = virtio::has(features_, kRingPacked);
+    ops_ = kKinds[packed][virtio::has(features_, kInOrder)][virtio::has(features_, kOrderPlatform)];
+    rx_fn_ = ops_->rx;
+    tx_fn_ = ops_->tx;
+    for (uint16_t q = 0; q < spec_.queues; q++) {
+        PairConfig pc{spec_.ring,
+                      static_cast<uint16_t>(2 * q),
+                      static_cast<uint16_t>(2 * q + 1),
+                      port_id_,
+                      q,
+                      virtio::has(features_, kEventIdx),
+                      virtio::has(features_, kNotificationData),
+                      virtio::has(features_, kNetMrgRxbuf),
+                      virtio::has(features_, kNetCsum),
+                      virtio::has(features_, kNetGuestCsum)};
+        pairs_.push_back(ops_->create(mem_, pool_, pc));
+        ops_->setup(pairs_.back(), *transport_, mem_);
+    }
+}
+
+void NetPort::destroy_queues() {
+    for (void* p : pairs_) {
+        ops_->drain(p);
+        ops_->destroy(p);
+    }
+    pairs_.clear();
+}
+
+void NetPort::stop() {
+    if (!started_) return;
+    transport_->reset();  // the device stops using the rings before we take the buffers back
+    destroy_queues();
+    started_ = false;
+}
+
+void NetPort::reconnect() {
+    auto* v = dynamic_cast<VhostUserTransport*>(transport_.get());
+    if (v == nullptr) throw Error(describe() + ": reconnect is for vhost-user ports");
+    stop();
+    v->reconnect();
+    start();
+}
+
+bool NetPort::link_up() { return started_ && transport_->connected() && (transport_->net_config().status & 1); }
+
+bool NetPort::needs_reset() const noexcept {
+    for (void* p : pairs_)
+        if (ops_->faulted(p)) return true;
+    return false;
+}
+
+std::string NetPort::fault_report() const {
+    std::string r;
+    for (void* p : pairs_) r += ops_->report(p);
+    return r;
+}
+
+QueueStats NetPort::rx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->rx_stats(pairs_[q]) : QueueStats{}; }
+QueueStats NetPort::tx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->tx_stats(pairs_[q]) : QueueStats{}; }
+
+void NetPort::reset_stats() {
+    for (void* p : pairs_) {
+        *ops_->rx_stats(p) = {};
+        *ops_->tx_stats(p) = {};
+    }
+}
+
+}  // namespace vireo

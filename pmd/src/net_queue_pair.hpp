@@ -1,0 +1,229 @@
+// The data path of a virtio-net port: one Rx and one Tx virtqueue, a template
+// over the queue kind (split/packed x IN_ORDER x ordering policy). No virtual
+// call and no per-packet branch on a negotiated feature except the ones that
+// change what a packet is (mergeable buffers, checksum offload), read from
+// per-pair constants.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "vireo/mempool/packet_pool.hpp"
+#include "vireo/pmd/net_stats.hpp"
+#include "vireo/pmd/transport.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+#include "vireo/pmd/vq_common.hpp"
+
+namespace vireo {
+
+struct PairConfig {
+    uint16_t ring;
+    uint16_t rx_index, tx_index;
+    uint16_t port_id, queue_id;
+    bool event_idx, notification_data;
+    bool mrg_rxbuf;  // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
+    bool tx_csum;    // VIRTIO_NET_F_CSUM: the device computes Tx checksums
+    bool rx_csum;    // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
+};
+
+template <class Q>
+class NetQueuePair {
+public:
+    static constexpr uint16_t kHdr = sizeof(virtio::NetHdrMrg);  // VERSION_1: always 12 bytes (5.1.6)
+    static constexpr uint16_t kBurst = 64;
+
+    NetQueuePair(DmaMemory& mem, PacketPool& pool, const PairConfig& c)
+        : rx_(mem, {c.ring, c.rx_index, c.event_idx, c.notification_data}),
+          tx_(mem, {c.ring, c.tx_index, c.event_idx, c.notification_data}),
+          pool_(pool),
+          cfg_(c) {}
+
+    const PairConfig& config() const { return cfg_; }
+    Q& rxq() { return rx_; }
+    Q& txq() { return tx_; }
+    void set_doorbells(Doorbell rx, Doorbell tx) {
+        rx_bell_ = rx;
+        tx_bell_ = tx;
+    }
+
+    // Posts Rx buffers until the ring is full (or the pool is empty).
+    void refill() noexcept {
+        Packet* pk[kBurst];
+        VqBuf bufs[kBurst];
+        for (;;) {
+            uint16_t want = rx_.free_descs() < kBurst ? rx_.free_descs() : kBurst;
+            if (want == 0) break;
+            if (!pool_.alloc_bulk(pk, want)) {
+                rx_stats_.drops++;  // pool empty: try again on the next burst
+                break;
+            }
+            const uint16_t head = pool_.headroom();
+            const uint32_t len = kHdr + pool_.data_room();
+            for (uint16_t i = 0; i < want; i++) bufs[i] = {pk[i]->buf_iova + head - kHdr, len, true, pk[i]};
+            rx_.add_burst(bufs, want);
+        }
+        rx_.publish();
+        if (rx_.kick_needed()) rx_bell_.ring(rx_.notification_value());
+    }
+
+    static uint16_t rx_burst(void* self, Packet** out, uint16_t n) noexcept {
+        return static_cast<NetQueuePair*>(self)->rx(out, n);
+    }
+    static uint16_t tx_burst(void* self, Packet** pkts, uint16_t n) noexcept {
+        return static_cast<NetQueuePair*>(self)->tx(pkts, n);
+    }
+
+    QueueStats& rx_stats() { return rx_stats_; }
+    QueueStats& tx_stats() { return tx_stats_; }
+    bool faulted() const { return rx_.needs_reset() || tx_.needs_reset(); }
+
+    // After the device stopped: every buffer the rings held goes back to the pool.
+    void drain() noexcept {
+        auto back = [](void* c) { PacketPool::free(static_cast<Packet*>(c)); };
+        rx_.reset(back);
+        tx_.reset(back);
+        if (mrg_head_ != nullptr) PacketPool::free(mrg_head_);
+        mrg_head_ = mrg_tail_ = nullptr;
+        mrg_left_ = 0;
+    }
+
+private:
+    uint16_t rx(Packet** out, uint16_t n) noexcept {
+        VqUsed used[kBurst];
+        uint16_t k = 0;
+        const uint16_t head = pool_.headroom();
+        while (k < n) {
+            uint16_t want = static_cast<uint16_t>(n - k < kBurst ? n - k : kBurst);
+            uint16_t got = rx_.reap(used, want);
+            if (got == 0) break;
+            for (uint16_t i = 0; i < got; i++) {
+                Packet* p = static_cast<Packet*>(used[i].cookie);
+                const uint32_t len = used[i].len;
+                if (mrg_left_ != 0) {  // a continuation buffer: data from its start, no header
+                    p->data_off = static_cast<uint16_t>(head - kHdr);
+                    p->data_len = static_cast<uint16_t>(len);
+                    mrg_tail_->next = p;
+                    mrg_tail_ = p;
+                    mrg_head_->pkt_len += len;
+                    mrg_head_->nb_segs++;
+                    if (--mrg_left_ == 0) deliver(mrg_head_, out, k);
+                    continue;
+                }
+                if (len < kHdr) {  // no room even for the header: malformed
+                    rx_stats_.errors++;
+                    PacketPool::free(p);
+                    continue;
+                }
+                const auto* h = reinterpret_cast<const virtio::NetHdrMrg*>(p->buf_va + head - kHdr);
+                p->data_off = head;
+                p->data_len = static_cast<uint16_t>(len - kHdr);
+                p->pkt_len = len - kHdr;
+                p->nb_segs = 1;
+                p->next = nullptr;
+                p->ol_flags = 0;
+                if (cfg_.rx_csum) {
+                    if (h->hdr.flags & virtio::kNetHdrFDataValid) p->ol_flags |= pkt::kRxL4CsumGood;
+                    if (h->hdr.flags & virtio::kNetHdrFNeedsCsum) p->ol_flags |= pkt::kRxL4CsumPartial;
+                }
+                const uint16_t nbuf = cfg_.mrg_rxbuf ? h->num_buffers : 1;
+                if (nbuf <= 1) {
+                    deliver(p, out, k);
+                } else if (nbuf > cfg_.ring) {
+                    rx_stats_.errors++;  // more buffers than the ring holds: the device lies
+                    PacketPool::free(p);
+                } else {
+                    mrg_head_ = mrg_tail_ = p;
+                    mrg_left_ = static_cast<uint16_t>(nbuf - 1);
+                }
+            }
+        }
+        if (rx_.needs_reset()) rx_stats_.errors++;
+        if (rx_.free_descs() >= 32 || k == 0) refill();
+        return k;
+    }
+
+    void deliver(Packet* p, Packet** out, uint16_t& k) noexcept {
+        p->port = cfg_.port_id;
+        p->queue = cfg_.queue_id;
+        rx_stats_.packets++;
+        rx_stats_.bytes += p->pkt_len;
+        out[k++] = p;
+    }
+
+    void reclaim_tx() noexcept {
+        VqUsed used[kBurst];
+        Packet* done[kBurst];
+        for (;;) {
+            uint16_t got = tx_.reap(used, kBurst);
+            if (got == 0) break;
+            for (uint16_t i = 0; i < got; i++) done[i] = static_cast<Packet*>(used[i].cookie);
+            PacketPool::free_bulk(done, got);
+        }
+    }
+
+    // The virtio-net header in the headroom, in front of the frame (5.1.6.2).
+    void write_header(Packet* p) noexcept {
+        auto* h = reinterpret_cast<virtio::NetHdrMrg*>(p->data() - kHdr);
+        std::memset(h, 0, kHdr);
+        if (cfg_.tx_csum && (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum))) {
+            h->hdr.flags = virtio::kNetHdrFNeedsCsum;
+            h->hdr.csum_start = static_cast<uint16_t>(p->l2_len + p->l3_len);
+            h->hdr.csum_offset = (p->ol_flags & pkt::kTxTcpCsum) ? 16 : 6;  // TCP / UDP checksum field
+        }
+    }
+
+    // Sends a prefix of pkts (all, unless the ring fills or a packet cannot be
+    // sent as given); the rest stay the caller's, as with DPDK's tx_burst.
+    uint16_t tx(Packet** pkts, uint16_t n) noexcept {
+        reclaim_tx();
+        VqBuf bufs[kBurst];
+        uint16_t nb = 0, sent = 0;
+        bool full = false;
+        auto flush = [&]() noexcept {
+            const uint16_t added = tx_.add_burst(bufs, nb);
+            sent = static_cast<uint16_t>(sent + added);
+            full = added != nb;
+            nb = 0;
+        };
+        for (uint16_t i = 0; i < n && !full; i++) {
+            Packet* p = pkts[i];
+            if (p->data_off < kHdr || p->nb_segs > kBurst) {  // no room for the header, or an absurd chain
+                tx_stats_.errors++;
+                break;
+            }
+            write_header(p);
+            const VqSeg first{p->data_iova() - kHdr, static_cast<uint32_t>(p->data_len) + kHdr, false};
+            if (p->nb_segs == 1) {
+                bufs[nb++] = {first.iova, first.len, false, p};
+                if (nb == kBurst) flush();
+                continue;
+            }
+            if (nb != 0) flush();  // keep the order of the burst
+            if (full) break;
+            VqSeg segs[kBurst];
+            uint16_t ns = 0;
+            segs[ns++] = first;
+            for (Packet* s = p->next; s != nullptr && ns < p->nb_segs; s = s->next)
+                segs[ns++] = {s->data_iova(), s->data_len, false};
+            if (!tx_.add(segs, ns, p)) break;
+            sent++;
+        }
+        if (nb != 0 && !full) flush();
+        tx_.publish();
+        if (tx_.kick_needed()) tx_bell_.ring(tx_.notification_value());
+        for (uint16_t j = 0; j < sent; j++) tx_stats_.bytes += pkts[j]->pkt_len;
+        tx_stats_.packets += sent;
+        return sent;
+    }
+
+    Q rx_, tx_;
+    PacketPool& pool_;
+    PairConfig cfg_;
+    Doorbell rx_bell_, tx_bell_;
+    QueueStats rx_stats_, tx_stats_;
+    Packet* mrg_head_ = nullptr;  // a mergeable frame still being assembled
+    Packet* mrg_tail_ = nullptr;
+    uint16_t mrg_left_ = 0;
+};
+
+}  // namespace vireo
