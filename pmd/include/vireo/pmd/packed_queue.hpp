@@ -53,7 +53,7 @@ public:
             id = free_ids_[--num_free_ids_];
         }
         const uint16_t head_flags = chain_flags(segs[0], n > 1);
-        uint32_t wlen = segs[0].device_writes ? segs[0].len : 0, total = segs[0].len;
+        uint32_t wlen = segs[0].device_writes ? segs[0].len : 0;
         desc_[head].addr = segs[0].iova;
         desc_[head].len = segs[0].len;
         desc_[head].id = id;
@@ -66,7 +66,6 @@ public:
             // Not a head: its flags may be written at once (the head guards it).
             store_release(x.flags, chain_flags(segs[i], i + 1 < n));
             wlen += segs[i].device_writes ? segs[i].len : 0;
-            total += segs[i].len;
             advance_avail();
         }
         if (pending_heads_++ == 0) {  // the burst's first head: written by publish()
@@ -76,7 +75,7 @@ public:
             store_release(desc_[head].flags, head_flags);
         }
         num_free_ = static_cast<uint16_t>(num_free_ - n);
-        chain_[id] = {cookie, wlen, wlen != 0 ? wlen : total, n};
+        chain_[id] = {cookie, wlen, wlen != 0 ? wlen : kAnyLength, n};
         in_flight_++;
         return true;
     }
@@ -106,7 +105,7 @@ public:
             desc[pos].addr = b.iova;  // flags stay as they are until publish()
             desc[pos].len = b.len;
             desc[pos].id = id;
-            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.len, 1};
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1};
             first_head_ = pos;
             first_head_flags_ = static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0));
             if (++pos == size) {
@@ -124,7 +123,7 @@ public:
             x.len = b.len;
             x.id = id;
             store_release(x.flags, static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0)));
-            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.len, 1};
+            chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1};
             if (++pos == size) {
                 pos = 0;
                 wrap = !wrap;
@@ -281,7 +280,7 @@ private:
     struct Chain {
         void* cookie;
         uint32_t wlen;   // device-writable bytes posted
-        uint32_t limit;  // largest acceptable used length: wlen, or for a read-only buffer its posted bytes
+        uint32_t limit;  // largest acceptable used length: wlen; a read-only buffer's is ignored
         uint16_t ndesc;
     };
 

@@ -51,8 +51,7 @@ public:
         if (n == 0 || n > num_free) return false;
         virtio::SplitDesc* const desc = desc_;
         uint16_t head, d;
-        uint32_t wlen = 0, total = 0;
-        for (uint16_t i = 0; i < n; i++) total += segs[i].len;
+        uint32_t wlen = 0;
         if constexpr (InOrder) {
             head = d = next_desc_;
             for (uint16_t i = 0; i < n; i++) {
@@ -72,7 +71,7 @@ public:
         }
         const uint16_t avail_idx = avail_idx_;
         num_free_ = static_cast<uint16_t>(num_free - n);
-        chain_[head] = {cookie, wlen, wlen != 0 ? wlen : total, n, d};
+        chain_[head] = {cookie, wlen, wlen != 0 ? wlen : kAnyLength, n, d};
         avail_ring_[avail_idx & mask] = head;
         avail_idx_ = static_cast<uint16_t>(avail_idx + 1);
         in_flight_++;
@@ -104,7 +103,7 @@ public:
             x.len = b.len;
             x.flags = b.device_writes ? virtio::kDescFWrite : 0;
             x.next = nx;
-            chain[d] = {b.cookie, b.device_writes ? b.len : 0, b.len, 1, d};
+            chain[d] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1, d};
             ring[(avail_idx + i) & mask] = d;
             d = nx;
         }
@@ -225,7 +224,7 @@ private:
     struct Chain {
         void* cookie;    // null when this descriptor heads no chain in flight
         uint32_t wlen;   // device-writable bytes posted
-        uint32_t limit;  // largest acceptable used length: wlen, or for a read-only chain its posted bytes
+        uint32_t limit;  // largest acceptable used length: wlen; a read-only chain's is ignored
         uint16_t ndesc;
         uint16_t tail;  // last descriptor of the chain
     };

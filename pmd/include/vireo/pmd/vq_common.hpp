@@ -27,6 +27,13 @@ struct VqBuf {
     void* cookie;
 };
 
+// The used length of a chain the device only reads is neither trusted nor
+// checked: the driver reads nothing through it, and real devices leave stale
+// values there (DPDK's vhost keeps the posted length in packed Tx descriptors,
+// and with IN_ORDER batches that length belongs to another buffer). It is
+// reported as 0.
+inline constexpr uint32_t kAnyLength = ~uint32_t{0};
+
 // One completed chain: its cookie and the bytes the device wrote into it.
 struct VqUsed {
     void* cookie;

@@ -1,0 +1,126 @@
+#include "testpmd.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace vireo::test {
+
+namespace {
+std::atomic<int> g_seq{0};
+}
+
+bool TestPmd::available() { return ::access("/usr/bin/dpdk-testpmd", X_OK) == 0; }
+
+TestPmd::TestPmd(const TestPmdOptions& o) : o_(o) {
+    prefix_ = "vireo-t" + std::to_string(::getpid()) + "-" + std::to_string(g_seq++);
+    log_ = "/tmp/" + prefix_ + ".log";
+    start();
+}
+
+void TestPmd::start() {
+    std::string vdev = "net_vhost0,iface=" + o_.socket + ",queues=" + std::to_string(o_.queues);
+    if (o_.client) vdev += ",client=1";
+    if (o_.iommu) vdev += ",iommu-support=1";
+    std::vector<std::string> args = {"dpdk-testpmd",
+                                     "-l",
+                                     "0,1",
+                                     "--no-pci",
+                                     "--file-prefix=" + prefix_,
+                                     "--no-huge",
+                                     "-m",
+                                     "512",
+                                     "--log-level=lib.eal:error",
+                                     "--vdev",
+                                     vdev,
+                                     "--",
+                                     "--forward-mode=" + o_.forward,
+                                     "--auto-start",
+                                     "--total-num-mbufs=16384",
+                                     "--stats-period=0",
+                                     "--nb-cores=1",
+                                     "--rxq=" + std::to_string(o_.queues),
+                                     "--txq=" + std::to_string(o_.queues)};
+    if (o_.mbuf_size) {
+        args.push_back("--mbuf-size=" + std::to_string(o_.mbuf_size));
+        args.push_back("--max-pkt-len=9600");
+    }
+    int in[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::dup2(in[0], 0);
+        int log = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv("/usr/bin/dpdk-testpmd", argv.data());
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    stdin_fd_ = in[1];  // held open: testpmd runs until its stdin closes or a signal
+}
+
+bool TestPmd::wait_for_socket(int timeout_ms) const {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    struct stat st {};
+    while (std::chrono::steady_clock::now() < end) {
+        if (::stat(o_.socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+void TestPmd::kill_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    if (stdin_fd_ >= 0) ::close(stdin_fd_);
+    stdin_fd_ = -1;
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
+}
+
+void TestPmd::stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGINT);
+    for (int i = 0; i < 250; i++) {
+        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+            pid_ = -1;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill_hard();
+}
+
+TestPmd::~TestPmd() {
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
+    if (!o_.client) std::filesystem::remove(o_.socket, ec);
+    std::filesystem::remove(log_, ec);
+}
+
+std::string TestPmd::log_tail(size_t bytes) const {
+    std::ifstream f(log_);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string s = ss.str();
+    return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace vireo::test

@@ -1,0 +1,46 @@
+// Test helper: DPDK's testpmd with a net_vhost port as the real vhost-user
+// peer. Each instance has its own --file-prefix and log; the destructor stops
+// it and removes /var/run/dpdk/PREFIX.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace vireo::test {
+
+struct TestPmdOptions {
+    std::string socket;
+    int queues = 1;
+    bool client = false;  // the back end connects to us (our port in server mode)
+    bool iommu = false;   // iommu-support=1: offers ACCESS_PLATFORM, uses IOTLB
+    std::string forward = "io";
+    int mbuf_size = 0;  // 0: testpmd's default
+};
+
+class TestPmd {
+public:
+    explicit TestPmd(const TestPmdOptions& o);
+    ~TestPmd();
+    TestPmd(const TestPmd&) = delete;
+    TestPmd& operator=(const TestPmd&) = delete;
+
+    // Server-mode back end: waits until its socket exists.
+    bool wait_for_socket(int timeout_ms) const;
+    void kill_hard();  // SIGKILL, as a crash would
+    void stop();       // SIGINT, then SIGKILL after 5 s
+    bool running() const { return pid_ > 0; }
+    std::string log_tail(size_t bytes = 3000) const;
+    const std::string& prefix() const { return prefix_; }
+
+    static bool available();
+
+private:
+    void start();
+    TestPmdOptions o_;
+    std::string prefix_, log_;
+    pid_t pid_ = -1;
+    int stdin_fd_ = -1;
+};
+
+}  // namespace vireo::test
