@@ -132,6 +132,7 @@ NetPort::~NetPort() {
         stop();
     } catch (...) {
     }
+    destroy_queues();
 }
 
 std::string NetPort::describe() const { return transport_->describe(); }
@@ -206,25 +207,31 @@ void NetPort::start() {
     started_ = true;
 }
 
+// Queue memory comes from DmaMemory, which never frees: a restart (or a
+// reconnect) with the same kind and count reuses the queues it had.
 void NetPort::create_queues() {
     const bool packed = virtio::has(features_, kRingPacked);
-    ops_ = kKinds[packed][virtio::has(features_, kInOrder)][virtio::has(features_, kOrderPlatform)];
+    const KindOps* kind = kKinds[packed][virtio::has(features_, kInOrder)][virtio::has(features_, kOrderPlatform)];
+    if (kind != ops_ || pairs_.size() != spec_.queues) {
+        destroy_queues();
+        ops_ = kind;
+        for (uint16_t q = 0; q < spec_.queues; q++) {
+            PairConfig pc{spec_.ring,
+                          static_cast<uint16_t>(2 * q),
+                          static_cast<uint16_t>(2 * q + 1),
+                          port_id_,
+                          q,
+                          virtio::has(features_, kEventIdx),
+                          virtio::has(features_, kNotificationData),
+                          virtio::has(features_, kNetMrgRxbuf),
+                          virtio::has(features_, kNetCsum),
+                          virtio::has(features_, kNetGuestCsum)};
+            pairs_.push_back(ops_->create(mem_, pool_, pc));
+        }
+    }
     rx_fn_ = ops_->rx;
     tx_fn_ = ops_->tx;
-    for (uint16_t q = 0; q < spec_.queues; q++) {
-        PairConfig pc{spec_.ring,
-                      static_cast<uint16_t>(2 * q),
-                      static_cast<uint16_t>(2 * q + 1),
-                      port_id_,
-                      q,
-                      virtio::has(features_, kEventIdx),
-                      virtio::has(features_, kNotificationData),
-                      virtio::has(features_, kNetMrgRxbuf),
-                      virtio::has(features_, kNetCsum),
-                      virtio::has(features_, kNetGuestCsum)};
-        pairs_.push_back(ops_->create(mem_, pool_, pc));
-        ops_->setup(pairs_.back(), *transport_, mem_);
-    }
+    for (void* p : pairs_) ops_->setup(p, *transport_, mem_);
 }
 
 void NetPort::destroy_queues() {
@@ -237,8 +244,8 @@ void NetPort::destroy_queues() {
 
 void NetPort::stop() {
     if (!started_) return;
-    transport_->reset();  // the device stops using the rings before we take the buffers back
-    destroy_queues();
+    transport_->reset();                    // the device stops using the rings before we take the buffers back
+    for (void* p : pairs_) ops_->drain(p);  // every buffer back to the pool; the queues stay for a restart
     started_ = false;
 }
 

@@ -32,7 +32,11 @@ void TestPmd::start() {
     std::string vdev = "net_vhost0,iface=" + o_.socket + ",queues=" + std::to_string(o_.queues);
     if (o_.client) vdev += ",client=1";
     if (o_.iommu) vdev += ",iommu-support=1";
-    std::vector<std::string> args = {"dpdk-testpmd",
+    // stdbuf: line-buffered output, so the log shows progress as it happens.
+    std::vector<std::string> args = {"stdbuf",
+                                     "-oL",
+                                     "-eL",
+                                     "/usr/bin/dpdk-testpmd",
                                      "-l",
                                      "0,1",
                                      "--no-pci",
@@ -46,6 +50,7 @@ void TestPmd::start() {
                                      "--",
                                      "--forward-mode=" + o_.forward,
                                      "--auto-start",
+                                     "--disable-link-check",
                                      "--total-num-mbufs=16384",
                                      "--stats-period=0",
                                      "--nb-cores=1",
@@ -61,12 +66,17 @@ void TestPmd::start() {
     if (pid_ == 0) {
         ::dup2(in[0], 0);
         int log = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        std::string cmd = "$";
+        for (auto& a : args) cmd += " " + a;
+        cmd += "\n";
+        ssize_t w = ::write(log, cmd.data(), cmd.size());
+        (void)w;
         ::dup2(log, 1);
         ::dup2(log, 2);
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
-        ::execv("/usr/bin/dpdk-testpmd", argv.data());
+        ::execv("/usr/bin/stdbuf", argv.data());
         ::_exit(127);
     }
     ::close(in[0]);
@@ -78,6 +88,15 @@ bool TestPmd::wait_for_socket(int timeout_ms) const {
     struct stat st {};
     while (std::chrono::steady_clock::now() < end) {
         if (::stat(o_.socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+bool TestPmd::wait_forwarding(int timeout_ms) const {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < end) {
+        if (log_tail(1 << 20).find("Press enter to exit") != std::string::npos) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

@@ -27,6 +27,11 @@ public:
 
     // Server-mode back end: waits until its socket exists.
     bool wait_for_socket(int timeout_ms) const;
+    // Waits until testpmd forwards ("Press enter to exit"). DPDK 22.11's vhost
+    // PMD in client mode never transmits to a front end whose rings were
+    // enabled before its port started, so a server-mode test completes the
+    // handshake only after this.
+    bool wait_forwarding(int timeout_ms) const;
     void kill_hard();  // SIGKILL, as a crash would
     void stop();       // SIGINT, then SIGKILL after 5 s
     bool running() const { return pid_ > 0; }
