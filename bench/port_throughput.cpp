@@ -163,6 +163,8 @@ int main(int argc, char** argv) {
                 }
             }
         }
+        std::printf("kicks rx %llu tx %llu\n", static_cast<unsigned long long>(port->rx_stats(0).kicks),
+                    static_cast<unsigned long long>(port->tx_stats(0).kicks));
         port->stop();
         if (rates.size() > 1) rates.erase(rates.begin());  // the first second includes start-up
         std::sort(rates.begin(), rates.end());

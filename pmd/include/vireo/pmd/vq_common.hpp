@@ -54,7 +54,14 @@ struct VqConfig {
 struct SmpOrdering {
     static void release() noexcept { std::atomic_thread_fence(std::memory_order_release); }
     static void acquire() noexcept { std::atomic_thread_fence(std::memory_order_acquire); }
+#if defined(__x86_64__)
+    // A locked add to the stack orders earlier stores before later loads on
+    // write-back memory, like mfence at a fraction of its cost (what Linux's
+    // smp_mb() and DPDK's rte_smp_mb() use).
+    static void full() noexcept { asm volatile("lock; addl $0,-128(%%rsp)" ::: "memory", "cc"); }
+#else
     static void full() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+#endif
     static constexpr std::string_view name = "smp";
 };
 
