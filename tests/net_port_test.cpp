@@ -171,17 +171,30 @@ TEST(NetPort, LyingNumBuffersAndRuntFramesAreCountedNotDelivered) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
-TEST(NetPort, TxWithoutHeadroomIsRefusedAndCounted) {
+// No headroom left for the header: it goes out in a descriptor of its own
+// (from the queue's header slots), the frame untouched behind it.
+TEST(NetPort, TxWithoutHeadroomUsesASeparateHeaderDescriptor) {
     Rig r(kOffered);
     r.port->start();
-    Packet* p = r.pool.alloc();
-    p->append(64);
-    p->adj(0);
-    p->data_off = 4;  // the caller used up the headroom
-    EXPECT_EQ(r.port->tx_burst(0, &p, 1), 0);
-    EXPECT_EQ(r.port->tx_stats(0).errors, 1u);
-    PacketPool::free(p);
-    r.port->stop();
+    SplitDevice txd = r.device(1);
+    Packet* pk[3];
+    for (auto& p : pk) {
+        p = r.pool.alloc();
+        p->data_off = 4;  // the caller used up the headroom
+        std::memset(p->append(80), 0x5c, 80);
+    }
+    ASSERT_EQ(r.port->tx_burst(0, pk, 3), 3);
+    std::deque<DevBuffer> got;
+    ASSERT_EQ(txd.take(8, got), 3u);
+    for (const DevBuffer& b : got) {
+        ASSERT_EQ(b.segs.size(), 2u);
+        EXPECT_EQ(b.segs[0].len, 12u);
+        EXPECT_EQ(b.segs[1].len, 80u);
+        EXPECT_EQ(b.segs[1].va[0], 0x5c);
+    }
+    txd.complete({got.begin(), got.end()});
+    EXPECT_EQ(r.port->tx_stats(0).packets, 3u);
+    r.port->stop();  // reclaims the chains: packets and header slots
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/net_stats.hpp"
@@ -37,7 +38,16 @@ public:
           tx_(mem, {c.ring, c.tx_index, c.event_idx, c.notification_data}),
           pool_(pool),
           cfg_(c),
-          reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)) {}
+          reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)),
+          hdr_slots_(c.ring) {
+        // Headers for packets without headroom: one 16-byte slot per possible
+        // chain in flight, in DMA memory, handed out from a free stack.
+        DmaChunk area = mem.allocate(size_t{16} * c.ring, 64);
+        for (uint16_t i = 0; i < c.ring; i++) {
+            hdr_slots_[i] = {nullptr, area.va + 16u * i, area.iova + 16u * i};
+            free_hdr_.push_back(static_cast<uint16_t>(c.ring - 1 - i));
+        }
+    }
 
     const PairConfig& config() const { return cfg_; }
     Q& rxq() { return rx_; }
@@ -83,9 +93,8 @@ public:
 
     // After the device stopped: every buffer the rings held goes back to the pool.
     void drain() noexcept {
-        auto back = [](void* c) { PacketPool::free(static_cast<Packet*>(c)); };
-        rx_.reset(back);
-        tx_.reset(back);
+        rx_.reset([](void* c) { PacketPool::free(static_cast<Packet*>(c)); });
+        tx_.reset([this](void* c) { PacketPool::free(packet_of(c)); });
         if (mrg_head_ != nullptr) PacketPool::free(mrg_head_);
         mrg_head_ = mrg_tail_ = nullptr;
         mrg_left_ = 0;
@@ -164,14 +173,33 @@ private:
         for (;;) {
             uint16_t got = tx_.reap(used, kBurst);
             if (got == 0) break;
-            for (uint16_t i = 0; i < got; i++) done[i] = static_cast<Packet*>(used[i].cookie);
+            for (uint16_t i = 0; i < got; i++) done[i] = packet_of(used[i].cookie);
             PacketPool::free_bulk(done, got);
         }
     }
 
-    // The virtio-net header in the headroom, in front of the frame (5.1.6.2).
-    void write_header(Packet* p) noexcept {
-        auto* h = reinterpret_cast<virtio::NetHdrMrg*>(p->data() - kHdr);
+    // A Tx chain sent with a separate header descriptor has a header slot as
+    // its cookie; everything else has the packet itself.
+    struct HdrSlot {
+        Packet* pkt;
+        uint8_t* va;
+        uint64_t iova;
+    };
+    bool is_slot(const void* c) const noexcept {
+        auto p = reinterpret_cast<uintptr_t>(c), b = reinterpret_cast<uintptr_t>(hdr_slots_.data());
+        return p - b < sizeof(HdrSlot) * hdr_slots_.size();
+    }
+    Packet* packet_of(void* cookie) noexcept {
+        if (!is_slot(cookie)) return static_cast<Packet*>(cookie);
+        auto* s = static_cast<HdrSlot*>(cookie);
+        free_hdr_.push_back(static_cast<uint16_t>(s - hdr_slots_.data()));
+        return s->pkt;
+    }
+
+    // The virtio-net header (5.1.6.2), in the headroom in front of the frame
+    // or at h when the packet has no headroom left.
+    void write_header(Packet* p, uint8_t* at = nullptr) noexcept {
+        auto* h = reinterpret_cast<virtio::NetHdrMrg*>(at != nullptr ? at : p->data() - kHdr);
         std::memset(h, 0, kHdr);
         if (cfg_.tx_csum && (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum))) {
             h->hdr.flags = virtio::kNetHdrFNeedsCsum;
@@ -199,9 +227,15 @@ private:
         };
         for (uint16_t i = 0; i < n && !full; i++) {
             Packet* p = pkts[i];
-            if (p->data_off < kHdr || p->nb_segs > kBurst) {  // no room for the header, or an absurd chain
+            if (p->nb_segs >= kBurst) {  // an absurd chain: cannot be sent as given
                 tx_stats_.errors++;
                 break;
+            }
+            if (p->data_off < kHdr) {  // no headroom: the header goes in a descriptor of its own
+                if (nb != 0) flush();
+                if (full || !send_with_header_slot(p)) break;
+                sent++;
+                continue;
             }
             write_header(p);
             const VqSeg first{p->data_iova() - kHdr, static_cast<uint32_t>(p->data_len) + kHdr, false};
@@ -231,10 +265,27 @@ private:
         return sent;
     }
 
+    bool send_with_header_slot(Packet* p) noexcept {
+        if (free_hdr_.empty()) return false;
+        HdrSlot& slot = hdr_slots_[free_hdr_.back()];
+        slot.pkt = p;
+        write_header(p, slot.va);
+        VqSeg segs[kBurst];
+        uint16_t ns = 0;
+        segs[ns++] = {slot.iova, kHdr, false};
+        for (Packet* s = p; s != nullptr && ns < p->nb_segs + 1; s = s->next)
+            segs[ns++] = {s->data_iova(), s->data_len, false};
+        if (!tx_.add(segs, ns, &slot)) return false;
+        free_hdr_.pop_back();
+        return true;
+    }
+
     Q rx_, tx_;
     PacketPool& pool_;
     PairConfig cfg_;
     uint16_t reclaim_threshold_;
+    std::vector<HdrSlot> hdr_slots_;
+    std::vector<uint16_t> free_hdr_;
     Doorbell rx_bell_, tx_bell_;
     QueueStats rx_stats_, tx_stats_;
     Packet* mrg_head_ = nullptr;  // a mergeable frame still being assembled

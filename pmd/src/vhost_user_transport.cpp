@@ -35,6 +35,7 @@ VhostUserTransport::~VhostUserTransport() {
     stop_backend_channel();
     for (int fd : kick_fds_) ::close(fd);
     for (int fd : call_fds_) ::close(fd);
+    for (int fd : err_fds_) ::close(fd);
     if (listen_fd_ >= 0) {
         ::close(listen_fd_);
         ::unlink(opts_.path.c_str());
@@ -88,10 +89,12 @@ void VhostUserTransport::setup_queue(const QueueAreas& q) {
     if (q.index >= queues_.size()) queues_.resize(q.index + 1, QueueAreas{});
     queues_[q.index] = q;
     while (kick_fds_.size() <= q.index) {
-        int k = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), c = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (k < 0 || c < 0) throw_sys_error("eventfd", errno);
+        int k = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), c = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+            e = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (k < 0 || c < 0 || e < 0) throw_sys_error("eventfd", errno);
         kick_fds_.push_back(k);
         call_fds_.push_back(c);
+        err_fds_.push_back(e);
     }
 }
 
@@ -180,6 +183,7 @@ void VhostUserTransport::start_device() {
         uint64_t idx = q.index;
         conn_.request(kSetVringKick, &idx, sizeof idx, &kick_fds_[q.index], 1);
         conn_.request(kSetVringCall, &idx, sizeof idx, &call_fds_[q.index], 1);
+        conn_.request(kSetVringErr, &idx, sizeof idx, &err_fds_[q.index], 1);
     }
     if (protocol_)
         for (const QueueAreas& q : queues_) {
@@ -199,8 +203,17 @@ void VhostUserTransport::reset() {
     try {  // GET_VRING_BASE stops each ring in the back end
         for (const QueueAreas& q : queues_)
             if (q.size != 0) conn_.call_state(kGetVringBase, {q.index, 0});
+        // As its IOMMU, withdraw every mapping: the memory is no longer the device's.
+        if (virtio::has(features_, virtio::feature::kAccessPlatform))
+            for (size_t i = 0; i < mem_.region_count(); i++) {
+                IotlbMsg m{};
+                m.iova = mem_.region_iova(i);
+                m.size = mem_.region(i).length();
+                m.type = kIotlbInvalidate;
+                conn_.request(kIotlbMsg, &m, sizeof m);
+            }
     } catch (const Error&) {
-        // The back end is gone: nothing left to stop.
+        // The back end is gone: nothing left to stop or unmap.
     }
 }
 

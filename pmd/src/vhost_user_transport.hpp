@@ -6,7 +6,8 @@
 //   set features        SET_FEATURES (plus that bit when protocol features are on)
 //   DRIVER_OK           SET_MEM_TABLE, IOTLB updates (ACCESS_PLATFORM), then per
 //                       queue SET_VRING_NUM/BASE/ADDR/KICK/CALL and SET_VRING_ENABLE
-//   reset               GET_VRING_BASE on each started queue (the back end stops it)
+//   reset               GET_VRING_BASE on each started queue (the back end stops it),
+//                       and IOTLB invalidations for every region (ACCESS_PLATFORM)
 //   config              emulated: MAC (given or random, locally administered), link
 //                       status (up while connected), max pairs (GET_QUEUE_NUM), MTU
 // Addresses: with ACCESS_PLATFORM negotiated, ring and buffer addresses are IOVAs
@@ -79,7 +80,7 @@ private:
     uint16_t max_pairs_ = 1;
     uint8_t status_ = 0;
     std::vector<QueueAreas> queues_;
-    std::vector<int> kick_fds_, call_fds_;
+    std::vector<int> kick_fds_, call_fds_, err_fds_;
     bool started_ = false;
     int backend_fd_ = -1;  // our end of the back-end request channel
     std::thread backend_thread_;
