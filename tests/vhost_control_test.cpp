@@ -173,6 +173,12 @@ TEST(DeviceString, MalformedStringsGiveOneClearError) {
     EXPECT_EQ(d.mac[5], 7);
     EXPECT_TRUE(virtio::has(d.wanted_features, virtio::feature::kRingPacked));
     EXPECT_FALSE(virtio::has(d.wanted_features, virtio::feature::kNetMrgRxbuf));
+    EXPECT_TRUE(virtio::has(d.wanted_features, virtio::feature::kNetCtrlVq));
+    d = parse_device_string("vhost-user:/s,ctrl_vq=0,ctrl_rx=0,csum=0,guest_csum=0,mq=0,status=0,mac_feature=0");
+    for (unsigned f : {virtio::feature::kNetCtrlVq, virtio::feature::kNetCtrlRx, virtio::feature::kNetCsum,
+                       virtio::feature::kNetGuestCsum, virtio::feature::kNetMq, virtio::feature::kNetStatus,
+                       virtio::feature::kNetMac})
+        EXPECT_FALSE(virtio::has(d.wanted_features, f)) << f;
 }
 
 }  // namespace

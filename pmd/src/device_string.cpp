@@ -32,6 +32,8 @@ const std::map<std::string, Switch>& switches() {
         {"status", {kNetStatus, true}},
         {"mtu_feature", {kNetMtu, true}},
         {"mq", {kNetMq, true}},
+        {"ctrl_vq", {kNetCtrlVq, true}},  // never over vhost-user: no device processes the control queue there
+        {"ctrl_rx", {kNetCtrlRx, true}},
     };
     return m;
 }

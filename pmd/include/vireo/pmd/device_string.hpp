@@ -6,7 +6,8 @@
 // server=0|1, iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N, and
 // a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
 // order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
-// status, mtu_feature, mq. A feature switched on is asked for, not forced: the
+// status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated
+// over vhost-user: see docs/vhost-user.md). A feature switched on is asked for, not forced: the
 // device may not offer it. An unknown key or a malformed value is an error.
 #pragma once
 
