@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "support/error_of.hpp"
 #include "support/pagemap_oracle.hpp"
 #include "vireo/iova/dma_region.hpp"
 #include "vireo/iova/error.hpp"
@@ -19,6 +20,7 @@
 namespace vireo {
 namespace {
 
+using test::error_of;
 using test::oracle_phys;
 using test::running_as_root;
 
@@ -27,16 +29,6 @@ long free_hugepages_2m() {
     long n = 0;
     f >> n;
     return n;
-}
-
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 TEST(DmaRegion, Memfd4KIsPopulatedLockedAndShared) {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <thread>
 
+#include "support/error_of.hpp"
+#include "support/peer_env.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
 #include "vireo/iova/error.hpp"
@@ -15,26 +17,6 @@
 
 namespace vireo::test {
 namespace {
-
-std::string sock(const std::string& tag) { return "/tmp/vireo-" + std::to_string(::getpid()) + "-" + tag + ".sock"; }
-
-DmaMemoryOptions memory(IovaMode mode) {
-    DmaMemoryOptions o;
-    o.mode = mode;
-    o.pa_source = PaSource::Linear;
-    o.region_size = 64 << 20;
-    return o;
-}
-
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 bool wait_link(NetPort& port, bool up, int ms) {
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
@@ -50,10 +32,10 @@ bool wait_link(NetPort& port, bool up, int ms) {
 // takes every in-flight buffer back, waits for the restarted back end,
 // renegotiates, and verified traffic resumes.
 TEST(VhostControl, BackEndKilledAndRestartedTwentyTimes) {
-    const std::string path = sock("reconnect");
+    const std::string path = peer_socket("reconnect");
     for (bool packed : {false, true}) {
         SCOPED_TRACE(packed ? "packed" : "split");
-        DmaMemory mem(memory(IovaMode::PA));
+        DmaMemory mem(peer_memory(IovaMode::PA, 64 << 20));
         PacketPool pool(mem, {.count = 4096, .cache_size = 0});
         auto pmd = std::make_unique<TestPmd>(TestPmdOptions{path, 1, /*client=*/true});
         ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
@@ -90,7 +72,7 @@ TEST(VhostControl, BackEndKilledAndRestartedTwentyTimes) {
 }
 
 TEST(VhostControl, SocketThatDoesNotExist) {
-    DmaMemory mem(memory(IovaMode::PA));
+    DmaMemory mem(peer_memory(IovaMode::PA, 64 << 20));
     PacketPool pool(mem, {.count = 256});
     std::string e = error_of([&] { NetPort::open("vhost-user:/tmp/vireo-no-such.sock,timeout_ms=200", mem, pool); });
     EXPECT_NE(e.find("cannot connect to vhost-user socket /tmp/vireo-no-such.sock"), std::string::npos) << e;
@@ -99,15 +81,15 @@ TEST(VhostControl, SocketThatDoesNotExist) {
 }
 
 TEST(VhostControl, BackEndThatLacksWhatIsAskedFor) {
-    const std::string path = sock("refuse");
+    const std::string path = peer_socket("refuse");
     TestPmd pmd({path, 1});
     ASSERT_TRUE(pmd.wait_for_socket(15000)) << pmd.log_tail();
-    DmaMemory pa(memory(IovaMode::PA));
+    DmaMemory pa(peer_memory(IovaMode::PA, 64 << 20));
     PacketPool pool(pa, {.count = 256});
     // (More queue pairs than the back end polls cannot be caught here: DPDK
     // 22.11 answers GET_QUEUE_NUM with its compile-time maximum, 128.)
     // VA mode forced on a back end without IOMMU support: it does not offer ACCESS_PLATFORM.
-    DmaMemory va(memory(IovaMode::VA));
+    DmaMemory va(peer_memory(IovaMode::VA, 64 << 20));
     PacketPool vpool(va, {.count = 256});
     std::string e = error_of([&] { NetPort::open("vhost-user:" + path + ",iova=va", va, vpool); });
     EXPECT_NE(e.find("does not offer VIRTIO_F_ACCESS_PLATFORM"), std::string::npos) << e;
@@ -119,10 +101,10 @@ TEST(VhostControl, BackEndThatLacksWhatIsAskedFor) {
 }
 
 TEST(VhostControl, IommuBackEndWithPaMemoryNamesTheFix) {
-    const std::string path = sock("mismatch");
+    const std::string path = peer_socket("mismatch");
     TestPmd pmd({path, 1, false, /*iommu=*/true});
     ASSERT_TRUE(pmd.wait_for_socket(15000)) << pmd.log_tail();
-    DmaMemory pa(memory(IovaMode::PA));
+    DmaMemory pa(peer_memory(IovaMode::PA, 64 << 20));
     PacketPool pool(pa, {.count = 2048});
     std::string e = error_of([&] { NetPort::open("vhost-user:" + path, pa, pool); });
     EXPECT_NE(e.find("offers VIRTIO_F_ACCESS_PLATFORM (bit 33)"), std::string::npos) << e;

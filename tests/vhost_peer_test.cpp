@@ -8,6 +8,8 @@
 #include <memory>
 #include <thread>
 
+#include "support/error_of.hpp"
+#include "support/peer_env.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
 #include "vireo/iova/error.hpp"
@@ -15,16 +17,6 @@
 
 namespace vireo::test {
 namespace {
-
-std::string sock(const std::string& tag) { return "/tmp/vireo-" + std::to_string(::getpid()) + "-" + tag + ".sock"; }
-
-DmaMemoryOptions memory(IovaMode mode) {
-    DmaMemoryOptions o;
-    o.mode = mode;
-    o.pa_source = PaSource::Linear;  // vhost-user PA: a guest-physical layout we publish
-    o.region_size = 128 << 20;
-    return o;
-}
 
 struct Peer {
     std::unique_ptr<TestPmd> pmd;
@@ -35,7 +27,7 @@ struct Peer {
 // IOMMU support, VA against one with iommu-support=1.
 Peer start_peer(IovaMode mode, int queues, const std::string& fwd = "io", int mbuf = 0) {
     Peer p;
-    p.path = sock(std::string(to_string(mode)) + std::to_string(queues) + fwd + std::to_string(mbuf));
+    p.path = peer_socket(std::string(to_string(mode)) + std::to_string(queues) + fwd + std::to_string(mbuf));
     p.pmd = std::make_unique<TestPmd>(TestPmdOptions{p.path, queues, false, mode == IovaMode::VA, fwd, mbuf});
     EXPECT_TRUE(p.pmd->wait_for_socket(15000)) << p.pmd->log_tail();
     return p;
@@ -53,7 +45,7 @@ std::string device(const Peer& p, int queues, const Combo& c) {
 void run_combo(const Peer& peer, IovaMode mode, int queues, const Combo& c, uint64_t per_queue) {
     const std::string dev = device(peer, queues, c);
     SCOPED_TRACE(dev + " iova=" + std::string(to_string(mode)));
-    DmaMemory mem(memory(mode));
+    DmaMemory mem(peer_memory(mode));
     PacketPool pool(mem, {.count = 8192, .data_room = 2048, .cache_size = 0});
     auto port = NetPort::open(dev, mem, pool);
     port->start();
@@ -103,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(Vhost, PeerMatrix,
 
 TEST(Peer, MacswapForwarding) {
     Peer peer = start_peer(IovaMode::PA, 1, "macswap");
-    DmaMemory mem(memory(IovaMode::PA));
+    DmaMemory mem(peer_memory(IovaMode::PA));
     PacketPool pool(mem, {.count = 4096, .cache_size = 0});
     auto port = NetPort::open(device(peer, 1, {true, true, true}), mem, pool);
     port->start();
@@ -122,7 +114,7 @@ TEST(Peer, MacswapForwarding) {
 TEST(Peer, JumboFramesWithMergeableBuffers) {
     for (bool packed : {false, true}) {
         Peer peer = start_peer(IovaMode::PA, 1, "io", 10240);
-        DmaMemory mem(memory(IovaMode::PA));
+        DmaMemory mem(peer_memory(IovaMode::PA));
         PacketPool pool(mem, {.count = 8192, .data_room = 2048, .cache_size = 0});
         auto port = NetPort::open(device(peer, 1, {packed, false, true}), mem, pool);
         port->start();
@@ -143,7 +135,7 @@ TEST(Peer, JumboFramesWithMergeableBuffers) {
 // behind, but every frame that arrives is intact and in order.
 TEST(Peer, SmallFramesAtFullSpeed) {
     Peer peer = start_peer(IovaMode::VA, 1);
-    DmaMemory mem(memory(IovaMode::VA));
+    DmaMemory mem(peer_memory(IovaMode::VA));
     PacketPool pool(mem, {.count = 8192, .cache_size = 0});
     auto port = NetPort::open(device(peer, 1, {true, true, false}), mem, pool);
     port->start();
