@@ -5,8 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <deque>
+#include <mutex>
+#include <thread>
 
 #include "support/device_model.hpp"
 #include "vireo/iova/error.hpp"
@@ -27,11 +30,18 @@ public:
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
     void reset() override { status_ = 0; }
-    uint16_t max_queue_pairs() override { return 1; }
+    uint16_t max_queue_pairs() override { return max_pairs; }
     uint16_t max_queue_size(uint16_t) override { return 0; }
     void setup_queue(const QueueAreas& q) override {
+        std::lock_guard<std::mutex> g(lock);
         if (q.index >= areas.size()) areas.resize(q.index + 1);
         areas[q.index] = q;
+    }
+    bool area(uint16_t index, QueueAreas* out) {
+        std::lock_guard<std::mutex> g(lock);
+        if (index >= areas.size() || areas[index].size == 0) return false;
+        *out = areas[index];
+        return true;
     }
     Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
     NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, 1, 1500}; }
@@ -41,7 +51,9 @@ public:
 
     uint64_t accepted = 0;
     bool refuse_features = false;
+    uint16_t max_pairs = 1;
     std::vector<QueueAreas> areas;
+    std::mutex lock;
 
 private:
     uint64_t offered_;
@@ -65,8 +77,9 @@ struct Rig {
     FakeTransport* t;
     std::unique_ptr<NetPort> port;
 
-    explicit Rig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64") {
+    explicit Rig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64", uint16_t max_pairs = 1) {
         auto tr = std::make_unique<FakeTransport>(offered);
+        tr->max_pairs = max_pairs;
         t = tr.get();
         port = std::make_unique<NetPort>(std::move(tr), parse_device_string(dev), mem, pool, 3);
     }
@@ -214,6 +227,64 @@ TEST(NetPort, HandshakeFailuresAreClearErrors) {
         EXPECT_NE(std::string(e.what()).find("FEATURES_OK"), std::string::npos) << e.what();
     }
     EXPECT_EQ(r.pool.in_use(), 0u);
+}
+
+// MQ through the control queue (5.1.6.5.5): after DRIVER_OK the port sends
+// VQ_PAIRS_SET and waits for the ack; the control queue sits after the last
+// possible pair (index 2 * max pairs). The device here answers from its own
+// thread; a second run shows a NAK becoming a clear error.
+TEST(NetPort, QueuePairsSetThroughTheControlQueue) {
+    for (uint8_t answer : {virtio::kNetCtrlOk, uint8_t{1}}) {
+        Rig r(kOffered | virtio::bit(kNetCtrlVq) | virtio::bit(kNetMq), "vhost-user:/fake,ring=64,queues=2", 4);
+        std::atomic<bool> stop{false};
+        std::atomic<int> commands{0};
+        uint16_t seen_pairs = 0;
+        uint8_t seen_class = 0xff, seen_cmd = 0xff;
+        std::thread device([&] {
+            QueueAreas a{};
+            while (!stop && !r.t->area(8, &a)) std::this_thread::yield();
+            if (stop) return;
+            SplitDevice ctrl(r.mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, true);
+            std::deque<DevBuffer> got;
+            while (!stop) {
+                if (ctrl.take(1, got) == 0) {
+                    std::this_thread::yield();
+                    continue;
+                }
+                DevBuffer& b = got.front();
+                if (b.segs.size() == 3 && b.segs[1].len == 2 && b.segs[2].writable) {
+                    seen_class = b.segs[0].va[0];
+                    seen_cmd = b.segs[0].va[1];
+                    std::memcpy(&seen_pairs, b.segs[1].va, 2);
+                    b.segs[2].va[0] = answer;
+                    b.written = 1;
+                }
+                ctrl.complete({b});
+                got.pop_front();
+                commands++;
+            }
+        });
+        std::string err;
+        try {
+            r.port->start();
+        } catch (const Error& e) {
+            err = e.what();
+        }
+        stop = true;
+        device.join();
+        EXPECT_EQ(commands.load(), 1);
+        EXPECT_EQ(seen_class, virtio::kNetCtrlClassMq);
+        EXPECT_EQ(seen_cmd, virtio::kNetCtrlMqVqPairsSet);
+        EXPECT_EQ(seen_pairs, 2);
+        if (answer == virtio::kNetCtrlOk) {
+            EXPECT_EQ(err, "");
+            EXPECT_TRUE(virtio::has(r.t->accepted, kNetCtrlVq));
+            r.port->stop();
+        } else {
+            EXPECT_NE(err.find("the device refused VQ_PAIRS_SET(2)"), std::string::npos) << err;
+        }
+        EXPECT_EQ(r.pool.in_use(), 0u);
+    }
 }
 
 TEST(NetPort, SwitchedOffFeaturesAreNotNegotiated) {

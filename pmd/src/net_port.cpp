@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "vhost_user_transport.hpp"
 #include "vireo/iova/error.hpp"
@@ -17,15 +18,15 @@ namespace vireo {
 using namespace virtio::feature;
 namespace st = virtio::status;
 
-// Everything vireo's virtio-net driver can accept. CTRL_VQ/CTRL_RX are not
-// accepted over vhost-user: there the control queue has no device behind it
-// (QEMU handles it in its own device model), so queue pairs are switched with
-// SET_VRING_ENABLE, as DPDK's virtio-user does.
-constexpr uint64_t kSupported = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) |
-                                virtio::bit(kInOrder) | virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) |
-                                virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCsum) |
-                                virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
-                                virtio::bit(kNetMtu) | virtio::bit(kNetMq);
+// Everything vireo's virtio-net driver can accept. CTRL_VQ/CTRL_RX only where a
+// device processes the control queue (not over vhost-user: there QEMU handles
+// it in its own device model, so queue pairs are switched with
+// SET_VRING_ENABLE, as DPDK's virtio-user does).
+constexpr uint64_t kSupported =
+    virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) | virtio::bit(kInOrder) |
+    virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) | virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) |
+    virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
+    virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx);
 
 struct NetPort::KindOps {
     void* (*create)(DmaMemory&, PacketPool&, const PairConfig&);
@@ -39,6 +40,11 @@ struct NetPort::KindOps {
     std::string (*report)(void*);
     uint16_t (*rx)(void*, Packet**, uint16_t);
     uint16_t (*tx)(void*, Packet**, uint16_t);
+    void* (*ctrl_create)(DmaMemory&, uint16_t index, bool event_idx, bool notification_data);
+    void (*ctrl_destroy)(void*);
+    void (*ctrl_setup)(void*, Transport&, const DmaMemory&);
+    void (*ctrl_reset)(void*);
+    void (*ctrl_command)(void*, uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what);
 };
 
 namespace {
@@ -84,8 +90,21 @@ struct Ops {
         if (p->txq().needs_reset()) r += "tx" + q + ": " + std::string(to_string(p->txq().fault())) + "; ";
         return r;
     }
-    static constexpr NetPort::KindOps table{create,   destroy, setup,  refill,       drain,       rx_stats,
-                                            tx_stats, faulted, report, &P::rx_burst, &P::tx_burst};
+    using C = NetControlQueue<Q>;
+    static void* ctrl_create(DmaMemory& mem, uint16_t index, bool eidx, bool nd) { return new C(mem, index, eidx, nd); }
+    static void ctrl_destroy(void* v) { delete static_cast<C*>(v); }
+    static void ctrl_setup(void* v, Transport& t, const DmaMemory& mem) {
+        C* c = static_cast<C*>(v);
+        t.setup_queue(areas_of(c->queue(), Packed, mem, c->index()));
+        c->set_doorbell(t.doorbell(c->index()));
+    }
+    static void ctrl_reset(void* v) { static_cast<C*>(v)->reset(); }
+    static void ctrl_command(void* v, uint8_t cls, uint8_t cmd, const void* d, uint16_t len, const std::string& w) {
+        static_cast<C*>(v)->command(cls, cmd, d, len, w);
+    }
+    static constexpr NetPort::KindOps table{
+        create, destroy,      setup,        refill,      drain,        rx_stats,   tx_stats,   faulted,
+        report, &P::rx_burst, &P::tx_burst, ctrl_create, ctrl_destroy, ctrl_setup, ctrl_reset, ctrl_command};
 };
 
 // [packed][in_order][order_platform]
@@ -173,7 +192,13 @@ void NetPort::negotiate() {
     else if (in.iommu == IommuKind::VhostIotlb)
         f &= ~virtio::bit(kAccessPlatform);
     f |= virtio::bit(kVersion1);
+    if (!transport_->control_queue_device()) f &= ~(virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx));
+    if (!virtio::has(f, kNetCtrlVq)) f &= ~virtio::bit(kNetCtrlRx);  // 5.1.3.1: CTRL_RX requires CTRL_VQ
     if (spec_.queues > 1) {
+        if (transport_->control_queue_device() && !virtio::has(f, kNetCtrlVq))
+            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
+                        " needs the control queue (VIRTIO_NET_F_CTRL_VQ) to set the number of queue pairs: "
+                        "the device does not offer it, or ctrl_vq=0 was given");
         if (!virtio::has(f, kNetMq))
             throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
                         " needs VIRTIO_NET_F_MQ, which the device does not offer (or mq=0 was given)");
@@ -203,6 +228,11 @@ void NetPort::start() {
     mtu_ = virtio::has(features_, kNetMtu) ? c.mtu : spec_.mtu;
     create_queues();
     t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk | st::kDriverOk);
+    if (ctrl_ != nullptr && virtio::has(features_, kNetMq)) {  // 5.1.6.5.5: enable the pairs we use
+        const uint16_t pairs = spec_.queues;
+        ops_->ctrl_command(ctrl_, virtio::kNetCtrlClassMq, virtio::kNetCtrlMqVqPairsSet, &pairs, sizeof pairs,
+                           "VQ_PAIRS_SET(" + std::to_string(pairs) + ")");
+    }
     for (void* p : pairs_) ops_->refill(p);
     started_ = true;
 }
@@ -232,6 +262,15 @@ void NetPort::create_queues() {
     rx_fn_ = ops_->rx;
     tx_fn_ = ops_->tx;
     for (void* p : pairs_) ops_->setup(p, *transport_, mem_);
+    if (virtio::has(features_, kNetCtrlVq)) {
+        // 5.1.2: the control queue follows the last possible queue pair.
+        const uint16_t index =
+            static_cast<uint16_t>(2 * (virtio::has(features_, kNetMq) ? transport_->max_queue_pairs() : 1));
+        if (ctrl_ == nullptr)
+            ctrl_ = ops_->ctrl_create(mem_, index, virtio::has(features_, kEventIdx),
+                                      virtio::has(features_, kNotificationData));
+        ops_->ctrl_setup(ctrl_, *transport_, mem_);
+    }
 }
 
 void NetPort::destroy_queues() {
@@ -240,12 +279,15 @@ void NetPort::destroy_queues() {
         ops_->destroy(p);
     }
     pairs_.clear();
+    if (ctrl_ != nullptr) ops_->ctrl_destroy(ctrl_);
+    ctrl_ = nullptr;
 }
 
 void NetPort::stop() {
     if (!started_) return;
     transport_->reset();                    // the device stops using the rings before we take the buffers back
     for (void* p : pairs_) ops_->drain(p);  // every buffer back to the pool; the queues stay for a restart
+    if (ctrl_ != nullptr) ops_->ctrl_reset(ctrl_);
     started_ = false;
 }
 

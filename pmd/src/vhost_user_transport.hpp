@@ -55,6 +55,7 @@ public:
     NetConfig net_config() override;
     IommuKind iommu() const override { return IommuKind::VhostIotlb; }
     bool connected() override;
+    bool control_queue_device() const override { return false; }
 
     // Server mode: waits for the back end to come (back); renegotiation is the port's job.
     void reconnect();

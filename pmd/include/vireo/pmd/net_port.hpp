@@ -84,6 +84,7 @@ private:
     bool started_ = false;
     const KindOps* ops_ = nullptr;
     std::vector<void*> pairs_;
+    void* ctrl_ = nullptr;  // the control queue, when CTRL_VQ is negotiated
     uint16_t (*rx_fn_)(void*, Packet**, uint16_t) = nullptr;
     uint16_t (*tx_fn_)(void*, Packet**, uint16_t) = nullptr;
 };

@@ -81,6 +81,10 @@ public:
     virtual IommuKind iommu() const = 0;
     // True while the device is reachable (a vhost-user back end may go away).
     virtual bool connected() = 0;
+    // Whether a device processes the virtio-net control queue. Not over
+    // vhost-user: there the back end never sees it (QEMU handles it in its own
+    // device model), so queue pairs are switched with SET_VRING_ENABLE.
+    virtual bool control_queue_device() const { return true; }
 };
 
 }  // namespace vireo

@@ -154,4 +154,9 @@ inline constexpr uint8_t kNetHdrFDataValid = 2;
 inline constexpr uint8_t kNetHdrFRscInfo = 4;
 inline constexpr uint8_t kNetHdrGsoNone = 0;
 
+// 5.1.6.5 Control Virtqueue: {u8 class, u8 command}, command data, {u8 ack}.
+inline constexpr uint8_t kNetCtrlClassMq = 4;
+inline constexpr uint8_t kNetCtrlMqVqPairsSet = 0;  // data: le16 virtqueue_pairs
+inline constexpr uint8_t kNetCtrlOk = 0;
+
 }  // namespace vireo::virtio

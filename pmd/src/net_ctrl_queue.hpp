@@ -1,0 +1,74 @@
+// The virtio-net control virtqueue (virtio 1.2 section 5.1.6.5): one command
+// at a time, {class, command} + data + a device-written ack, sent and waited
+// for on the control path. Used for VQ_PAIRS_SET when the transport has a
+// device behind the control queue (see Transport::control_queue_device()).
+#pragma once
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/iova/error.hpp"
+#include "vireo/pmd/transport.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+#include "vireo/pmd/vq_common.hpp"
+
+namespace vireo {
+
+template <class Q>
+class NetControlQueue {
+public:
+    static constexpr uint16_t kSize = 64;
+
+    NetControlQueue(DmaMemory& mem, uint16_t index, bool event_idx, bool notification_data)
+        : q_(mem, {kSize, index, event_idx, notification_data}), buf_(mem.allocate(64, 64)), index_(index) {}
+
+    Q& queue() { return q_; }
+    uint16_t index() const { return index_; }
+    void set_doorbell(Doorbell d) { bell_ = d; }
+    void reset() {
+        q_.reset([](void*) {});
+    }
+
+    // Sends one command and waits for the device's ack. Throws when the device
+    // does not answer, answers with an error, or breaks the ring's rules.
+    void command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what,
+                 int timeout_ms = 2000) {
+        if (len > 32) throw Error("control command data over 32 bytes");
+        uint8_t* b = buf_.va;
+        b[0] = cls;
+        b[1] = cmd;
+        std::memcpy(b + 8, data, len);
+        b[48] = 0xff;  // the device overwrites it with its ack
+        const VqSeg segs[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + 48, 1, true}};
+        if (!q_.add(segs, 3, this)) throw Error("control queue full while sending " + what);
+        q_.publish();
+        if (q_.kick_needed()) bell_.ring(q_.notification_value());
+        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        VqUsed u;
+        while (q_.reap(&u, 1) == 0) {
+            if (q_.needs_reset())
+                throw Error("the device broke the control queue's rules (" + std::string(to_string(q_.fault())) +
+                            ") while answering " + what);
+            if (std::chrono::steady_clock::now() > end) {
+                reset();
+                throw Error("the device did not answer " + what + " on the control queue within " +
+                            std::to_string(timeout_ms) + " ms");
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+        const uint8_t ack = std::atomic_ref<uint8_t>(b[48]).load(std::memory_order_acquire);
+        if (u.len < 1 || ack != virtio::kNetCtrlOk)
+            throw Error("the device refused " + what + " (ack " + std::to_string(ack) + ")");
+    }
+
+private:
+    Q q_;
+    DmaChunk buf_;
+    uint16_t index_;
+    Doorbell bell_;
+};
+
+}  // namespace vireo
