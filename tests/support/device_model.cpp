@@ -30,6 +30,16 @@ void wr16_release(uint8_t* p, uint16_t v) {
 constexpr uint16_t F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4;
 constexpr uint16_t F_AVAIL = 1 << 7, F_USED = 1 << 15;
 
+// Appends the buffer a descriptor names (addr@0, len@8 in both layouts) to b;
+// false when it does not translate or is indirect (we never offer that).
+bool append_seg(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBuffer& b) {
+    const uint32_t len = rd<uint32_t>(x + 8);
+    auto* va = static_cast<uint8_t*>(map.va(rd<uint64_t>(x), len));
+    if (va == nullptr || (flags & F_INDIRECT)) return false;
+    b.segs.push_back({va, len, (flags & F_WRITE) != 0});
+    return true;
+}
+
 }  // namespace
 
 uint32_t DevBuffer::readable_bytes() const {
@@ -59,8 +69,6 @@ SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint6
     if (desc_ == nullptr || avail_ == nullptr || used_ == nullptr) bad_ = true;
 }
 
-uint8_t* SplitDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_->va(iova, len)); }
-
 uint16_t SplitDevice::avail_idx() const { return rd16_acquire(avail_ + 2); }
 
 size_t SplitDevice::take(size_t max, std::deque<DevBuffer>& out) {
@@ -76,14 +84,11 @@ size_t SplitDevice::take(size_t max, std::deque<DevBuffer>& out) {
                 return n;
             }
             const uint8_t* x = desc_ + 16u * d;
-            uint16_t flags = rd<uint16_t>(x + 12);
-            uint32_t len = rd<uint32_t>(x + 8);
-            uint8_t* va = at(rd<uint64_t>(x), len);
-            if (va == nullptr || (flags & F_INDIRECT)) {
+            const uint16_t flags = rd<uint16_t>(x + 12);
+            if (!append_seg(*map_, x, flags, b)) {
                 bad_ = true;
                 return n;
             }
-            b.segs.push_back({va, len, (flags & F_WRITE) != 0});
             b.ndesc = static_cast<uint16_t>(k + 1);
             if (!(flags & F_NEXT)) break;
             d = rd<uint16_t>(x + 14);
@@ -150,8 +155,6 @@ PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uin
     if (desc_ == nullptr || drv_event_ == nullptr || dev_event_ == nullptr) bad_ = true;
 }
 
-uint8_t* PackedDevice::at(uint64_t iova, size_t len) const { return static_cast<uint8_t*>(map_->va(iova, len)); }
-
 bool PackedDevice::is_avail(uint16_t pos) const {
     uint16_t f = rd16_acquire(desc_ + 16u * pos + 14);
     bool a = (f & F_AVAIL) != 0, u = (f & F_USED) != 0;
@@ -169,14 +172,11 @@ size_t PackedDevice::take(size_t max, std::deque<DevBuffer>& out) {
                 return n;
             }
             const uint8_t* x = desc_ + 16u * avail_pos_;
-            uint16_t flags = rd<uint16_t>(x + 14);
-            uint32_t len = rd<uint32_t>(x + 8);
-            uint8_t* va = at(rd<uint64_t>(x), len);
-            if (va == nullptr || (flags & F_INDIRECT)) {
+            const uint16_t flags = rd<uint16_t>(x + 14);
+            if (!append_seg(*map_, x, flags, b)) {
                 bad_ = true;
                 return n;
             }
-            b.segs.push_back({va, len, (flags & F_WRITE) != 0});
             b.id = rd<uint16_t>(x + 12);  // the last descriptor's id names the buffer
             b.ndesc++;
             if (++avail_pos_ == size_) {

@@ -55,7 +55,6 @@ public:
     bool bad() const { return bad_; }
 
 private:
-    uint8_t* at(uint64_t iova, size_t len) const;
     const IovaMap* map_;
     uint16_t size_;
     uint8_t* desc_;
@@ -87,7 +86,6 @@ public:
     bool bad() const { return bad_; }
 
 private:
-    uint8_t* at(uint64_t iova, size_t len) const;
     bool is_avail(uint16_t pos) const;
     const IovaMap* map_;
     uint16_t size_;
