@@ -57,6 +57,23 @@ void build_frame(uint8_t* f, uint16_t size, const std::array<uint8_t, 6>& src) {
     f[39] = static_cast<uint8_t>(udp_len);
 }
 
+// A whole decimal number in [lo, hi], or one clear error and exit code 2.
+int number(const std::string& flag, const std::string& v, int lo, int hi) {
+    size_t used = 0;
+    int n = 0;
+    try {
+        n = std::stoi(v, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != v.size() || v.empty() || n < lo || n > hi) {
+        std::fprintf(stderr, "vireo-bench-port: %s %s is not a number from %d to %d\n", flag.c_str(), v.c_str(), lo,
+                     hi);
+        std::exit(2);
+    }
+    return n;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,15 +95,20 @@ int main(int argc, char** argv) {
         else if (a == "--mode")
             mode = next();
         else if (a == "--seconds")
-            seconds = std::stoi(next());
+            seconds = number(a, next(), 1, 3600);
         else if (a == "--burst")
-            burst = static_cast<uint16_t>(std::clamp(std::stoi(next()), 1, 256));
+            burst = static_cast<uint16_t>(number(a, next(), 1, 256));
         else if (a == "--size")
-            size = static_cast<uint16_t>(std::clamp(std::stoi(next()), 60, 2000));
-        else if (a == "--iova")
-            iova = parse_iova_mode(next());
-        else if (a == "--core")
-            core = std::stoi(next());
+            size = static_cast<uint16_t>(number(a, next(), 60, 2000));
+        else if (a == "--iova") {
+            const std::string v = next();
+            iova = parse_iova_mode(v);
+            if (!iova) {
+                std::fprintf(stderr, "vireo-bench-port: --iova %s: use pa or va\n", v.c_str());
+                return 2;
+            }
+        } else if (a == "--core")
+            core = number(a, next(), 0, CPU_SETSIZE - 1);
         else {
             usage();
             return 2;
