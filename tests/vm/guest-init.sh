@@ -1,0 +1,62 @@
+#!/bin/sh
+# /init of the vmlab guest (busybox sh). vmlab.py writes /etc/vmlab.conf beside it with:
+#   VMLAB_MODULES  vfio chain in insmod order      VMLAB_SLOTS  bus-0 slot of each NIC, in --nic order
+#   VMLAB_MACS     MAC of each NIC, same order      VM_IOMMU, VM_HUGEPAGES and the --env variables
+# It binds every virtio-net device to vfio-pci, runs /test.sh, prints VIREO-VM-EXIT <rc> and powers off.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
+mount -t devtmpfs devtmpfs /dev
+exec 0</dev/console 1>/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/hugepages /dev/shm /run
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+mount -t tmpfs tmpfs /dev/shm
+echo
+echo "VIREO-VM-INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
+set -a
+. /etc/vmlab.conf
+set +a
+echo "$VM_HUGEPAGES" > /proc/sys/vm/nr_hugepages
+
+for m in $VMLAB_MODULES; do
+    insmod "/lib/modules/$m.ko" || echo "VM-WARN insmod $m failed"
+done
+
+# Every virtio-net device (transitional 0x1000, modern 0x1041) goes to vfio-pci; no virtio driver is loaded.
+for d in /sys/bus/pci/devices/*; do
+    case "$(cat "$d/vendor"):$(cat "$d/device")" in
+        0x1af4:0x1000 | 0x1af4:0x1041) ;;
+        *) continue ;;
+    esac
+    bdf=${d##*/}
+    echo vfio-pci > "$d/driver_override"
+    [ -e "$d/driver" ] && echo "$bdf" > "$d/driver/unbind"
+    echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null || echo "VM-WARN vfio-pci probe of $bdf failed"
+done
+
+# VM_NICS in --nic order. Behind a pcie-root-port the NIC is the port's child.
+VM_NICS=""
+VM_GROUPS=""
+set -- $VMLAB_MACS
+for slot in $VMLAB_SLOTS; do
+    d=/sys/bus/pci/devices/$slot
+    for c in "$d"/0000:*; do [ -e "$c/vendor" ] && d=$c; done
+    bdf=${d##*/}
+    grp=none
+    drv=none
+    [ -e "$d/iommu_group" ] && grp=$(basename "$(readlink "$d/iommu_group")")
+    [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+    echo "VM-NIC $bdf group=$grp driver=$drv mac=$1 id=$(cat "$d/vendor"):$(cat "$d/device")"
+    VM_NICS="$VM_NICS $bdf"
+    VM_GROUPS="$VM_GROUPS $grp"
+    shift
+done
+export VM_NICS="${VM_NICS# }" VM_GROUPS="${VM_GROUPS# }" VM_MACS="$VMLAB_MACS"
+
+cd /tmp
+sh /test.sh
+echo "VIREO-VM-EXIT $?"
+poweroff -f
+echo o > /proc/sysrq-trigger
+sleep 30
