@@ -27,6 +27,32 @@ TEST(DmaMemory, VaModeChunksAreAlignedAndIdentity) {
     }
 }
 
+TEST(DmaMemory, RegionListenersSeeEveryRegionBeforeItIsUsed) {
+    DmaMemory mem(small(IovaMode::VA, PaSource::Pagemap, 64 << 10));
+    std::vector<size_t> seen;
+    const size_t id = mem.add_region_listener([&](size_t i) { seen.push_back(i); });
+    EXPECT_EQ(seen, std::vector<size_t>{0});  // the existing region, at once
+    mem.allocate(200 << 10, 4096);            // a new region
+    EXPECT_EQ(seen, (std::vector<size_t>{0, 1}));
+    mem.remove_region_listener(id);
+    mem.allocate(200 << 10, 4096);
+    EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST(DmaMemory, ARegionAListenerRefusesIsNeverHandedOut) {
+    DmaMemory mem(small(IovaMode::VA, PaSource::Pagemap, 64 << 10));
+    bool refuse = true;
+    mem.add_region_listener([&](size_t i) {
+        if (i > 0 && refuse) throw Error("no");
+    });
+    EXPECT_THROW(mem.allocate(200 << 10, 4096), Error);
+    EXPECT_EQ(mem.region_count(), 1u);
+    refuse = false;
+    DmaChunk c = mem.allocate(200 << 10, 4096);
+    EXPECT_EQ(mem.region_count(), 2u);
+    EXPECT_EQ(mem.map().iova(c.va), reinterpret_cast<uint64_t>(c.va));
+}
+
 TEST(DmaMemory, LinearPaLayoutStartsAtBaseAndGrows) {
     auto o = small(IovaMode::PA, PaSource::Linear, 64 << 10);
     o.linear_base = 0x80000000;

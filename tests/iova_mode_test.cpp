@@ -74,6 +74,74 @@ TEST_P(IovaDecisionTable, Row) {
 
 INSTANTIATE_TEST_SUITE_P(EveryRow, IovaDecisionTable, ::testing::ValuesIn(kTable));
 
+// The process-wide choice over several devices.
+IovaInputs dev(bool bit, IommuKind k, bool phys = true) { return {bit, k, phys, std::nullopt}; }
+
+TEST(ProcessIovaMode, AllVaCapableDevicesGiveVa) {
+    std::vector<IovaInputs> d{dev(true, IommuKind::VfioType1), dev(true, IommuKind::VfioType1)};
+    ProcessIovaDecision p = decide_process_iova_mode(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::VA);
+    ASSERT_EQ(p.devices.size(), 2u);
+    EXPECT_FALSE(p.devices[0].map_identity_pa);
+}
+
+TEST(ProcessIovaMode, OneBypassingDeviceMakesItPaWithIdentityMapsForTheOthers) {
+    std::vector<IovaInputs> d{dev(true, IommuKind::VfioType1), dev(false, IommuKind::VfioType1)};
+    ProcessIovaDecision p = decide_process_iova_mode(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_TRUE(p.devices[0].map_identity_pa);
+    EXPECT_TRUE(p.devices[1].map_identity_pa);
+}
+
+TEST(ProcessIovaMode, PaWithoutPhysicalAddressesNamesTheDeviceThatNeedsIt) {
+    // The first device could run VA alone, but the second needs PA, which the first cannot have.
+    std::vector<IovaInputs> d{dev(true, IommuKind::VfioType1, false), dev(false, IommuKind::None, true)};
+    ProcessIovaDecision p = decide_process_iova_mode(d, std::nullopt);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 0u);
+    EXPECT_NE(p.error.find("another device needs pa"), std::string::npos) << p.error;
+    // A device that cannot work even alone is named with its own reason.
+    d = {dev(true, IommuKind::VfioType1, false), dev(false, IommuKind::VfioType1, false)};
+    p = decide_process_iova_mode(d, std::nullopt);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 1u);
+    EXPECT_NE(p.error.find("does not offer VIRTIO_F_ACCESS_PLATFORM"), std::string::npos) << p.error;
+}
+
+TEST(ProcessIovaMode, ForcedVaIsRefusedForTheDeviceWithoutBit33) {
+    std::vector<IovaInputs> d{dev(true, IommuKind::VfioType1), dev(false, IommuKind::VfioType1)};
+    ProcessIovaDecision p = decide_process_iova_mode(d, IovaMode::VA);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 1u);
+    EXPECT_NE(p.error.find("iommu_platform=on"), std::string::npos) << p.error;
+    EXPECT_NE(p.error.find("--iova-mode=pa"), std::string::npos) << p.error;
+}
+
+TEST(ProcessIovaMode, NoIommuDevicesGivePa) {
+    std::vector<IovaInputs> d{dev(true, IommuKind::VfioNoIommu), dev(false, IommuKind::VfioNoIommu)};
+    ProcessIovaDecision p = decide_process_iova_mode(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_FALSE(p.devices[0].map_identity_pa);
+}
+
+TEST(IovaMode, NarrowIommuGivesPaAndRefusesForcedVa) {
+    IovaInputs in{true, IommuKind::VfioType1, true, std::nullopt, /*iommu_covers_va=*/false};
+    IovaDecision d = decide_iova_mode(in);
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(d.mode, IovaMode::PA);
+    EXPECT_TRUE(d.map_identity_pa);
+    in.forced = IovaMode::VA;
+    d = decide_iova_mode(in);
+    ASSERT_FALSE(d.ok);
+    EXPECT_NE(d.error.find("aw-bits=48"), std::string::npos) << d.error;
+    in.physical_addresses_available = false;
+    in.forced.reset();
+    EXPECT_FALSE(decide_iova_mode(in).ok);
+}
+
 TEST(IovaMode, ParseAndPrint) {
     EXPECT_EQ(parse_iova_mode("pa"), IovaMode::PA);
     EXPECT_EQ(parse_iova_mode("VA"), IovaMode::VA);

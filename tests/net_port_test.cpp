@@ -47,9 +47,12 @@ public:
     NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, 1, 1500}; }
     IommuKind iommu() const override { return IommuKind::VhostIotlb; }
     bool connected() override { return true; }
+    void attach_memory(DmaMemory&) override { attached++; }
+    std::string access_platform_hint() const override { return "fake: offer bit 33"; }
     ~FakeTransport() override { ::close(efd_); }
 
     uint64_t accepted = 0;
+    int attached = 0;
     bool refuse_features = false;
     uint16_t max_pairs = 1;
     std::vector<QueueAreas> areas;

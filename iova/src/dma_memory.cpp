@@ -2,6 +2,7 @@
 // chunk crossing an IOVA discontinuity.
 #include "vireo/iova/dma_memory.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <string>
 
@@ -36,6 +37,24 @@ void DmaMemory::add_region(size_t min_len) {
     }
     regions_.push_back(std::move(r));
     cursor_.push_back(0);
+    try {
+        for (auto& [id, fn] : listeners_) fn(regions_.size() - 1);
+    } catch (...) {  // a region some listener could not take is never handed out
+        map_.remove(regions_.back()->va());
+        regions_.pop_back();
+        cursor_.pop_back();
+        throw;
+    }
+}
+
+size_t DmaMemory::add_region_listener(std::function<void(size_t)> fn) {
+    for (size_t i = 0; i < regions_.size(); i++) fn(i);
+    listeners_.emplace_back(next_listener_, std::move(fn));
+    return next_listener_++;
+}
+
+void DmaMemory::remove_region_listener(size_t id) noexcept {
+    std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
 }
 
 bool DmaMemory::try_place(size_t i, size_t size, size_t align, DmaChunk& out) noexcept {

@@ -7,6 +7,11 @@
 namespace vireo {
 namespace {
 
+constexpr const char* kNarrowIommu =
+    "--iova-mode=va refused: the IOMMU's address width is narrower than the process's virtual addresses "
+    "(e.g. a 39-bit vIOMMU), so IOVA = VA cannot be mapped; give the IOMMU 48 bits (QEMU: -device "
+    "intel-iommu,aw-bits=48), or run with --iova-mode=pa";
+
 bool translates_va(IommuKind k) { return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb; }
 
 IovaDecision fail(std::string msg) {
@@ -47,12 +52,16 @@ IovaDecision decide_iova_mode(const IovaInputs& in) {
                         std::string(to_string(in.iommu)) +
                         "); bind the device under an IOMMU (guest kernel intel_iommu=on, VFIO type1), or "
                         "run with --iova-mode=pa");
+        if (!in.iommu_covers_va)
+            return fail(kNarrowIommu);
         IovaDecision d;
         d.ok = true;
         d.mode = IovaMode::VA;
         return d;
     }
     if (in.forced == IovaMode::PA) return pa(in, "--iova-mode=pa was asked for");
+    if (bit && translates_va(in.iommu) && !in.iommu_covers_va)
+        return pa(in, "the device's IOMMU is too narrow for IOVA = VA, so it gets physical addresses");
     if (bit && translates_va(in.iommu)) {
         IovaDecision d;
         d.ok = true;
@@ -66,6 +75,42 @@ IovaDecision decide_iova_mode(const IovaInputs& in) {
     return pa(in,
               "the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33): it bypasses any IOMMU and "
               "needs physical addresses");
+}
+
+ProcessIovaDecision decide_process_iova_mode(std::span<const IovaInputs> devices, std::optional<IovaMode> forced) {
+    ProcessIovaDecision p;
+    p.ok = true;
+    p.mode = forced.value_or(IovaMode::VA);
+    if (!forced)
+        for (size_t i = 0; i < devices.size(); i++) {
+            IovaDecision d = decide_iova_mode(devices[i]);
+            if (!d.ok) {  // it cannot work even on its own
+                p.ok = false;
+                p.device = i;
+                p.error = d.error;
+                return p;
+            }
+            if (d.mode == IovaMode::PA) p.mode = IovaMode::PA;
+        }
+    for (size_t i = 0; i < devices.size(); i++) {
+        IovaInputs in = devices[i];
+        // Auto: each device is asked for the process's mode, but its own rule
+        // still decides whether that is safe (a device that bypasses the IOMMU never gets VA).
+        if (!in.forced) in.forced = p.mode;
+        IovaDecision d = decide_iova_mode(in);
+        if (!d.ok) {
+            IovaDecision alone = decide_iova_mode(devices[i]);
+            p.ok = false;
+            p.device = i;
+            p.error = !forced && alone.ok && alone.mode != p.mode
+                          ? "it needs IOVA mode " + std::string(to_string(alone.mode)) +
+                                " but another device needs " + std::string(to_string(p.mode)) + ": " + d.error
+                          : d.error;
+            return p;
+        }
+        p.devices.push_back(std::move(d));
+    }
+    return p;
 }
 
 std::string_view to_string(IovaMode m) noexcept { return m == IovaMode::VA ? "va" : "pa"; }

@@ -7,8 +7,8 @@
 #include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "vhost_user_transport.hpp"
+#include "vireo/pmd/device_set.hpp"
 #include "vireo/iova/error.hpp"
-#include "vireo/iova/pagemap.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -125,18 +125,8 @@ std::string hex(uint64_t v) {
 
 std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
     DeviceSpec spec = parse_device_string(device);
-    if (spec.kind != DeviceSpec::Kind::VhostUser)
-        throw Error("device string '" + device + "': the pci transport is not built yet; use vhost-user:");
     if (pool.mode() != mem.mode()) throw Error("the packet pool's IOVA mode differs from the DMA memory's");
-    VhostUserOptions vo;
-    vo.path = spec.path;
-    vo.server = spec.server;
-    vo.timeout_ms = spec.timeout_ms;
-    vo.mac = spec.mac;
-    vo.mac_given = spec.mac_given;
-    vo.mtu = spec.mtu;
-    auto t = std::make_unique<VhostUserTransport>(mem, vo);
-    return std::make_unique<NetPort>(std::move(t), spec, mem, pool, port_id);
+    return std::make_unique<NetPort>(open_transport(spec), spec, mem, pool, port_id);
 }
 
 NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool,
@@ -144,6 +134,11 @@ NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory
     : transport_(std::move(t)), spec_(spec), mem_(mem), pool_(pool), port_id_(port_id) {
     device_features_ = transport_->device_features();
     negotiate();  // reports an impossible combination at open, before anything runs
+    try {
+        transport_->attach_memory(mem_);
+    } catch (const Error& e) {
+        throw Error(describe() + ": " + e.what(), e.sys_errno());
+    }
 }
 
 NetPort::~NetPort() {
@@ -161,24 +156,23 @@ void NetPort::negotiate() {
     const uint64_t offered = device_features_;
     if (!virtio::has(offered, kVersion1))
         throw Error(describe() + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
-    const bool bit33 = virtio::has(offered, kAccessPlatform) && virtio::has(spec_.wanted_features, kAccessPlatform);
-    IovaInputs in;
-    in.access_platform_offered = bit33;
-    in.iommu = transport_->iommu();
-    // Over vhost-user we publish the guest-physical layout ourselves.
-    in.physical_addresses_available = in.iommu == IommuKind::VhostIotlb || physical_addresses_readable();
-    in.forced = spec_.iova;
+    const IovaInputs in = iova_inputs_of(*transport_, spec_);
+    const bool bit33 = in.access_platform_offered;
     IovaDecision d = decide_iova_mode(in);
     if (!d.ok) throw Error(describe() + ": " + d.error);
+    if (d.mode != mem_.mode() && !spec_.iova) {
+        // The device's preference differs; its mode is still fine when the rule
+        // allows it (a device behind an IOMMU may take IOVA = PA).
+        IovaInputs asked = in;
+        asked.forced = mem_.mode();
+        if (IovaDecision alt = decide_iova_mode(asked); alt.ok) d = alt;
+    }
     if (d.mode != mem_.mode()) {
         const std::string want(to_string(d.mode)), have(to_string(mem_.mode()));
         throw Error(describe() + (bit33 ? " offers" : " does not offer") +
                     " VIRTIO_F_ACCESS_PLATFORM (bit 33), so its descriptors must carry IOVA mode " + want +
-                    " addresses, but the DMA memory is in mode " + have + ": create the DmaMemory with mode " + want +
-                    (d.mode == IovaMode::PA ? "" : ", or add iova=" + have + " to the device string") +
-                    (bit33 || d.mode == IovaMode::VA
-                         ? ""
-                         : ", or start the back end with IOMMU support (DPDK: iommu-support=1)"));
+                    " addresses, but the DMA memory is in mode " + have + ": run with --iova-mode=" + want +
+                    " (DmaMemoryOptions::mode)" + (bit33 || d.mode == IovaMode::VA ? "" : ", or " + transport_->access_platform_hint()));
     }
     if (mem_.mode() == IovaMode::PA && in.iommu == IommuKind::VhostIotlb)
         for (const auto& r : mem_.map().regions())
@@ -298,6 +292,9 @@ void NetPort::reconnect() {
     v->reconnect();
     start();
 }
+
+int NetPort::config_event_fd() const { return transport_->config_event_fd(); }
+bool NetPort::poll_config_change() { return transport_->poll_config_change(); }
 
 bool NetPort::link_up() { return started_ && transport_->connected() && (transport_->net_config().status & 1); }
 

@@ -16,7 +16,7 @@ namespace vireo {
 
 using namespace vhost;
 
-VhostUserTransport::VhostUserTransport(DmaMemory& mem, const VhostUserOptions& opts) : mem_(mem), opts_(opts) {
+VhostUserTransport::VhostUserTransport(const VhostUserOptions& opts) : opts_(opts) {
     if (!opts_.mac_given) {  // random, locally administered, unicast
         std::random_device rd;
         for (auto& b : opts_.mac) b = static_cast<uint8_t>(rd());
@@ -125,10 +125,10 @@ bool VhostUserTransport::connected() {
 void VhostUserTransport::send_mem_table() {
     MemTable t{};
     int fds[kMaxRegions];
-    t.nregions = static_cast<uint32_t>(mem_.region_count());
-    for (size_t i = 0; i < mem_.region_count(); i++) {
-        const DmaRegion& r = mem_.region(i);
-        t.regions[i] = {mem_.region_iova(i), r.length(), reinterpret_cast<uint64_t>(r.va()), 0};
+    t.nregions = static_cast<uint32_t>(mem_->region_count());
+    for (size_t i = 0; i < mem_->region_count(); i++) {
+        const DmaRegion& r = mem_->region(i);
+        t.regions[i] = {mem_->region_iova(i), r.length(), reinterpret_cast<uint64_t>(r.va()), 0};
         fds[i] = r.fd();
     }
     conn_.request(kSetMemTable, &t, static_cast<uint32_t>(8 + 32 * t.nregions), fds, static_cast<int>(t.nregions));
@@ -137,10 +137,10 @@ void VhostUserTransport::send_mem_table() {
 // We are the IOMMU: map every region IOVA -> our VA, read-write, up front
 // (misses are answered too, by the back-end channel thread).
 void VhostUserTransport::send_iotlb_updates() {
-    for (size_t i = 0; i < mem_.region_count(); i++) {
-        const DmaRegion& r = mem_.region(i);
+    for (size_t i = 0; i < mem_->region_count(); i++) {
+        const DmaRegion& r = mem_->region(i);
         IotlbMsg m{};
-        m.iova = mem_.region_iova(i);
+        m.iova = mem_->region_iova(i);
         m.size = r.length();
         m.uaddr = reinterpret_cast<uint64_t>(r.va());
         m.perm = kAccessRw;
@@ -151,6 +151,7 @@ void VhostUserTransport::send_iotlb_updates() {
 }
 
 void VhostUserTransport::start_device() {
+    if (mem_ == nullptr) throw Error(describe() + ": no DMA memory attached (NetPort attaches it)");
     const bool iommu = virtio::has(features_, virtio::feature::kAccessPlatform);
     const bool packed = virtio::has(features_, virtio::feature::kRingPacked);
     std::lock_guard<std::mutex> g(conn_lock_);
@@ -205,10 +206,10 @@ void VhostUserTransport::reset() {
             if (q.size != 0) conn_.call_state(kGetVringBase, {q.index, 0});
         // As its IOMMU, withdraw every mapping: the memory is no longer the device's.
         if (virtio::has(features_, virtio::feature::kAccessPlatform))
-            for (size_t i = 0; i < mem_.region_count(); i++) {
+            for (size_t i = 0; i < mem_->region_count(); i++) {
                 IotlbMsg m{};
-                m.iova = mem_.region_iova(i);
-                m.size = mem_.region(i).length();
+                m.iova = mem_->region_iova(i);
+                m.size = mem_->region(i).length();
                 m.type = kIotlbInvalidate;
                 conn_.request(kIotlbMsg, &m, sizeof m);
             }
@@ -232,13 +233,13 @@ void VhostUserTransport::backend_channel_loop() {
         uint64_t status = 1;
         if (m.hdr.request == kBackendIotlbMsg && m.payload.iotlb.type == kIotlbMiss) {
             const uint64_t iova = m.payload.iotlb.iova;
-            for (size_t i = 0; i < mem_.region_count(); i++) {
-                const uint64_t base = mem_.region_iova(i), len = mem_.region(i).length();
+            for (size_t i = 0; i < mem_->region_count(); i++) {
+                const uint64_t base = mem_->region_iova(i), len = mem_->region(i).length();
                 if (iova < base || iova - base >= len) continue;
                 IotlbMsg u{};
                 u.iova = base;
                 u.size = len;
-                u.uaddr = reinterpret_cast<uint64_t>(mem_.region(i).va());
+                u.uaddr = reinterpret_cast<uint64_t>(mem_->region(i).va());
                 u.perm = kAccessRw;
                 u.type = kIotlbUpdate;
                 std::lock_guard<std::mutex> g(conn_lock_);

@@ -39,7 +39,7 @@ struct VhostUserOptions {
 
 class VhostUserTransport final : public Transport {
 public:
-    VhostUserTransport(DmaMemory& mem, const VhostUserOptions& opts);
+    explicit VhostUserTransport(const VhostUserOptions& opts);
     ~VhostUserTransport() override;
 
     std::string describe() const override { return "vhost-user:" + opts_.path; }
@@ -56,6 +56,10 @@ public:
     IommuKind iommu() const override { return IommuKind::VhostIotlb; }
     bool connected() override;
     bool control_queue_device() const override { return false; }
+    void attach_memory(DmaMemory& mem) override { mem_ = &mem; }
+    std::string access_platform_hint() const override {
+        return "start the back end with IOMMU support (DPDK: iommu-support=1 on the vhost vdev)";
+    }
 
     // Server mode: waits for the back end to come (back); renegotiation is the port's job.
     void reconnect();
@@ -69,7 +73,7 @@ private:
     void stop_backend_channel();
     void close_connection();
 
-    DmaMemory& mem_;
+    DmaMemory* mem_ = nullptr;  // set by attach_memory() before the device starts
     VhostUserOptions opts_;
     int listen_fd_ = -1;
     vhost::Connection conn_;

@@ -283,24 +283,29 @@ def set_link(path, name, up):
 
 def schedule_qmp(path, commands, t0):
     """Fire each (seconds, {"execute":..., "arguments":...}) of --qmp-after on a timer."""
-    def fire(cmd):
-        try:
-            result = qmp(path, cmd["execute"], cmd.get("arguments"))
-        except (OSError, RuntimeError, ValueError) as e:
-            result = f"FAILED: {e}"
-        log(f"qmp at {time.monotonic() - t0:.1f}s: {json.dumps(cmd)} -> {json.dumps(result)}")
     for secs, cmd in commands:
-        timer = threading.Timer(secs, fire, [cmd])
+        timer = threading.Timer(secs, fire_qmp, [path, cmd, t0])
         timer.daemon = True
         timer.start()
+
+
+def fire_qmp(path, cmd, t0):
+    """Run one --qmp-after/--qmp-on command and log what QEMU answered."""
+    try:
+        result = qmp(path, cmd["execute"], cmd.get("arguments"))
+    except (OSError, RuntimeError, ValueError) as e:
+        result = f"FAILED: {e}"
+    log(f"qmp at {time.monotonic() - t0:.1f}s: {json.dumps(cmd)} -> {json.dumps(result)}")
 
 
 class Console(threading.Thread):
     """Streams QEMU's stdout (the guest serial console) to a log file and finds markers."""
 
-    def __init__(self, proc, log_path, live):
+    def __init__(self, proc, log_path, live, triggers=(), qmp_path=None):
         super().__init__(daemon=True)
         self.proc, self.log_path, self.live = proc, log_path, live
+        self.triggers = [[text.encode(), cmd, False] for text, cmd in triggers]  # --qmp-on
+        self.qmp_path, self.t0 = qmp_path, time.monotonic()
         self.data = b""
         self.rc = None
         self.init_time = None
@@ -315,6 +320,10 @@ class Console(threading.Thread):
                     sys.stdout.buffer.write(chunk)
                     sys.stdout.flush()
                 self.data += chunk
+                for t in self.triggers:
+                    if not t[2] and t[0] in self.data:
+                        t[2] = True
+                        threading.Thread(target=fire_qmp, args=(self.qmp_path, t[1], self.t0), daemon=True).start()
                 if self.init_time is None and INIT_MARKER in self.data:
                     self.init_time = time.monotonic()
                 m = MARKER.search(self.data, max(0, len(self.data) - len(chunk) - 32))
@@ -333,7 +342,7 @@ def run_vm(cmd, args, log_path, qmp_path):
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    console = Console(proc, log_path, args.live)
+    console = Console(proc, log_path, args.live, args.qmp_on, qmp_path)
     console.start()
     schedule_qmp(qmp_path, args.qmp_after, t0)
     deadline = t0 + args.timeout
@@ -381,6 +390,9 @@ def parse_args(argv):
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--qmp-after", action="append", default=[], metavar="SECONDS:JSON",
                    help='e.g. \'20:{"execute":"set_link","arguments":{"name":"nic0","up":false}}\'')
+    p.add_argument("--qmp-on", action="append", default=[], metavar="TEXT:JSON",
+                   help="run a QMP command once TEXT appears on the guest console, e.g. "
+                        "'READY link:{\"execute\":\"set_link\",\"arguments\":{\"name\":\"nic0\",\"up\":false}}'")
     p.add_argument("--keep", metavar="DIR", help="work in DIR (initramfs, console.log, qmp.sock) and keep it")
     p.add_argument("--log", help="console log path (default: /tmp/vmlab-*.log, DIR/console.log with --keep)")
     p.add_argument("--live", action="store_true", help="also echo the console while it runs")
@@ -396,6 +408,8 @@ def parse_args(argv):
     try:
         args.qmp_after = [(float(secs), json.loads(cmd)) for secs, _, cmd in
                           (spec.partition(":") for spec in args.qmp_after)]
+        args.qmp_on = [(text, json.loads(cmd)) for text, _, cmd in
+                       (spec.partition(":") for spec in args.qmp_on)]
     except ValueError as e:
         p.error(f"--qmp-after wants SECONDS:JSON ({e})")
     return args

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -51,12 +52,20 @@ public:
     DmaChunk allocate(size_t size, size_t align = 64);
 
     IovaMode mode() const noexcept { return map_.mode(); }
+    PaSource pa_source() const noexcept { return opts_.pa_source; }
     const IovaMap& map() const noexcept { return map_; }
     size_t region_count() const noexcept { return regions_.size(); }
     const DmaRegion& region(size_t i) const noexcept { return *regions_[i]; }
     // IOVA at which region i starts (its guest-physical base in Linear mode).
     uint64_t region_iova(size_t i) const noexcept { return map_.iova(regions_[i]->va()); }
     size_t bytes_allocated() const noexcept { return allocated_; }
+
+    // Calls fn(index) for each region already there, at once, and for every
+    // region added later, before any chunk of it is handed out (VFIO maps
+    // regions into its IOMMU this way). A throwing listener fails the
+    // allocation that added the region. Returns an id for remove_region_listener.
+    size_t add_region_listener(std::function<void(size_t index)> fn);
+    void remove_region_listener(size_t id) noexcept;
 
 private:
     void add_region(size_t min_len);
@@ -68,6 +77,8 @@ private:
     std::vector<size_t> cursor_;  // bump offset per region
     uint64_t next_linear_ = 0;
     size_t allocated_ = 0;
+    std::vector<std::pair<size_t, std::function<void(size_t)>>> listeners_;
+    size_t next_listener_ = 0;
 };
 
 }  // namespace vireo

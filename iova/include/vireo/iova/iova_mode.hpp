@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vireo {
 
@@ -32,6 +34,7 @@ struct IovaInputs {
     IommuKind iommu = IommuKind::None;
     bool physical_addresses_available = false;  // pagemap readable (root) or a guest-physical layout we publish
     std::optional<IovaMode> forced;             // --iova-mode=pa|va, empty for auto
+    bool iommu_covers_va = true;  // the IOMMU can map every user virtual address (VFIO: its address width)
 };
 
 struct IovaDecision {
@@ -46,12 +49,27 @@ struct IovaDecision {
 
 // The one rule (pure, no side effects):
 //   bit 33 offered + IOMMU we program (type1, iommufd, vhost IOTLB) -> VA
+//        (-> PA when that IOMMU is narrower than the virtual address space)
 //   bit 33 offered + VFIO no-IOMMU (or no IOMMU at all)             -> PA
 //   bit 33 not offered                                               -> PA,
 //        and with an IOMMU also map IOVA = PA 1:1 (the device bypasses it)
 //   PA needed but physical addresses unavailable                    -> error
 // A forced mode is honoured only where it is safe; otherwise an error.
 IovaDecision decide_iova_mode(const IovaInputs& in);
+
+// One mode for a whole process (its DMA memory has one mode), from all the
+// devices it opens: VA when every device takes VA; PA as soon as one needs PA
+// (each device that could take VA then gets IOVA = PA through its IOMMU). A
+// forced mode must suit every device. When !ok, `device` is the index of the
+// device that cannot live in the mode and `error` says why and what to change.
+struct ProcessIovaDecision {
+    bool ok = false;
+    IovaMode mode = IovaMode::PA;
+    std::vector<IovaDecision> devices;  // per device, in that mode
+    size_t device = 0;
+    std::string error;
+};
+ProcessIovaDecision decide_process_iova_mode(std::span<const IovaInputs> devices, std::optional<IovaMode> forced);
 
 std::string_view to_string(IovaMode m) noexcept;
 std::string_view to_string(IommuKind k) noexcept;

@@ -53,6 +53,10 @@ public:
     IovaMode iova_mode() const noexcept { return mem_.mode(); }
     bool started() const noexcept { return started_; }
     bool link_up();
+    // Configuration-change events (link status over PCI): an eventfd to poll,
+    // or -1; poll_config_change() says whether one came since the last call.
+    int config_event_fd() const;
+    bool poll_config_change();
     std::array<uint8_t, 6> mac() const noexcept { return mac_; }
     uint16_t mtu() const noexcept { return mtu_; }
     std::string describe() const;

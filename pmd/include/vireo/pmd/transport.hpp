@@ -13,6 +13,8 @@
 
 namespace vireo {
 
+class DmaMemory;
+
 // Tells the device a queue has work: an eventfd write (vhost-user) or an MMIO
 // store (virtio-pci). Plain data: copied into each queue.
 class Doorbell {
@@ -27,8 +29,16 @@ public:
         d.reg_ = reg;
         return d;
     }
+    // virtio-pci without NOTIFICATION_DATA: a 16-bit store of the queue index (4.1.5.2).
+    static Doorbell mmio16(volatile uint16_t* reg) {
+        Doorbell d;
+        d.reg16_ = reg;
+        return d;
+    }
     void ring(uint32_t value) const noexcept {
-        if (reg_ != nullptr) {
+        if (reg16_ != nullptr) {
+            *reg16_ = static_cast<uint16_t>(value);
+        } else if (reg_ != nullptr) {
             *reg_ = value;
         } else if (fd_ >= 0) {
             uint64_t one = 1;
@@ -41,6 +51,7 @@ public:
 private:
     int fd_ = -1;
     volatile uint32_t* reg_ = nullptr;
+    volatile uint16_t* reg16_ = nullptr;
 };
 
 // Where a virtqueue lives, for the transport to program.
@@ -79,12 +90,23 @@ public:
     virtual NetConfig net_config() = 0;
     // The IOMMU arrangement behind this device, for decide_iova_mode().
     virtual IommuKind iommu() const = 0;
+    // The highest IOVA that IOMMU can map (its address width).
+    virtual uint64_t iommu_max_iova() const { return ~uint64_t{0}; }
     // True while the device is reachable (a vhost-user back end may go away).
     virtual bool connected() = 0;
     // Whether a device processes the virtio-net control queue. Not over
     // vhost-user: there the back end never sees it (QEMU handles it in its own
     // device model), so queue pairs are switched with SET_VRING_ENABLE.
     virtual bool control_queue_device() const { return true; }
+    // The memory descriptors will point into, before the device starts (VFIO
+    // maps it into the IOMMU; vhost-user sends it as the memory table).
+    virtual void attach_memory(DmaMemory& mem) = 0;
+    // How to make the device offer VIRTIO_F_ACCESS_PLATFORM, for error messages.
+    virtual std::string access_platform_hint() const = 0;
+    // An eventfd that becomes readable when the device signals a configuration
+    // change (link status), or -1; poll_config_change() consumes the event.
+    virtual int config_event_fd() const { return -1; }
+    virtual bool poll_config_change() { return false; }
 };
 
 }  // namespace vireo

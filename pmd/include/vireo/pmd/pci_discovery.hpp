@@ -1,0 +1,37 @@
+// vireo: finding virtio-net PCI devices and what IOVA mode each would get.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vireo/iova/iova_mode.hpp"
+
+namespace vireo {
+
+struct PciNetDevice {
+    std::string bdf;         // 0000:00:10.0
+    uint16_t device_id = 0;  // 0x1041 modern, 0x1000 transitional
+    std::string driver;      // bound driver ("" = none)
+    int iommu_group = -1;
+    bool noiommu_group = false;
+    int numa_node = -1;  // -1: the platform does not say
+    // Filled when the device is bound to vfio-pci and could be opened:
+    bool probed = false;
+    uint64_t device_features = 0;
+    bool access_platform = false;  // bit 33 offered
+    IommuKind iommu = IommuKind::None;
+    IovaDecision decision;  // what vireo would do with it on its own
+    std::string note;       // why it was not probed, or the decision's error
+};
+
+// Every virtio-net PCI function under sysfs (vendor 0x1af4, device 0x1041 or
+// 0x1000), sorted by address. With probe, each one bound to vfio-pci is opened
+// (through the process's VFIO container) to read its features; a device
+// another process holds is listed with a note instead.
+std::vector<PciNetDevice> list_virtio_net_pci(bool probe = true, const std::string& sysfs = "/sys");
+
+// A table for humans: address, driver, group, NUMA node, bit 33, mode.
+std::string format_device_list(const std::vector<PciNetDevice>& devices);
+
+}  // namespace vireo

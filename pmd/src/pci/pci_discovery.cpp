@@ -1,0 +1,94 @@
+// Discovery of virtio-net PCI functions through sysfs (and VFIO for features).
+#include "vireo/pmd/pci_discovery.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "vireo/iova/error.hpp"
+#include "vireo/iova/vfio.hpp"
+#include "vireo/pmd/device_set.hpp"
+#include "vireo/pmd/device_string.hpp"
+#include "virtio_pci_caps.hpp"
+#include "virtio_pci_transport.hpp"
+
+namespace vireo {
+namespace {
+
+namespace fs = std::filesystem;
+
+long read_number(const fs::path& p, int base) {
+    std::ifstream f(p);
+    std::string s;
+    if (!f || !std::getline(f, s)) return -1;
+    try {
+        return std::stol(s, nullptr, base);
+    } catch (...) {
+        return -1;
+    }
+}
+
+}  // namespace
+
+std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sysfs) {
+    std::vector<PciNetDevice> out;
+    std::error_code ec;
+    const fs::path root = fs::path(sysfs) / "bus/pci/devices";
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        const long vendor = read_number(e.path() / "vendor", 16);
+        const long device = read_number(e.path() / "device", 16);
+        if (vendor != virtio_pci::kVendorId ||
+            (device != virtio_pci::kDeviceIdNetModern && device != virtio_pci::kDeviceIdNetTransitional))
+            continue;
+        PciNetDevice d;
+        d.bdf = e.path().filename().string();
+        d.device_id = static_cast<uint16_t>(device);
+        std::error_code ec2;
+        d.driver = fs::read_symlink(e.path() / "driver", ec2).filename().string();
+        VfioGroupOf g = vfio_group_of(d.bdf, sysfs);
+        d.iommu_group = g.number;
+        d.noiommu_group = g.noiommu;
+        d.numa_node = static_cast<int>(read_number(e.path() / "numa_node", 10));
+        out.push_back(std::move(d));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.bdf < b.bdf; });
+    if (!probe) return out;
+    for (PciNetDevice& d : out) {
+        if (d.driver != "vfio-pci") {
+            d.note = "bound to " + (d.driver.empty() ? std::string("no driver") : d.driver) + ", not vfio-pci";
+            continue;
+        }
+        try {
+            DeviceSpec spec = parse_device_string("pci:" + d.bdf);
+            std::unique_ptr<Transport> t = open_transport(spec);
+            d.device_features = t->device_features();
+            d.access_platform = (d.device_features >> 33) & 1;
+            d.iommu = t->iommu();
+            d.decision = decide_iova_mode(iova_inputs_of(*t, spec));
+            d.probed = true;
+            if (!d.decision.ok) d.note = d.decision.error;
+        } catch (const Error& err) {
+            d.note = err.what();
+        }
+    }
+    return out;
+}
+
+std::string format_device_list(const std::vector<PciNetDevice>& devices) {
+    std::string s = "address       id    driver      group  numa  bit33  iommu         iova\n";
+    char line[256];
+    for (const auto& d : devices) {
+        std::snprintf(line, sizeof line, "%-13s %04x  %-10s  %5d  %4d  %-5s  %-12s  %s\n", d.bdf.c_str(), d.device_id,
+                      d.driver.empty() ? "-" : d.driver.c_str(), d.iommu_group, d.numa_node,
+                      d.probed ? (d.access_platform ? "yes" : "no") : "?",
+                      d.probed ? std::string(to_string(d.iommu)).c_str() : "?",
+                      d.probed && d.decision.ok ? std::string(to_string(d.decision.mode)).c_str() : "-");
+        s += line;
+        if (!d.note.empty()) s += "              " + d.note + "\n";
+    }
+    if (devices.empty()) s += "(no virtio-net PCI devices)\n";
+    return s;
+}
+
+}  // namespace vireo

@@ -1,0 +1,239 @@
+// virtio-pci (modern) over VFIO. Section numbers are virtio 1.2's.
+#include "virtio_pci_transport.hpp"
+
+#include <linux/vfio.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "vireo/iova/error.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo {
+
+using namespace virtio_pci;
+
+VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VfioDevice> dev) : dev_(std::move(dev)) {
+    const uint16_t vendor = dev_->config_read16(0x00), device = dev_->config_read16(0x02);
+    if (vendor != kVendorId || (device != kDeviceIdNetModern && device != kDeviceIdNetTransitional)) {
+        char id[16];
+        std::snprintf(id, sizeof id, "%04x:%04x", vendor, device);
+        throw Error(describe() + " is " + id + ", not a virtio-net device (1af4:1041, or transitional 1af4:1000)");
+    }
+    std::array<uint8_t, 256> cfg{};
+    dev_->config_read(0, cfg.data(), cfg.size());
+    layout_ = parse_caps(cfg, describe());
+    common_ = locate(layout_.common, common::kSize, "common");
+    notify_ = locate(layout_.notify, 2, "notify");
+    isr_ = locate(layout_.isr, 1, "ISR");
+    device_ = locate(layout_.device, netcfg::kMtu + 2 <= layout_.device.length ? netcfg::kMtu + 2 : 8, "device");
+    dev_->enable_bus_master();
+    reset();
+    setup_config_irq();
+}
+
+VirtioPciTransport::~VirtioPciTransport() {
+    try {
+        reset();
+    } catch (...) {
+    }
+    if (config_msix_) dev_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
+    if (config_intx_) dev_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX);
+    if (config_efd_ >= 0) ::close(config_efd_);
+}
+
+// Maps the BAR holding a structure (once per BAR) and checks the structure fits.
+uint8_t* VirtioPciTransport::locate(const Location& loc, uint32_t min_len, const char* what) {
+    if (loc.length < min_len)
+        throw Error(describe() + ": the " + what + " configuration structure is " + std::to_string(loc.length) +
+                    " bytes, need " + std::to_string(min_len));
+    VfioMappedBar* bar = nullptr;
+    for (auto& [n, b] : bars_)
+        if (n == loc.bar) bar = &b;
+    if (bar == nullptr) {
+        bars_.emplace_back(loc.bar, dev_->map_bar(loc.bar));
+        bar = &bars_.back().second;
+    }
+    if (uint64_t{loc.offset} + loc.length > bar->size())
+        throw Error(describe() + ": the " + what + " configuration structure lies outside BAR " +
+                    std::to_string(loc.bar));
+    return bar->base() + loc.offset;
+}
+
+// MMIO accessors: exactly one access of the field's width (4.1.3.1).
+uint16_t VirtioPciTransport::read16(uint32_t off) const noexcept {
+    return *reinterpret_cast<volatile uint16_t*>(common(off));
+}
+uint32_t VirtioPciTransport::read32(uint32_t off) const noexcept {
+    return *reinterpret_cast<volatile uint32_t*>(common(off));
+}
+void VirtioPciTransport::write8(uint32_t off, uint8_t v) const noexcept { *common(off) = v; }
+void VirtioPciTransport::write16(uint32_t off, uint16_t v) const noexcept {
+    *reinterpret_cast<volatile uint16_t*>(common(off)) = v;
+}
+void VirtioPciTransport::write32(uint32_t off, uint32_t v) const noexcept {
+    *reinterpret_cast<volatile uint32_t*>(common(off)) = v;
+}
+void VirtioPciTransport::write64(uint32_t off, uint64_t v) const noexcept {
+    write32(off, static_cast<uint32_t>(v));
+    write32(off + 4, static_cast<uint32_t>(v >> 32));
+}
+
+uint64_t VirtioPciTransport::device_features() {
+    write32(common::kDeviceFeatureSelect, 0);
+    const uint64_t lo = read32(common::kDeviceFeature);
+    write32(common::kDeviceFeatureSelect, 1);
+    const uint64_t hi = read32(common::kDeviceFeature);
+    return lo | hi << 32;
+}
+
+void VirtioPciTransport::set_features(uint64_t f) {
+    write32(common::kDriverFeatureSelect, 0);
+    write32(common::kDriverFeature, static_cast<uint32_t>(f));
+    write32(common::kDriverFeatureSelect, 1);
+    write32(common::kDriverFeature, static_cast<uint32_t>(f >> 32));
+    features_ = f;
+}
+
+void VirtioPciTransport::set_status(uint8_t s) { write8(common::kDeviceStatus, s); }
+uint8_t VirtioPciTransport::status() { return *common(common::kDeviceStatus); }
+
+// 4.1.4.3.2: after writing 0, wait until device_status reads 0 (the device has
+// stopped using every queue); then the configuration vector is gone too.
+void VirtioPciTransport::reset() {
+    write8(common::kDeviceStatus, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (status() != 0) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw Error(describe() + " did not complete its reset within 10 s (device_status stays " +
+                        std::to_string(status()) + ")");
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    features_ = 0;
+    program_config_vector();
+}
+
+uint16_t VirtioPciTransport::num_queues() { return read16(common::kNumQueues); }
+
+uint16_t VirtioPciTransport::max_queue_pairs() {
+    if (!virtio::has(device_features(), virtio::feature::kNetMq)) return 1;
+    uint16_t pairs = 0;
+    read_device_config(&pairs, netcfg::kMaxVirtqueuePairs, 2);
+    return pairs == 0 ? 1 : pairs;
+}
+
+uint16_t VirtioPciTransport::max_queue_size(uint16_t index) {
+    if (index >= num_queues())
+        throw Error(describe() + " has " + std::to_string(num_queues()) + " queues, not queue " +
+                    std::to_string(index) + " (QEMU: mq=on,vectors=... for more queue pairs)");
+    write16(common::kQueueSelect, index);
+    return read16(common::kQueueSize);
+}
+
+// 4.1.5.1.3 Virtqueue Configuration.
+void VirtioPciTransport::setup_queue(const QueueAreas& q) {
+    const uint16_t max = max_queue_size(q.index);  // selects the queue
+    if (max == 0) throw Error(describe() + ": queue " + std::to_string(q.index) + " is not available");
+    if (q.size > max)
+        throw Error(describe() + ": queue " + std::to_string(q.index) + " holds at most " + std::to_string(max) +
+                    " descriptors, " + std::to_string(q.size) + " asked for: use ring=" + std::to_string(max) +
+                    " or less");
+    write16(common::kQueueSize, q.size);
+    write16(common::kQueueMsixVector, kMsixNoVector);  // polled: no queue interrupts
+    write64(common::kQueueDesc, q.desc_iova);
+    write64(common::kQueueDriver, q.driver_iova);
+    write64(common::kQueueDevice, q.device_iova);
+    write16(common::kQueueEnable, 1);
+}
+
+Doorbell VirtioPciTransport::doorbell(uint16_t index) {
+    write16(common::kQueueSelect, index);
+    const uint64_t off = uint64_t{read16(common::kQueueNotifyOff)} * layout_.notify_off_multiplier;
+    const bool data = virtio::has(features_, virtio::feature::kNotificationData);
+    if (off + (data ? 4 : 2) > layout_.notify.length)
+        throw Error(describe() + ": queue " + std::to_string(index) + "'s notify address lies outside the notify area");
+    uint8_t* p = notify_ + off;
+    return data ? Doorbell::mmio32(reinterpret_cast<volatile uint32_t*>(p))
+                : Doorbell::mmio16(reinterpret_cast<volatile uint16_t*>(p));
+}
+
+// 2.5.1 / 4.1.4.3.1: read config_generation before and after; retry until equal.
+void VirtioPciTransport::read_device_config(void* out, uint32_t off, uint32_t len) {
+    if (uint64_t{off} + len > layout_.device.length) {
+        std::memset(out, 0, len);
+        return;
+    }
+    auto* o = static_cast<uint8_t*>(out);
+    for (int attempt = 0;; attempt++) {
+        const uint8_t before = *common(common::kConfigGeneration);
+        for (uint32_t i = 0; i < len; i++) o[i] = device_[off + i];
+        if (*common(common::kConfigGeneration) == before) return;
+        if (attempt > 1000) throw Error(describe() + ": device configuration keeps changing while read");
+    }
+}
+
+NetConfig VirtioPciTransport::net_config() {
+    NetConfig c{};
+    const uint64_t f = device_features();
+    if (virtio::has(f, virtio::feature::kNetMac)) read_device_config(c.mac, netcfg::kMac, 6);
+    c.status = 1;  // 5.1.4: without VIRTIO_NET_F_STATUS the link is assumed up
+    if (virtio::has(f, virtio::feature::kNetStatus)) read_device_config(&c.status, netcfg::kStatus, 2);
+    c.max_virtqueue_pairs = 1;
+    if (virtio::has(f, virtio::feature::kNetMq)) read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
+    c.mtu = 0;
+    if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
+    return c;
+}
+
+bool VirtioPciTransport::connected() { return read16(common::kNumQueues) != 0xffff; }
+
+// The configuration-change interrupt (4.1.4.5, 4.1.5.3): MSI-X vector 0 when
+// the device has MSI-X, else INTx; either lands in config_efd_.
+void VirtioPciTransport::setup_config_irq() {
+    config_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (config_efd_ < 0) throw_sys_error(describe() + ": eventfd", errno);
+    if (layout_.msix_vectors > 0 && dev_->num_irqs() > VFIO_PCI_MSIX_IRQ_INDEX &&
+        dev_->irq_info(VFIO_PCI_MSIX_IRQ_INDEX).count > 0) {
+        dev_->set_irq_eventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, {config_efd_});
+        config_msix_ = true;
+    } else if (dev_->num_irqs() > VFIO_PCI_INTX_IRQ_INDEX && dev_->irq_info(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
+        dev_->set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, {config_efd_});
+        config_intx_ = true;
+    }
+    program_config_vector();
+}
+
+// After every reset: MSI-X vector 0 for configuration changes. The device
+// answers NO_VECTOR when it cannot (4.1.5.1.2); then the event stays silent.
+void VirtioPciTransport::program_config_vector() {
+    if (!config_msix_) return;
+    write16(common::kConfigMsixVector, 0);
+    if (read16(common::kConfigMsixVector) != 0) {
+        dev_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
+        config_msix_ = false;
+    }
+}
+
+bool VirtioPciTransport::poll_config_change() {
+    uint64_t n = 0;
+    if (config_efd_ < 0 || ::read(config_efd_, &n, sizeof n) != sizeof n) return false;
+    if (config_intx_) {
+        const uint8_t isr = *isr_;  // 4.1.4.5: reading clears it; bit 1 = configuration change
+        vfio_irq_set s{};
+        s.argsz = sizeof s;
+        s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK;
+        s.index = VFIO_PCI_INTX_IRQ_INDEX;
+        s.count = 1;
+        ::ioctl(dev_->fd(), VFIO_DEVICE_SET_IRQS, &s);
+        return (isr & 2) != 0;
+    }
+    return true;
+}
+
+}  // namespace vireo

@@ -1,0 +1,83 @@
+// The virtio-pci transport (virtio 1.2 section 4.1, modern interface) over a
+// VFIO device: the same Transport the vhost-user front end implements, so a
+// NetPort does over PCI everything it does over vhost-user.
+//
+// Mapping of the control path:
+//   features      device/driver_feature_select + device/driver_feature (4.1.4.3)
+//   status        device_status; reset = write 0, wait until it reads 0 (4.1.4.3.2)
+//   queues        queue_select, queue_size, queue_desc/driver/device as two
+//                 32-bit halves each, queue_enable (4.1.5.1.3)
+//   notify        a store at notify.offset + queue_notify_off * multiplier (4.1.4.4)
+//   config        the device-specific structure, read under config_generation (2.5.1)
+//   config irq    MSI-X vector 0 (or INTx) -> an eventfd, for link-status changes
+// Memory: attach_memory() maps the DmaMemory into the VFIO container.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vireo/iova/vfio.hpp"
+#include "vireo/pmd/transport.hpp"
+#include "virtio_pci_caps.hpp"
+
+namespace vireo {
+
+class VirtioPciTransport final : public Transport {
+public:
+    // Walks the capabilities, maps the BARs they name, enables bus mastering,
+    // resets the device and wires the configuration interrupt.
+    explicit VirtioPciTransport(std::unique_ptr<VfioDevice> dev);
+    ~VirtioPciTransport() override;  // resets the device: no DMA after this
+
+    std::string describe() const override { return "pci:" + dev_->bdf(); }
+    uint64_t device_features() override;
+    void set_features(uint64_t features) override;
+    void set_status(uint8_t status) override;
+    uint8_t status() override;
+    void reset() override;
+    uint16_t max_queue_pairs() override;
+    uint16_t max_queue_size(uint16_t index) override;
+    void setup_queue(const QueueAreas& q) override;
+    Doorbell doorbell(uint16_t index) override;
+    NetConfig net_config() override;
+    IommuKind iommu() const override { return dev_->container().iommu(); }
+    uint64_t iommu_max_iova() const override { return dev_->container().info().max_iova(); }
+    bool connected() override;  // false once the device reads as all-ones (surprise removal)
+    void attach_memory(DmaMemory& mem) override { dev_->container().attach(mem); }
+    std::string access_platform_hint() const override {
+        return "start the VM's device with iommu_platform=on (QEMU: -device virtio-net-pci,...,iommu_platform=on)";
+    }
+    int config_event_fd() const override { return config_efd_; }
+    bool poll_config_change() override;
+
+    uint16_t num_queues();
+    const virtio_pci::Layout& layout() const noexcept { return layout_; }
+
+private:
+    volatile uint8_t* common(uint32_t off) const noexcept { return common_ + off; }
+    uint16_t read16(uint32_t off) const noexcept;
+    uint32_t read32(uint32_t off) const noexcept;
+    void write8(uint32_t off, uint8_t v) const noexcept;
+    void write16(uint32_t off, uint16_t v) const noexcept;
+    void write32(uint32_t off, uint32_t v) const noexcept;
+    void write64(uint32_t off, uint64_t v) const noexcept;  // as two 32-bit stores, low half first
+    void read_device_config(void* out, uint32_t off, uint32_t len);
+    uint8_t* locate(const virtio_pci::Location& loc, uint32_t min_len, const char* what);
+    void setup_config_irq();
+    void program_config_vector();
+
+    std::unique_ptr<VfioDevice> dev_;
+    virtio_pci::Layout layout_;
+    std::vector<std::pair<uint8_t, VfioMappedBar>> bars_;
+    volatile uint8_t* common_ = nullptr;
+    uint8_t* notify_ = nullptr;
+    volatile uint8_t* isr_ = nullptr;
+    volatile uint8_t* device_ = nullptr;
+    uint64_t features_ = 0;
+    int config_efd_ = -1;
+    bool config_msix_ = false;  // MSI-X vector 0; otherwise INTx
+    bool config_intx_ = false;
+};
+
+}  // namespace vireo

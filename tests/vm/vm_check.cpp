@@ -1,0 +1,234 @@
+// vireo-vm-check: runs inside the test VM (tests/vm/vmlab.py) against real
+// virtio-net-pci devices bound to vfio-pci behind QEMU's intel-iommu.
+//
+//   list   [--expect BDF=va|pa|refused ...]     discovery, and what mode each device gets
+//   loop   --dev A --dev B [--iova-mode M] [--expect-mode M] [--count N]
+//          one process, both devices, one IOVA mode: A sends verified frames,
+//          B reflects them (checking each) back to A, which verifies them again
+//   reflect --dev B --expect-mode M --count N   the reflecting half, in its own process
+//   traffic --dev A --expect-mode M --count N   the sending half, in its own process
+//   refuse --dev X [--iova-mode M] --says TEXT...   setting up must fail with an error containing each TEXT
+//   link   --dev X          waits for configuration-change events: link down, then up (QMP set_link)
+// Prints "PASS <what>" or "FAIL <what>: <why>" lines; exit 0 only when all passed.
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/traffic.hpp"
+#include "vireo/iova/error.hpp"
+#include "vireo/pmd/device_set.hpp"
+#include "vireo/pmd/pci_discovery.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+using namespace vireo;
+
+namespace {
+
+struct Args {
+    std::string cmd;
+    std::vector<std::string> devs, expect, says;
+    std::optional<IovaMode> iova, expect_mode;
+    uint64_t count = 2000;
+    int seconds = 60;
+};
+
+int failures = 0;
+
+void check(bool ok, const std::string& what, const std::string& why = "") {
+    std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", what.c_str(), ok || why.empty() ? "" : ": ", ok ? "" : why.c_str());
+    std::fflush(stdout);
+    if (!ok) failures++;
+}
+
+Args parse(int argc, char** argv) {
+    Args a;
+    if (argc < 2) throw Error("usage: vireo-vm-check list|loop|reflect|traffic|refuse|link [options]");
+    a.cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        std::string k = argv[i];
+        auto val = [&]() -> std::string {
+            if (i + 1 >= argc) throw Error(k + " needs a value");
+            return argv[++i];
+        };
+        auto mode = [&](const std::string& v) {
+            auto m = parse_iova_mode(v);
+            if (!m) throw Error("bad IOVA mode '" + v + "': pa or va");
+            return *m;
+        };
+        if (k == "--dev") a.devs.push_back(val());
+        else if (k == "--expect") a.expect.push_back(val());
+        else if (k == "--says") a.says.push_back(val());
+        else if (k.rfind("--iova-mode=", 0) == 0) a.iova = mode(k.substr(12));
+        else if (k == "--iova-mode") a.iova = mode(val());
+        else if (k == "--expect-mode") a.expect_mode = mode(val());
+        else if (k == "--count") a.count = std::stoull(val());
+        else if (k == "--seconds") a.seconds = std::stoi(val());
+        else throw Error("unknown option " + k);
+    }
+    return a;
+}
+
+// Frames of every size from 60 to 1514 bytes, in a spread order.
+uint32_t frame_size(uint64_t seq) { return 60 + static_cast<uint32_t>((seq * 389) % 1455); }
+
+struct Setup {
+    DeviceSet set;
+    DmaMemory mem;
+    PacketPool pool;
+    std::vector<std::unique_ptr<NetPort>> ports;
+    explicit Setup(DeviceSet s)
+        : set(std::move(s)), mem(options(set)), pool(mem, {.count = 4096}) {
+        for (size_t i = 0; i < set.size(); i++) ports.push_back(set.open_port(i, mem, pool));
+    }
+    static DmaMemoryOptions options(const DeviceSet& s) {
+        DmaMemoryOptions o = s.memory_options();
+        o.region_size = 32 << 20;
+        return o;
+    }
+};
+
+void report_modes(const Args& a, Setup& s) {
+    for (size_t i = 0; i < s.ports.size(); i++) {
+        const NetPort& p = *s.ports[i];
+        const bool bit = virtio::has(p.device_features(), virtio::feature::kAccessPlatform);
+        std::printf("INFO %s bit33=%s mode=%s features=0x%llx negotiated=0x%llx\n", p.describe().c_str(),
+                    bit ? "offered" : "absent", std::string(to_string(p.iova_mode())).c_str(),
+                    static_cast<unsigned long long>(p.device_features()), static_cast<unsigned long long>(p.features()));
+    }
+    if (a.expect_mode)
+        check(s.set.iova_mode() == *a.expect_mode, "process IOVA mode is " + std::string(to_string(*a.expect_mode)),
+              "got " + std::string(to_string(s.set.iova_mode())));
+}
+
+// Receives on port q0, checks each frame's checksum, swaps MACs, sends back.
+uint64_t reflect(NetPort& port, const std::atomic<bool>& stop, uint64_t limit, std::chrono::seconds max,
+                 uint64_t& corrupt) {
+    uint64_t n = 0;
+    const auto deadline = std::chrono::steady_clock::now() + max;
+    Packet* burst[32];
+    while (!stop.load(std::memory_order_relaxed) && n < limit && std::chrono::steady_clock::now() < deadline) {
+        const uint16_t got = port.rx_burst(0, burst, 32);
+        for (uint16_t i = 0; i < got; i++) {
+            uint8_t* d = burst[i]->data();
+            if (burst[i]->pkt_len < 34 || d[12] != 0x88 || d[13] != 0xb5) corrupt++;
+            uint8_t t[6];
+            std::memcpy(t, d, 6);
+            std::memcpy(d, d + 6, 6);
+            std::memcpy(d + 6, t, 6);
+        }
+        uint16_t sent = 0;
+        while (sent < got && !stop.load(std::memory_order_relaxed)) sent += port.tx_burst(0, burst + sent, got - sent);
+        PacketPool::free_bulk(burst + sent, got - sent);
+        n += got;
+    }
+    return n;
+}
+
+void check_traffic(NetPort& port, PacketPool& pool, uint64_t count, const std::string& what) {
+    test::TrafficOptions o;
+    o.per_queue = count;
+    o.size = frame_size;
+    o.window = 64;
+    o.macswap = true;
+    o.limit = std::chrono::milliseconds(120000);
+    const auto t0 = std::chrono::steady_clock::now();
+    test::TrafficResult r = run_traffic(port, pool, o);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("INFO %s: sent %llu received %llu bad %llu in %.1f s\n", what.c_str(),
+                static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.received),
+                static_cast<unsigned long long>(r.bad), s);
+    check(r.complete() && r.received == count, what, r.first_problem);
+}
+
+int run(const Args& a) {
+    if (a.cmd == "list") {
+        auto devs = list_virtio_net_pci();
+        std::fputs(format_device_list(devs).c_str(), stdout);
+        for (const std::string& e : a.expect) {
+            const auto eq = e.find('=');
+            const std::string bdf = e.substr(0, eq), want = e.substr(eq + 1);
+            std::string got = "absent";
+            for (const auto& d : devs)
+                if (d.bdf == bdf) got = d.probed && d.decision.ok ? std::string(to_string(d.decision.mode)) : "refused";
+            check(got == want, "list: " + bdf + " would get " + want, "got " + got);
+        }
+        return 0;
+    }
+    if (a.cmd == "refuse") {
+        std::string err;
+        try {  // probing, memory, ports and start: refused anywhere along the way
+            Setup s(DeviceSet::probe(a.devs, a.iova));
+            for (auto& p : s.ports) p->start();
+        } catch (const Error& e) {
+            err = e.what();
+        }
+        std::printf("INFO refusal: %s\n", err.c_str());
+        check(!err.empty(), "refused: " + a.devs.front(), "it was accepted");
+        for (const std::string& s : a.says) check(err.find(s) != std::string::npos, "the error says '" + s + "'", err);
+        return 0;
+    }
+    Setup s(DeviceSet::probe(a.devs, a.iova));
+    report_modes(a, s);
+    for (auto& p : s.ports) p->start();
+    std::printf("READY %s\n", a.cmd.c_str());
+    std::fflush(stdout);
+    if (a.cmd == "loop") {
+        if (s.ports.size() != 2) throw Error("loop needs two --dev");
+        std::atomic<bool> stop{false};
+        uint64_t corrupt = 0, reflected = 0;
+        std::thread t([&] { reflected = reflect(*s.ports[1], stop, ~uint64_t{0}, std::chrono::seconds(600), corrupt); });
+        check_traffic(*s.ports[0], s.pool, a.count,
+                      "loop " + a.devs[0] + " -> " + a.devs[1] + " -> back, " + std::to_string(a.count) + " frames");
+        stop = true;
+        t.join();
+        check(corrupt == 0, "reflector saw only well-formed frames", std::to_string(corrupt) + " corrupt");
+    } else if (a.cmd == "reflect") {
+        std::atomic<bool> stop{false};
+        uint64_t corrupt = 0;
+        const uint64_t n = reflect(*s.ports[0], stop, a.count, std::chrono::seconds(a.seconds), corrupt);
+        check(n == a.count && corrupt == 0, "reflected " + std::to_string(a.count) + " frames",
+              std::to_string(n) + " reflected, " + std::to_string(corrupt) + " corrupt");
+    } else if (a.cmd == "traffic") {
+        check_traffic(*s.ports[0], s.pool, a.count, "traffic " + a.devs[0] + " <-> peer process");
+    } else if (a.cmd == "link") {
+        pollfd p{s.ports[0]->config_event_fd(), POLLIN, 0};
+        check(p.fd >= 0, "configuration interrupt wired");
+        // The host sets the link down when it sees READY, and up again on "LINK DOWN SEEN".
+        auto wait_change = [&] {
+            const int r = p.fd >= 0 ? ::poll(&p, 1, a.seconds * 1000) : 0;
+            return r == 1 && s.ports[0]->poll_config_change();
+        };
+        const bool up_before = s.ports[0]->link_up();
+        check(wait_change(), "configuration change event arrived (link down)");
+        check(up_before && !s.ports[0]->link_up(), "link went from up to down");
+        std::printf("LINK DOWN SEEN\n");
+        std::fflush(stdout);
+        check(wait_change(), "configuration change event arrived (link up)");
+        check(s.ports[0]->link_up(), "link is up again");
+    } else {
+        throw Error("unknown command " + a.cmd);
+    }
+    for (auto& p : s.ports) p->stop();
+    check(s.pool.in_use() == 0, "every buffer back in the pool",
+          std::to_string(s.pool.in_use()) + " still out");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        run(parse(argc, argv));
+    } catch (const std::exception& e) {
+        check(false, argc > 1 ? argv[1] : "vireo-vm-check", e.what());
+    }
+    std::printf("vireo-vm-check: %d failed\n", failures);
+    return failures == 0 ? 0 : 1;
+}
