@@ -8,6 +8,7 @@
 //   reflect --dev B --expect-mode M --count N   the reflecting half, in its own process
 //   traffic --dev A --expect-mode M --count N   the sending half, in its own process
 //   refuse --dev X [--iova-mode M] --says TEXT...   setting up must fail with an error containing each TEXT
+//   start  --dev X                               open, negotiate, start and stop (e.g. a transitional device)
 //   link   --dev X          waits for configuration-change events: link down, then up (QMP set_link)
 // Prints "PASS <what>" or "FAIL <what>: <why>" lines; exit 0 only when all passed.
 #include <poll.h>
@@ -195,6 +196,8 @@ int run(const Args& a) {
         const uint64_t n = reflect(*s.ports[0], stop, a.count, std::chrono::seconds(a.seconds), corrupt);
         check(n == a.count && corrupt == 0, "reflected " + std::to_string(a.count) + " frames",
               std::to_string(n) + " reflected, " + std::to_string(corrupt) + " corrupt");
+    } else if (a.cmd == "start") {
+        check(s.ports[0]->started(), "started " + a.devs[0]);
     } else if (a.cmd == "traffic") {
         check_traffic(*s.ports[0], s.pool, a.count, "traffic " + a.devs[0] + " <-> peer process");
     } else if (a.cmd == "link") {

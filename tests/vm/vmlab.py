@@ -245,8 +245,9 @@ def qemu_command(args, vmlinux, initrd, qmp_path):
     for i, spec in enumerate(args.nic):
         hub, mac, extra = parse_nic(spec, i)
         slot = FIRST_SLOT + i
-        dev = ["virtio-net-pci", f"id=nic{i}", f"netdev=n{i}", "disable-legacy=on", f"mac={mac}",
-               "romfile="]  # no iPXE option ROM: faster boot
+        dev = ["virtio-net-pci", f"id=nic{i}", f"netdev=n{i}", f"mac={mac}", "romfile="]  # no iPXE ROM: faster boot
+        if not any(e.startswith(("disable-legacy=", "disable-modern=")) for e in extra):
+            dev.append("disable-legacy=on")  # modern-only unless the --nic says otherwise
         if args.root_ports:
             cmd += ["-device", f"pcie-root-port,id=rp{i},bus=pcie.0,chassis={i + 1},addr={slot:#x}"]
             dev += [f"bus=rp{i}", "addr=0x0"]
