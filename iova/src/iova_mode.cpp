@@ -52,8 +52,7 @@ IovaDecision decide_iova_mode(const IovaInputs& in) {
                         std::string(to_string(in.iommu)) +
                         "); bind the device under an IOMMU (guest kernel intel_iommu=on, VFIO type1), or "
                         "run with --iova-mode=pa");
-        if (!in.iommu_covers_va)
-            return fail(kNarrowIommu);
+        if (!in.iommu_covers_va) return fail(kNarrowIommu);
         IovaDecision d;
         d.ok = true;
         d.mode = IovaMode::VA;
@@ -103,8 +102,8 @@ ProcessIovaDecision decide_process_iova_mode(std::span<const IovaInputs> devices
             p.ok = false;
             p.device = i;
             p.error = !forced && alone.ok && alone.mode != p.mode
-                          ? "it needs IOVA mode " + std::string(to_string(alone.mode)) +
-                                " but another device needs " + std::string(to_string(p.mode)) + ": " + d.error
+                          ? "it needs IOVA mode " + std::string(to_string(alone.mode)) + " but another device needs " +
+                                std::string(to_string(p.mode)) + ": " + d.error
                           : d.error;
             return p;
         }

@@ -69,8 +69,8 @@ VfioContainer::VfioContainer() {
     const int version = ::ioctl(fd_, VFIO_GET_API_VERSION);
     if (version != VFIO_API_VERSION) {
         ::close(fd_);
-        throw Error("VFIO API version " + std::to_string(version) + " is not the " +
-                    std::to_string(VFIO_API_VERSION) + " vireo was built for");
+        throw Error("VFIO API version " + std::to_string(version) + " is not the " + std::to_string(VFIO_API_VERSION) +
+                    " vireo was built for");
     }
 }
 
@@ -196,11 +196,11 @@ void VfioContainer::check_fits(uint64_t iova, const void* va, size_t len) const 
     const uint64_t top = info_.max_iova();
     const int bits = 64 - __builtin_clzll(top | 1);
     throw Error("IOVA range [" + hex(iova) + ", " + hex(last) + "] is outside what the IOMMU can map (usable up to " +
-                hex(top) + ", a " + std::to_string(bits) +
-                "-bit address width): " + (iova == reinterpret_cast<uintptr_t>(va)
-                                                ? "IOVA-as-VA needs an IOMMU as wide as the process's addresses "
-                                                  "(QEMU: -device intel-iommu,aw-bits=48), or run with --iova-mode=pa"
-                                                : "this physical memory lies beyond the IOMMU's reach"));
+                hex(top) + ", a " + std::to_string(bits) + "-bit address width): " +
+                (iova == reinterpret_cast<uintptr_t>(va)
+                     ? "IOVA-as-VA needs an IOMMU as wide as the process's addresses "
+                       "(QEMU: -device intel-iommu,aw-bits=48), or run with --iova-mode=pa"
+                     : "this physical memory lies beyond the IOMMU's reach"));
 }
 
 void VfioContainer::map_dma(uint64_t iova, const void* va, size_t len) {
@@ -237,9 +237,10 @@ void VfioContainer::attach(DmaMemory& mem) {
     for (const auto& a : attached_)
         if (a.mem == &mem) return;
     if (mem.mode() == IovaMode::PA && mem.pa_source() == PaSource::Linear)
-        throw Error("DMA memory in PA mode with a published (linear) layout cannot be used with VFIO: the "
-                    "device needs real physical addresses; create the DmaMemory with pa_source = "
-                    "PaSource::Pagemap (DeviceSet::memory_options() does)");
+        throw Error(
+            "DMA memory in PA mode with a published (linear) layout cannot be used with VFIO: the "
+            "device needs real physical addresses; create the DmaMemory with pa_source = "
+            "PaSource::Pagemap (DeviceSet::memory_options() does)");
     const size_t id = mem.add_region_listener([this, &mem](size_t i) { map_region(mem, i); });
     attached_.push_back({&mem, id});
 }

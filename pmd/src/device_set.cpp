@@ -72,9 +72,10 @@ DeviceSet DeviceSet::probe(const std::vector<std::string>& devices, std::optiona
         (s.devices_[i].spec.kind == DeviceSpec::Kind::Pci ? pci : vhost) = true;
     }
     if (s.mode_ == IovaMode::PA && vhost && pci)
-        throw Error("IOVA mode pa cannot serve vhost-user and PCI devices in one process (vhost-user needs a "
-                    "published guest-physical layout, PCI the real physical addresses): give the PCI devices "
-                    "iommu_platform=on and the vhost-user back ends iommu-support=1, then use --iova-mode=va");
+        throw Error(
+            "IOVA mode pa cannot serve vhost-user and PCI devices in one process (vhost-user needs a "
+            "published guest-physical layout, PCI the real physical addresses): give the PCI devices "
+            "iommu_platform=on and the vhost-user back ends iommu-support=1, then use --iova-mode=va");
     return s;
 }
 

@@ -7,8 +7,8 @@
 #include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "vhost_user_transport.hpp"
-#include "vireo/pmd/device_set.hpp"
 #include "vireo/iova/error.hpp"
+#include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -172,7 +172,8 @@ void NetPort::negotiate() {
         throw Error(describe() + (bit33 ? " offers" : " does not offer") +
                     " VIRTIO_F_ACCESS_PLATFORM (bit 33), so its descriptors must carry IOVA mode " + want +
                     " addresses, but the DMA memory is in mode " + have + ": run with --iova-mode=" + want +
-                    " (DmaMemoryOptions::mode)" + (bit33 || d.mode == IovaMode::VA ? "" : ", or " + transport_->access_platform_hint()));
+                    " (DmaMemoryOptions::mode)" +
+                    (bit33 || d.mode == IovaMode::VA ? "" : ", or " + transport_->access_platform_hint()));
     }
     if (mem_.mode() == IovaMode::PA && in.iommu == IommuKind::VhostIotlb)
         for (const auto& r : mem_.map().regions())

@@ -43,7 +43,8 @@ struct Args {
 int failures = 0;
 
 void check(bool ok, const std::string& what, const std::string& why = "") {
-    std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", what.c_str(), ok || why.empty() ? "" : ": ", ok ? "" : why.c_str());
+    std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", what.c_str(), ok || why.empty() ? "" : ": ",
+                ok ? "" : why.c_str());
     std::fflush(stdout);
     if (!ok) failures++;
 }
@@ -63,15 +64,24 @@ Args parse(int argc, char** argv) {
             if (!m) throw Error("bad IOVA mode '" + v + "': pa or va");
             return *m;
         };
-        if (k == "--dev") a.devs.push_back(val());
-        else if (k == "--expect") a.expect.push_back(val());
-        else if (k == "--says") a.says.push_back(val());
-        else if (k.rfind("--iova-mode=", 0) == 0) a.iova = mode(k.substr(12));
-        else if (k == "--iova-mode") a.iova = mode(val());
-        else if (k == "--expect-mode") a.expect_mode = mode(val());
-        else if (k == "--count") a.count = std::stoull(val());
-        else if (k == "--seconds") a.seconds = std::stoi(val());
-        else throw Error("unknown option " + k);
+        if (k == "--dev")
+            a.devs.push_back(val());
+        else if (k == "--expect")
+            a.expect.push_back(val());
+        else if (k == "--says")
+            a.says.push_back(val());
+        else if (k.rfind("--iova-mode=", 0) == 0)
+            a.iova = mode(k.substr(12));
+        else if (k == "--iova-mode")
+            a.iova = mode(val());
+        else if (k == "--expect-mode")
+            a.expect_mode = mode(val());
+        else if (k == "--count")
+            a.count = std::stoull(val());
+        else if (k == "--seconds")
+            a.seconds = std::stoi(val());
+        else
+            throw Error("unknown option " + k);
     }
     return a;
 }
@@ -84,8 +94,7 @@ struct Setup {
     DmaMemory mem;
     PacketPool pool;
     std::vector<std::unique_ptr<NetPort>> ports;
-    explicit Setup(DeviceSet s)
-        : set(std::move(s)), mem(options(set)), pool(mem, {.count = 4096}) {
+    explicit Setup(DeviceSet s) : set(std::move(s)), mem(options(set)), pool(mem, {.count = 4096}) {
         for (size_t i = 0; i < set.size(); i++) ports.push_back(set.open_port(i, mem, pool));
     }
     static DmaMemoryOptions options(const DeviceSet& s) {
@@ -101,7 +110,8 @@ void report_modes(const Args& a, Setup& s) {
         const bool bit = virtio::has(p.device_features(), virtio::feature::kAccessPlatform);
         std::printf("INFO %s bit33=%s mode=%s features=0x%llx negotiated=0x%llx\n", p.describe().c_str(),
                     bit ? "offered" : "absent", std::string(to_string(p.iova_mode())).c_str(),
-                    static_cast<unsigned long long>(p.device_features()), static_cast<unsigned long long>(p.features()));
+                    static_cast<unsigned long long>(p.device_features()),
+                    static_cast<unsigned long long>(p.features()));
     }
     if (a.expect_mode)
         check(s.set.iova_mode() == *a.expect_mode, "process IOVA mode is " + std::string(to_string(*a.expect_mode)),
@@ -138,7 +148,7 @@ void check_traffic(NetPort& port, PacketPool& pool, uint64_t count, const std::s
     o.size = frame_size;
     o.window = 64;
     o.macswap = true;
-    o.limit = std::chrono::milliseconds(120000);
+    o.limit = std::chrono::milliseconds(60000);
     const auto t0 = std::chrono::steady_clock::now();
     test::TrafficResult r = run_traffic(port, pool, o);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -184,7 +194,8 @@ int run(const Args& a) {
         if (s.ports.size() != 2) throw Error("loop needs two --dev");
         std::atomic<bool> stop{false};
         uint64_t corrupt = 0, reflected = 0;
-        std::thread t([&] { reflected = reflect(*s.ports[1], stop, ~uint64_t{0}, std::chrono::seconds(600), corrupt); });
+        std::thread t(
+            [&] { reflected = reflect(*s.ports[1], stop, ~uint64_t{0}, std::chrono::seconds(600), corrupt); });
         check_traffic(*s.ports[0], s.pool, a.count,
                       "loop " + a.devs[0] + " -> " + a.devs[1] + " -> back, " + std::to_string(a.count) + " frames");
         stop = true;
@@ -219,8 +230,7 @@ int run(const Args& a) {
         throw Error("unknown command " + a.cmd);
     }
     for (auto& p : s.ports) p->stop();
-    check(s.pool.in_use() == 0, "every buffer back in the pool",
-          std::to_string(s.pool.in_use()) + " still out");
+    check(s.pool.in_use() == 0, "every buffer back in the pool", std::to_string(s.pool.in_use()) + " still out");
     return 0;
 }
 

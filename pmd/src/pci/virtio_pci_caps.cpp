@@ -26,8 +26,9 @@ T read_le(std::span<const uint8_t, 256> c, uint32_t off) {
 Layout parse_caps(std::span<const uint8_t, 256> c, const std::string& who) {
     Layout l;
     if (!(read_le<uint16_t>(c, kPciStatus) & kPciStatusCapList))
-        throw Error(who + " has no PCI capability list: it is a legacy-only virtio device; vireo drives the "
-                          "modern interface (QEMU: virtio-net-pci,disable-legacy=on or disable-modern=off)");
+        throw Error(who +
+                    " has no PCI capability list: it is a legacy-only virtio device; vireo drives the "
+                    "modern interface (QEMU: virtio-net-pci,disable-legacy=on or disable-modern=off)");
     uint32_t off = c[kPciCapPtr] & 0xfcu;
     // A list is at most (256 - 64) / 4 entries long; more means a loop.
     for (int n = 0; off != 0; n++, off = c[off + 1] & 0xfcu) {

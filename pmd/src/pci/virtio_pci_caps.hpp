@@ -10,9 +10,9 @@
 
 namespace vireo::virtio_pci {
 
-inline constexpr uint16_t kVendorId = 0x1af4;              // 4.1.2
+inline constexpr uint16_t kVendorId = 0x1af4;                 // 4.1.2
 inline constexpr uint16_t kDeviceIdNetTransitional = 0x1000;  // 4.1.2.3: legacy id of a network card
-inline constexpr uint16_t kDeviceIdNetModern = 0x1041;     // 4.1.2: 0x1040 + device type 1
+inline constexpr uint16_t kDeviceIdNetModern = 0x1041;        // 4.1.2: 0x1040 + device type 1
 
 // 4.1.4 Virtio Structure PCI Capabilities: cfg_type values.
 inline constexpr uint8_t kCapCommonCfg = 1;
@@ -21,8 +21,8 @@ inline constexpr uint8_t kCapIsrCfg = 3;
 inline constexpr uint8_t kCapDeviceCfg = 4;
 inline constexpr uint8_t kCapPciCfg = 5;
 
-inline constexpr uint8_t kPciCapVendor = 0x09;  // PCI: vendor-specific capability
-inline constexpr uint8_t kPciCapMsix = 0x11;    // PCI: MSI-X
+inline constexpr uint8_t kPciCapVendor = 0x09;     // PCI: vendor-specific capability
+inline constexpr uint8_t kPciCapMsix = 0x11;       // PCI: MSI-X
 inline constexpr uint16_t kMsixNoVector = 0xffff;  // 4.1.4.3: VIRTIO_MSI_NO_VECTOR
 
 // 4.1.4.3 struct virtio_pci_common_cfg: byte offsets of its fields.

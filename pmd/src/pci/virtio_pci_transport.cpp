@@ -185,7 +185,8 @@ NetConfig VirtioPciTransport::net_config() {
     c.status = 1;  // 5.1.4: without VIRTIO_NET_F_STATUS the link is assumed up
     if (virtio::has(f, virtio::feature::kNetStatus)) read_device_config(&c.status, netcfg::kStatus, 2);
     c.max_virtqueue_pairs = 1;
-    if (virtio::has(f, virtio::feature::kNetMq)) read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
+    if (virtio::has(f, virtio::feature::kNetMq))
+        read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
     c.mtu = 0;
     if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
     return c;
