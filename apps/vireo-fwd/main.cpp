@@ -1,0 +1,223 @@
+// vireo-fwd: testpmd-style forwarding over vireo ports.
+//
+//   vireo-fwd --forward-mode=macswap --nb-cores=1 vhost-user:/tmp/a.sock vhost-user:/tmp/b.sock
+//
+// Ports come from device strings; ports are paired 0<->1, 2<->3 (an odd last
+// port, or a single one, forwards to itself); each queue of a port is one
+// stream, and streams are spread over the polling threads, one per core.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "options.hpp"
+#include "placement.hpp"
+#include "report.hpp"
+#include "streams.hpp"
+#include "vireo/iova/error.hpp"
+#include "vireo/pmd/device_set.hpp"
+#include "vireo/pmd/pci_discovery.hpp"
+
+using namespace vireo;
+using namespace vireo::fwd;
+
+namespace {
+
+volatile sig_atomic_t g_signal = 0;
+void on_signal(int s) { g_signal = s; }
+
+// Adds queues=/ring= from the command line to a device string that lacks them.
+std::string with_defaults(std::string dev, const Options& o) {
+    auto has = [&](const char* key) { return dev.find(std::string(",") + key + "=") != std::string::npos; };
+    if (o.queues > 1 && !has("queues")) dev += ",queues=" + std::to_string(o.queues);
+    if (o.ring && !has("ring")) dev += ",ring=" + std::to_string(*o.ring);
+    return dev;
+}
+
+int device_numa_node(const std::vector<ProbedDevice>& devs) {
+    for (const auto& d : devs) {
+        if (d.spec.kind != DeviceSpec::Kind::Pci) continue;
+        std::ifstream f("/sys/bus/pci/devices/" + d.spec.path + "/numa_node");
+        int n = -1;
+        if (f >> n && n >= 0) return n;
+    }
+    return -1;
+}
+
+std::string mac_text(const std::array<uint8_t, 6>& m) {
+    char b[20];
+    std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return b;
+}
+
+// Streams: port p queue q -> peer(p) queue q; generators send on (p, q); sinks only receive.
+std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& ports, PacketPool& pool) {
+    std::vector<Stream> streams;
+    const size_t n = ports.size();
+    for (size_t p = 0; p < n; p++) {
+        const size_t peer = (p % 2 == 0) ? (p + 1 < n ? p + 1 : p) : p - 1;
+        const bool generator = o.mode == Mode::TxOnly || o.mode == Mode::FlowGen;
+        const size_t out = generator ? p : peer;
+        for (uint16_t q = 0; q < ports[p]->queue_pairs(); q++) {
+            Stream s;
+            s.rx = generator ? nullptr : ports[p];
+            s.rxq = q;
+            s.tx = o.mode == Mode::RxOnly ? nullptr : ports[out];
+            s.txq = q;
+            s.rx_port = static_cast<uint16_t>(p);
+            s.tx_port = static_cast<uint16_t>(out);
+            s.burst = o.burst;
+            s.src_mac = ports[out]->mac();
+            s.dst_mac = out < o.eth_peer.size() ? o.eth_peer[out]
+                                                : std::array<uint8_t, 6>{0x02, 0, 0, 0, 0, static_cast<uint8_t>(out)};
+            s.pool = &pool;
+            s.segments = o.txpkts;
+            s.frame_len = 0;
+            for (uint16_t l : o.txpkts) s.frame_len += l;
+            s.flows = o.flows;
+            s.next_flow = q * 7919 % o.flows;  // queues start on different flows
+            s.run = stream_function(o.mode);
+            streams.push_back(std::move(s));
+        }
+    }
+    return streams;
+}
+
+int run(const Options& o) {
+    if (o.list) {
+        std::fputs(format_device_list(list_virtio_net_pci()).c_str(), stdout);
+        return 0;
+    }
+    std::vector<std::string> devices;
+    for (const auto& d : o.devices) devices.push_back(with_defaults(d, o));
+
+    // 1. Every device, probed before any memory exists: one IOVA mode for all.
+    DeviceSet set = DeviceSet::probe(devices, o.iova);
+    Topology topo;
+    Placement place = topo.place(o.cores, o.nb_cores, device_numa_node(set.devices()));
+
+    // 2. Memory near the devices, sized for full rings, bursts in flight and per-thread caches.
+    uint32_t frame_room = 2048;
+    for (uint16_t l : o.txpkts) frame_room = std::max<uint32_t>(frame_room, l);
+    uint64_t need = 0;
+    for (const auto& d : set.devices()) need += uint64_t{d.spec.queues} * d.spec.ring * 2;
+    need += uint64_t{place.cores.size()} * (256 + 2 * o.burst * o.txpkts.size()) + 2048;
+    const uint32_t count = o.mbufs ? o.mbufs : static_cast<uint32_t>(std::min<uint64_t>(need, 1u << 22));
+    if (place.numa_node >= 0) topo.bind_memory(place.numa_node);
+    DmaMemoryOptions mo = set.memory_options();
+    mo.region_size = size_t{64} << 20;
+    DmaMemory mem(mo);
+    PacketPool pool(mem, {.count = count, .data_room = static_cast<uint16_t>(frame_room)});
+    if (place.numa_node >= 0) topo.unbind_memory();
+
+    // 3. Ports.
+    std::vector<std::unique_ptr<NetPort>> owned;
+    std::vector<NetPort*> ports;
+    for (size_t i = 0; i < set.size(); i++) {
+        owned.push_back(set.open_port(i, mem, pool));
+        ports.push_back(owned.back().get());
+    }
+    for (NetPort* p : ports) p->start();
+    std::printf("vireo-fwd: %s mode, burst %u, IOVA mode %s, %s; polling on CPU", to_string(o.mode), o.burst,
+                std::string(to_string(mem.mode())).c_str(), topo.describe().c_str());
+    for (unsigned c : place.cores) std::printf(" %u", c);
+    std::printf(" (%s)\n", place.note.c_str());
+    for (size_t i = 0; i < ports.size(); i++)
+        std::printf("port %zu: %s  mac %s  %u queue pair(s)  features 0x%llx\n", i, ports[i]->describe().c_str(),
+                    mac_text(ports[i]->mac()).c_str(), ports[i]->queue_pairs(),
+                    static_cast<unsigned long long>(ports[i]->features()));
+    std::fflush(stdout);
+
+    // 4. Streams over the polling threads.
+    std::vector<Stream> streams = make_streams(o, ports, pool);
+    const size_t workers = std::min(place.cores.size(), streams.size());
+    if (workers < place.cores.size())
+        std::printf("vireo-fwd: %zu streams for %zu cores: using %zu cores\n", streams.size(), place.cores.size(),
+                    workers);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < workers; w++)
+        threads.emplace_back([&, w] {
+            topo.bind_thread(place.cores[w]);
+            std::vector<Stream*> mine;
+            for (size_t i = w; i < streams.size(); i += workers) mine.push_back(&streams[i]);
+            if (o.tx_first && o.mode != Mode::RxOnly)
+                for (Stream* s : mine) send_first_burst(*s);
+            while (!stop.load(std::memory_order_relaxed))
+                for (Stream* s : mine) s->run(*s);
+        });
+
+    // 5. Statistics until the duration ends or a signal comes.
+    RunInfo info;
+    info.mode = to_string(o.mode);
+    info.devices = devices;
+    info.cores.assign(place.cores.begin(), place.cores.begin() + static_cast<long>(workers));
+    info.placement = place.note;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    info.samples.push_back(take_snapshot(ports, streams, 0));
+    double next = o.stats_period > 0 ? o.stats_period : 1.0;
+    while (g_signal == 0 && (o.duration == 0 || now() < o.duration)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (now() < next) continue;
+        info.samples.push_back(take_snapshot(ports, streams, now()));
+        if (o.stats_period > 0) {
+            std::fputs(live_lines(info.samples[info.samples.size() - 2], info.samples.back(), ports).c_str(), stdout);
+            std::fflush(stdout);
+        }
+        next += o.stats_period > 0 ? o.stats_period : 1.0;
+    }
+    if (g_signal != 0) std::printf("vireo-fwd: signal %d, stopping\n", static_cast<int>(g_signal));
+
+    // 6. Clean shutdown: threads out of the data path, queues drained, every buffer checked.
+    stop = true;
+    for (auto& t : threads) t.join();
+    Snapshot last = take_snapshot(ports, streams, now());
+    for (NetPort* p : ports) info.faults.push_back(p->fault_report());
+    for (NetPort* p : ports) p->stop();
+    pool.flush_thread_cache();
+    info.pool_size = pool.size();
+    info.pool_in_use_after_stop = pool.in_use();
+    std::fputs(summary_text(last, ports, info).c_str(), stdout);
+    if (!o.json.empty()) {
+        std::ofstream f(o.json);
+        f << summary_json(last, ports, info);
+        if (!f) throw Error("cannot write " + o.json);
+        std::printf("vireo-fwd: summary written to %s\n", o.json.c_str());
+    }
+    bool faulted = false;
+    for (const auto& f : info.faults) faulted |= !f.empty();
+    return info.pool_in_use_after_stop == 0 && !faulted ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    Options o;
+    try {
+        o = parse_options(argc, argv);
+    } catch (const UsageError& e) {
+        if (e.what.empty()) {
+            std::fputs(usage(), stdout);
+            return 0;
+        }
+        std::fprintf(stderr, "vireo-fwd: %s\n", e.what.c_str());
+        return 2;
+    }
+    try {
+        return run(o);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "vireo-fwd: %s\n", e.what.c_str());
+        return 2;
+    } catch (const Error& e) {  // could not start: a device, the memory, the placement
+        std::fprintf(stderr, "vireo-fwd: %s\n", e.what());
+        return 2;
+    }
+}

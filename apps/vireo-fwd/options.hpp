@@ -1,0 +1,45 @@
+// vireo-fwd's command line, in testpmd's words where testpmd has one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vireo/iova/iova_mode.hpp"
+
+namespace vireo::fwd {
+
+enum class Mode { Io, Mac, MacSwap, TxOnly, RxOnly, FlowGen };
+
+struct Options {
+    std::vector<std::string> devices;  // device strings, one port each, in port order
+    Mode mode = Mode::Io;
+    uint16_t burst = 32;
+    uint16_t queues = 1;                           // --rxq/--txq: queue pairs per port
+    std::optional<uint16_t> ring;                  // --rxd/--txd: descriptors per queue
+    unsigned nb_cores = 1;                         // polling threads
+    std::vector<unsigned> cores;                   // --cores: explicit placement (empty: automatic)
+    double stats_period = 1.0;                     // seconds, 0: no live stats
+    double duration = 0;                           // seconds, 0: until SIGINT/SIGTERM
+    std::vector<uint16_t> txpkts{64};              // txonly/flowgen: segment lengths (sum = frame length)
+    uint32_t flows = 1;                            // txonly: flows (varied source IP); flowgen: 5-tuples
+    std::optional<IovaMode> iova;                  // --iova-mode=pa|va (auto: empty)
+    std::string json;                              // --json FILE
+    bool list = false;                             // --list
+    bool tx_first = false;                         // --tx-first: one txonly burst per stream at start
+    uint32_t mbufs = 0;                            // --total-num-mbufs (0: sized from rings and cores)
+    std::vector<std::array<uint8_t, 6>> eth_peer;  // --eth-peer=P,MAC (mac mode destinations)
+};
+
+// Throws UsageError (exit code 2) with one clear sentence.
+struct UsageError {
+    std::string what;
+};
+
+Options parse_options(int argc, char** argv);
+const char* usage();
+const char* to_string(Mode m);
+
+}  // namespace vireo::fwd

@@ -1,0 +1,50 @@
+// vireo-fwd's statistics: snapshots of every port's queues, live lines per
+// period, the final summary and its JSON form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "streams.hpp"
+#include "vireo/pmd/net_port.hpp"
+
+namespace vireo::fwd {
+
+struct QueueCounters {
+    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, drops = 0, errors = 0;
+    QueueCounters& operator+=(const QueueCounters& o);
+};
+
+struct Snapshot {
+    double t = 0;                                  // seconds since forwarding started
+    std::vector<std::vector<QueueCounters>> port;  // [port][queue]
+    QueueCounters total(size_t p) const;
+};
+
+// Reads the ports' per-queue stats (NetPort) and the streams' own drops.
+Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Stream>& streams, double t);
+
+struct Rate {
+    double rx_pps = 0, tx_pps = 0, rx_bps = 0, tx_bps = 0;
+};
+Rate rate(const QueueCounters& a, const QueueCounters& b, double seconds);
+
+// Lines for one period: per port, and per queue when a port has several.
+std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports);
+
+struct RunInfo {
+    std::string mode;
+    std::vector<std::string> devices;
+    std::vector<unsigned> cores;
+    std::string placement;
+    uint32_t pool_size = 0;
+    uint32_t pool_in_use_after_stop = 0;
+    std::vector<std::string> faults;  // per port, "" when none
+    std::vector<Snapshot> samples;    // one per stats period
+};
+
+std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);
+std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);
+
+}  // namespace vireo::fwd

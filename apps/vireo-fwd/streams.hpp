@@ -1,0 +1,46 @@
+// vireo-fwd's data path: a stream takes packets from one (port, queue) and
+// sends them to one (port, queue), or generates or sinks them. Each mode is
+// its own compiled function (no per-packet branch on the mode); a polling
+// thread owns its streams, and each Tx queue belongs to exactly one stream,
+// so nothing on the data path takes a lock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "options.hpp"
+#include "vireo/mempool/packet_pool.hpp"
+#include "vireo/pmd/net_port.hpp"
+
+namespace vireo::fwd {
+
+inline constexpr uint16_t kMaxBurst = 512;
+inline constexpr size_t kMaxSegments = 16;  // --txpkts lengths
+
+struct alignas(64) Stream {
+    NetPort* rx = nullptr;  // nullptr for txonly/flowgen
+    uint16_t rxq = 0;
+    NetPort* tx = nullptr;  // nullptr for rxonly
+    uint16_t txq = 0;
+    uint16_t rx_port = 0, tx_port = 0;
+    uint16_t burst = 32;
+    std::array<uint8_t, 6> src_mac{}, dst_mac{};  // mac mode and generated frames
+    // Generated frames (txonly, flowgen, --tx-first).
+    PacketPool* pool = nullptr;
+    std::vector<uint16_t> segments;  // segment lengths; the frame is their sum
+    uint32_t frame_len = 64;
+    uint32_t flows = 1;
+    uint32_t next_flow = 0;
+    // Written only by the owning thread, read by the stats thread.
+    uint64_t fwd_drops = 0;    // packets a Tx queue did not take (freed)
+    uint64_t alloc_fails = 0;  // generator bursts the pool could not serve
+    void (*run)(Stream&) = nullptr;
+};
+
+// The data-path function for a mode (sets Stream::run).
+void (*stream_function(Mode m))(Stream&);
+// One generated burst on the stream's Tx queue (--tx-first).
+void send_first_burst(Stream& s);
+
+}  // namespace vireo::fwd
