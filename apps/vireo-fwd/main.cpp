@@ -94,9 +94,10 @@ int run(const Options& o) {
     std::vector<std::string> devices;
     for (const auto& d : o.devices) devices.push_back(with_defaults(d, o));
 
+    Topology topo;
+    if (!o.cores.empty()) topo.place(o.cores, o.nb_cores, -1);  // a bad core list fails before any device opens
     // 1. Every device, probed before any memory exists: one IOVA mode for all.
     DeviceSet set = DeviceSet::probe(devices, o.iova);
-    Topology topo;
     Placement place = topo.place(o.cores, o.nb_cores, device_numa_node(set.devices()));
 
     // 2. Memory near the devices, sized for full rings, bursts in flight and per-thread caches.

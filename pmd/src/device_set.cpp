@@ -2,6 +2,8 @@
 // one rule in iova/ (decide_process_iova_mode).
 #include "vireo/pmd/device_set.hpp"
 
+#include <filesystem>
+
 #include "pci/virtio_pci_transport.hpp"
 #include "vhost_user_transport.hpp"
 #include "vireo/iova/error.hpp"
@@ -11,8 +13,20 @@
 namespace vireo {
 
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
-    if (spec.kind == DeviceSpec::Kind::Pci)
-        return std::make_unique<VirtioPciTransport>(vfio_container()->open_device(spec.path));
+    if (spec.kind == DeviceSpec::Kind::Pci) {
+        std::error_code ec;
+        if (!std::filesystem::exists("/sys/bus/pci/devices/" + spec.path, ec))
+            throw Error("pci:" + spec.path +
+                        ": no such PCI device (lspci -D lists them; vireo-fwd --list shows the "
+                        "virtio-net ones)");
+        try {
+            return std::make_unique<VirtioPciTransport>(vfio_container()->open_device(spec.path));
+        } catch (const Error& e) {
+            const std::string w = e.what();
+            if (w.find(spec.path) != std::string::npos) throw;
+            throw Error("pci:" + spec.path + ": " + w, e.sys_errno());
+        }
+    }
     VhostUserOptions vo;
     vo.path = spec.path;
     vo.server = spec.server;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -29,9 +30,13 @@ TestPmd::TestPmd(const TestPmdOptions& o) : o_(o) {
 }
 
 void TestPmd::start() {
-    std::string vdev = "net_vhost0,iface=" + o_.socket + ",queues=" + std::to_string(o_.queues);
-    if (o_.client) vdev += ",client=1";
-    if (o_.iommu) vdev += ",iommu-support=1";
+    auto vdev_of = [&](int n, const std::string& socket) {
+        std::string v = "net_vhost" + std::to_string(n) + ",iface=" + socket + ",queues=" + std::to_string(o_.queues);
+        if (o_.client) v += ",client=1";
+        if (o_.iommu) v += ",iommu-support=1";
+        return v;
+    };
+    const std::string vdev = vdev_of(0, o_.socket);
     // stdbuf: line-buffered output, so the log shows progress as it happens.
     std::vector<std::string> args = {"stdbuf",
                                      "-oL",
@@ -56,6 +61,11 @@ void TestPmd::start() {
                                      "--nb-cores=1",
                                      "--rxq=" + std::to_string(o_.queues),
                                      "--txq=" + std::to_string(o_.queues)};
+    for (size_t i = 0; i < o_.more_sockets.size(); i++) {  // before the "--" that ends EAL's arguments
+        auto end_of_eal = std::find(args.begin(), args.end(), std::string("--"));
+        end_of_eal = args.insert(end_of_eal, vdev_of(static_cast<int>(i + 1), o_.more_sockets[i]));
+        args.insert(end_of_eal, "--vdev");
+    }
     if (o_.mbuf_size) {
         args.push_back("--mbuf-size=" + std::to_string(o_.mbuf_size));
         args.push_back("--max-pkt-len=9600");
@@ -130,7 +140,10 @@ TestPmd::~TestPmd() {
     stop();
     std::error_code ec;
     std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
-    if (!o_.client) std::filesystem::remove(o_.socket, ec);
+    if (!o_.client) {
+        std::filesystem::remove(o_.socket, ec);
+        for (const auto& m : o_.more_sockets) std::filesystem::remove(m, ec);
+    }
     std::filesystem::remove(log_, ec);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace vireo::test {
 
@@ -16,6 +17,9 @@ struct TestPmdOptions {
     bool iommu = false;   // iommu-support=1: offers ACCESS_PLATFORM, uses IOTLB
     std::string forward = "io";
     int mbuf_size = 0;  // 0: testpmd's default
+    // More vhost ports (net_vhost1, 2...), in testpmd's port order after the
+    // first; testpmd's io/macswap pair them 0<->1, 2<->3.
+    std::vector<std::string> more_sockets;
 };
 
 class TestPmd {
