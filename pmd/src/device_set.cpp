@@ -105,6 +105,7 @@ DmaMemoryOptions DeviceSet::memory_options() const {
 std::unique_ptr<NetPort> DeviceSet::open_port(size_t i, DmaMemory& mem, PacketPool& pool) {
     if (i >= transports_.size()) throw Error("DeviceSet::open_port: no device " + std::to_string(i));
     if (transports_[i] == nullptr) throw Error(devices_[i].device + ": its port was opened already");
+    if (pool.mode() != mem.mode()) throw Error("the packet pool's IOVA mode differs from the DMA memory's");
     DeviceSpec spec = devices_[i].spec;
     if (!spec.iova) spec.iova = mode_;  // the mode probe() chose is this device's, not its solo preference
     return std::make_unique<NetPort>(std::move(transports_[i]), spec, mem, pool, static_cast<uint16_t>(i));

@@ -314,6 +314,18 @@ std::string NetPort::fault_report() const {
 QueueStats NetPort::rx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->rx_stats(pairs_[q]) : QueueStats{}; }
 QueueStats NetPort::tx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->tx_stats(pairs_[q]) : QueueStats{}; }
 
+QueueStats NetPort::rx_totals() const {
+    QueueStats t;
+    for (uint16_t q = 0; q < pairs_.size(); q++) t += rx_stats(q);
+    return t;
+}
+
+QueueStats NetPort::tx_totals() const {
+    QueueStats t;
+    for (uint16_t q = 0; q < pairs_.size(); q++) t += tx_stats(q);
+    return t;
+}
+
 void NetPort::reset_stats() {
     for (void* p : pairs_) {
         *ops_->rx_stats(p) = {};

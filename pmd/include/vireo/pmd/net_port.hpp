@@ -67,6 +67,11 @@ public:
 
     QueueStats rx_stats(uint16_t q) const;
     QueueStats tx_stats(uint16_t q) const;
+    // Sums over every queue pair.
+    QueueStats rx_totals() const;
+    QueueStats tx_totals() const;
+    // Descriptors per queue (the device string's ring=), for sizing pools.
+    uint16_t ring_size() const noexcept { return spec_.ring; }
     void reset_stats();
 
     struct KindOps;  // the eight queue kinds' entry points (net_port.cpp)

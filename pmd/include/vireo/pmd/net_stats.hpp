@@ -1,4 +1,9 @@
 // vireo: per-queue counters of a virtio-net port.
+//
+// Each queue's counters are written only by the thread that polls it (plain
+// 64-bit stores); another thread may read them while traffic runs and gets a
+// value at most a burst old, never a torn one. What tx_burst() does not accept
+// is the caller's to count (vireo-fwd counts it as its drops).
 #pragma once
 
 #include <cstdint>
@@ -9,8 +14,17 @@ struct QueueStats {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint64_t errors = 0;  // malformed completions, device faults, packets that could not be sent as given
-    uint64_t drops = 0;   // Rx: no buffer to refill with; Tx: not used
+    uint64_t drops = 0;   // Rx: refills that found the pool empty (events, not frames); Tx: not used
     uint64_t kicks = 0;   // notifications sent to the device (each an eventfd write or MMIO store)
+
+    QueueStats& operator+=(const QueueStats& o) noexcept {
+        packets += o.packets;
+        bytes += o.bytes;
+        errors += o.errors;
+        drops += o.drops;
+        kicks += o.kicks;
+        return *this;
+    }
 };
 
 }  // namespace vireo
