@@ -32,6 +32,26 @@ pair "$C,packed=1" "$D,packed=1" packed
 # (behind the IOMMU) is mapped IOVA = PA.
 run vireo-vm-check loop --dev "pci:$A" --dev "pci:$B" --expect-mode pa --count 1500
 run vireo-vm-check loop --dev "pci:$C,packed=1" --dev "pci:$D,packed=1" --expect-mode pa --count 1500
+# vireo-fwd over PCI: it lists the devices, and macswaps on B (PA, alone in its
+# process) what this check's port on A (VA) sends and verifies.
+run vireo-fwd --list
+vireo-fwd --forward-mode=macswap --stats-period=0 --json=/tmp/fwd.json "pci:$B" >/tmp/fwd.log 2>&1 &
+fwd=$!
+i=0
+while ! grep -q -e "polling on CPU" -e "vireo-fwd:.*[Ee]rror\|cannot\|refused" /tmp/fwd.log && [ $i -lt 600 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+run vireo-vm-check traffic --dev "pci:$A" --expect-mode va --count 1500
+kill -INT $fwd
+if wait $fwd && grep -q '"iova_mode": "pa"' /tmp/fwd.json && grep -q '"leaked": false' /tmp/fwd.json; then
+    echo "PASS vireo-fwd macswap on pci:$B (pa), stopped by SIGINT, nothing leaked"
+else
+    echo "FAIL vireo-fwd macswap on pci:$B"
+    rc=1
+fi
+cat /tmp/fwd.log
+
 # Forced VA with B (no bit 33) must be refused, loudly, naming the device and the fix.
 run vireo-vm-check refuse --dev "pci:$A" --dev "pci:$B" --iova-mode=va \
     --says "pci:$B" --says "bit 33" --says "not offered" --says "iommu_platform=on" --says "--iova-mode=pa"
