@@ -149,6 +149,7 @@ int run(const Options& o) {
                 for (Stream* s : mine) send_first_burst(*s);
             while (!stop.load(std::memory_order_relaxed))
                 for (Stream* s : mine) s->run(*s);
+            pool.flush_thread_cache();  // this thread's cached packets back to the shared ring
         });
 
     // 5. Statistics until the duration ends or a signal comes.
@@ -179,7 +180,6 @@ int run(const Options& o) {
     Snapshot last = take_snapshot(ports, streams, now());
     for (NetPort* p : ports) info.faults.push_back(p->fault_report());
     for (NetPort* p : ports) p->stop();
-    pool.flush_thread_cache();
     info.pool_size = pool.size();
     info.pool_in_use_after_stop = pool.in_use();
     std::fputs(summary_text(last, ports, info).c_str(), stdout);
