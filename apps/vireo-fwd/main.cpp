@@ -80,6 +80,7 @@ std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& 
             s.flows = o.flows;
             s.next_flow = q * 7919 % o.flows;  // queues start on different flows
             s.run = stream_function(o.mode);
+            prepare_headers(s);
             streams.push_back(std::move(s));
         }
     }

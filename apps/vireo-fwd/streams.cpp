@@ -21,60 +21,59 @@ void put32(uint8_t* p, uint32_t v) {
     put16(p + 2, static_cast<uint16_t>(v));
 }
 
-// RFC 791 header checksum over the 20-byte IPv4 header.
-uint16_t ip_checksum(const uint8_t* ip) {
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
+uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+uint16_t fold(uint32_t sum) {
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
+    return static_cast<uint16_t>(sum);
 }
 
-// The header for flow f of a stream. txonly varies the source address over
-// --flows; flowgen varies destination address and both UDP ports, so a
+// Flow f's addresses and ports. txonly varies the source address over
+// --flows; flowgen varies the destination address and both UDP ports, so a
 // device's RSS spreads the flows.
+struct FlowFields {
+    uint32_t src, dst;
+    uint16_t sport, dport;
+};
+
 template <Mode M>
-void build_header(uint8_t* h, const Stream& s, uint32_t f) {
-    std::memcpy(h, s.dst_mac.data(), 6);
-    std::memcpy(h + 6, s.src_mac.data(), 6);
-    put16(h + 12, 0x0800);
+FlowFields flow(uint32_t f) {
+    if constexpr (M == Mode::FlowGen)
+        return {kSrcIp, 0xc6130000 + (f & 0xffff),  // 198.19.x.y
+                static_cast<uint16_t>(1024 + (f >> 16 << 4) + (f & 0xf)),
+                static_cast<uint16_t>(1024 + ((f >> 4) & 0xfff))};
+    else
+        return {kSrcIp + f, kDstIp, 9, 9};
+}
+
+// Writes flow f into a copy of the stream's header: addresses, ports and the
+// IPv4 checksum (RFC 791; RFC 1624's arithmetic: base sum plus the new words).
+template <Mode M>
+void write_header(uint8_t* h, const Stream& s, uint32_t f) {
+    std::memcpy(h, s.header.data(), kHeaderLen);
+    if (f == 0 && M != Mode::FlowGen) return;  // the template is flow 0's
+    const FlowFields x = flow<M>(f);
     uint8_t* ip = h + 14;
-    ip[0] = 0x45;
-    ip[1] = 0;
-    put16(ip + 2, static_cast<uint16_t>(s.frame_len - 14));
-    put32(ip + 4, 0);  // id, flags, fragment offset
-    ip[8] = 64;        // TTL
-    ip[9] = 17;        // UDP
-    put16(ip + 10, 0);
-    uint32_t src = kSrcIp, dst = kDstIp;
-    uint16_t sport = 9, dport = 9;
-    if constexpr (M == Mode::FlowGen) {
-        dst = 0xc6130000 + (f & 0xffff);  // 198.19.x.y
-        sport = static_cast<uint16_t>(1024 + (f >> 16 << 4) + (f & 0xf));
-        dport = static_cast<uint16_t>(1024 + ((f >> 4) & 0xfff));
-    } else {
-        src = kSrcIp + f;
-    }
-    put32(ip + 12, src);
-    put32(ip + 16, dst);
-    put16(ip + 10, ip_checksum(ip));
-    uint8_t* udp = ip + 20;
-    put16(udp, sport);
-    put16(udp + 2, dport);
-    put16(udp + 4, static_cast<uint16_t>(s.frame_len - 34));
-    put16(udp + 6, 0);  // no UDP checksum (allowed over IPv4)
+    put32(ip + 12, x.src);
+    put32(ip + 16, x.dst);
+    put16(ip + 10, static_cast<uint16_t>(
+                       ~fold(s.ip_sum_base + (x.src >> 16) + (x.src & 0xffff) + (x.dst >> 16) + (x.dst & 0xffff))));
+    put16(ip + 20, x.sport);
+    put16(ip + 22, x.dport);
 }
 
 // One frame, one segment per --txpkts length; only the headers are written
 // (as testpmd does: the payload is whatever the buffer held).
 template <Mode M>
 Packet* make_frame(Stream& s, Packet* first, Packet** more) {
-    uint8_t h[kHeaderLen];
-    build_header<M>(h, s, s.next_flow);
+    const uint32_t f = s.next_flow;
     if (++s.next_flow == s.flows) s.next_flow = 0;
     if (s.segments.size() == 1) {
-        std::memcpy(first->append(static_cast<uint16_t>(s.frame_len)), h, kHeaderLen);
+        write_header<M>(first->append(static_cast<uint16_t>(s.frame_len)), s, f);
         return first;
     }
+    uint8_t h[kHeaderLen];
+    write_header<M>(h, s, f);
     Packet* tail = first;
     uint32_t copied = 0;
     for (size_t i = 0; i < s.segments.size(); i++) {
@@ -174,6 +173,41 @@ void (*stream_function(Mode m))(Stream&) {
     return nullptr;
 }
 
-void send_first_burst(Stream& s) { generate<Mode::TxOnly>(s); }
+void send_first_burst(Stream& s) {
+    const uint32_t flows = s.flows;
+    s.flows = 1;  // flow 0's template: the same frames whatever the mode
+    s.next_flow = 0;
+    generate<Mode::TxOnly>(s);
+    s.flows = flows;
+}
+
+void prepare_headers(Stream& s) {
+    uint8_t* h = s.header.data();
+    std::memcpy(h, s.dst_mac.data(), 6);
+    std::memcpy(h + 6, s.src_mac.data(), 6);
+    put16(h + 12, 0x0800);
+    uint8_t* ip = h + 14;
+    ip[0] = 0x45;
+    ip[1] = 0;
+    put16(ip + 2, static_cast<uint16_t>(s.frame_len - 14));
+    put32(ip + 4, 0);  // id, flags, fragment offset
+    ip[8] = 64;        // TTL
+    ip[9] = 17;        // UDP
+    put16(ip + 10, 0);
+    put32(ip + 12, 0);
+    put32(ip + 16, 0);
+    uint32_t base = 0;
+    for (int i = 0; i < 20; i += 2) base += get16(ip + i);  // addresses and checksum are zero here
+    s.ip_sum_base = base;
+    put32(ip + 12, kSrcIp);
+    put32(ip + 16, kDstIp);
+    put16(ip + 10,
+          static_cast<uint16_t>(~fold(base + (kSrcIp >> 16) + (kSrcIp & 0xffff) + (kDstIp >> 16) + (kDstIp & 0xffff))));
+    uint8_t* udp = ip + 20;
+    put16(udp, 9);
+    put16(udp + 2, 9);
+    put16(udp + 4, static_cast<uint16_t>(s.frame_len - 34));
+    put16(udp + 6, 0);  // no UDP checksum (allowed over IPv4)
+}
 
 }  // namespace vireo::fwd

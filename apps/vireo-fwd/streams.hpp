@@ -32,6 +32,10 @@ struct alignas(64) Stream {
     uint32_t frame_len = 64;
     uint32_t flows = 1;
     uint32_t next_flow = 0;
+    // The frame's Ethernet/IPv4/UDP headers for flow 0, and the IPv4 header's
+    // one's-complement sum without its addresses (so a flow's checksum is two adds).
+    std::array<uint8_t, 42> header{};
+    uint32_t ip_sum_base = 0;
     // Written only by the owning thread, read by the stats thread.
     uint64_t fwd_drops = 0;    // packets a Tx queue did not take (freed)
     uint64_t alloc_fails = 0;  // generator bursts the pool could not serve
@@ -40,6 +44,8 @@ struct alignas(64) Stream {
 
 // The data-path function for a mode (sets Stream::run).
 void (*stream_function(Mode m))(Stream&);
+// Fills Stream::header and ip_sum_base from the stream's MACs and frame length.
+void prepare_headers(Stream& s);
 // One generated burst on the stream's Tx queue (--tx-first).
 void send_first_burst(Stream& s);
 

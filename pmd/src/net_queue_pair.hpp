@@ -108,7 +108,14 @@ private:
         while (k < n) {
             uint16_t want = static_cast<uint16_t>(n - k < kBurst ? n - k : kBurst);
             uint16_t got = rx_.reap(used, want);
-            if (got == 0) break;
+            if (got == 0) {
+                // Nothing yet: pause before the caller polls again. Each poll reads
+                // the used index the device writes; polling flat out keeps pulling
+                // that cache line away from the device's core and slows it down
+                // (measured: docs/perf.md, issue 7).
+                if (k == 0) detail::cpu_relax();
+                break;
+            }
             // The device just wrote these headers from another core: start all
             // the misses at once instead of one per packet.
             for (uint16_t i = 0; i < got; i++)
