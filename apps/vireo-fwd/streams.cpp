@@ -123,6 +123,27 @@ void generate(Stream& s) {
     }
 }
 
+// Ethernet addresses byte by byte (the compiler merges the accesses). Not
+// memcpy: g++ 12 with -fsanitize=address at -O3 reports a false
+// -Warray-bounds on a memcpy into a packet's data here.
+inline uint64_t load48(const uint8_t* p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 6; i++) v |= uint64_t{p[i]} << (8 * i);
+    return v;
+}
+inline void store48(uint8_t* p, uint64_t v) {
+    for (int i = 0; i < 6; i++) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline void set_macs(uint8_t* frame, const uint8_t* dst, const uint8_t* src) {
+    store48(frame, load48(dst));
+    store48(frame + 6, load48(src));
+}
+inline void swap_macs(uint8_t* frame) {
+    const uint64_t d = load48(frame), s = load48(frame + 6);
+    store48(frame, s);
+    store48(frame + 6, d);
+}
+
 template <Mode M>
 void forward(Stream& s) {
     if constexpr (M == Mode::TxOnly || M == Mode::FlowGen) {
@@ -136,19 +157,9 @@ void forward(Stream& s) {
             return;
         } else {
             if constexpr (M == Mode::Mac) {
-                for (uint16_t i = 0; i < n; i++) {
-                    uint8_t* d = b[i]->data();
-                    std::memcpy(d, s.dst_mac.data(), 6);
-                    std::memcpy(d + 6, s.src_mac.data(), 6);
-                }
+                for (uint16_t i = 0; i < n; i++) set_macs(b[i]->data(), s.dst_mac.data(), s.src_mac.data());
             } else if constexpr (M == Mode::MacSwap) {
-                for (uint16_t i = 0; i < n; i++) {
-                    uint8_t* d = b[i]->data();
-                    uint8_t t[6];
-                    std::memcpy(t, d, 6);
-                    std::memcpy(d, d + 6, 6);
-                    std::memcpy(d + 6, t, 6);
-                }
+                for (uint16_t i = 0; i < n; i++) swap_macs(b[i]->data());
             }
             const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
             if (sent < n) {

@@ -129,10 +129,7 @@ uint64_t reflect(NetPort& port, const std::atomic<bool>& stop, uint64_t limit, s
         for (uint16_t i = 0; i < got; i++) {
             uint8_t* d = burst[i]->data();
             if (burst[i]->pkt_len < 34 || d[12] != 0x88 || d[13] != 0xb5) corrupt++;
-            uint8_t t[6];
-            std::memcpy(t, d, 6);
-            std::memcpy(d, d + 6, 6);
-            std::memcpy(d + 6, t, 6);
+            for (int k = 0; k < 6; k++) std::swap(d[k], d[k + 6]);  // macswap
         }
         uint16_t sent = 0;
         while (sent < got && !stop.load(std::memory_order_relaxed)) sent += port.tx_burst(0, burst + sent, got - sent);
