@@ -38,7 +38,8 @@ std::string json_string(const std::string& s) {
 std::string counters_json(const QueueCounters& c) {
     return "\"rx_packets\": " + std::to_string(c.rx_packets) + ", \"rx_bytes\": " + std::to_string(c.rx_bytes) +
            ", \"tx_packets\": " + std::to_string(c.tx_packets) + ", \"tx_bytes\": " + std::to_string(c.tx_bytes) +
-           ", \"drops\": " + std::to_string(c.drops) + ", \"errors\": " + std::to_string(c.errors);
+           ", \"drops\": " + std::to_string(c.drops) + ", \"errors\": " + std::to_string(c.errors) +
+           ", \"rx_bursts\": " + std::to_string(c.rx_bursts) + ", \"tx_bursts\": " + std::to_string(c.tx_bursts);
 }
 
 std::string rate_line(const Rate& r) {
@@ -55,6 +56,8 @@ QueueCounters& QueueCounters::operator+=(const QueueCounters& o) {
     tx_bytes += o.tx_bytes;
     drops += o.drops;
     errors += o.errors;
+    rx_bursts += o.rx_bursts;
+    tx_bursts += o.tx_bursts;
     return *this;
 }
 
@@ -79,6 +82,8 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
             c.tx_bytes = tx.bytes;
             c.drops = rx.drops + tx.drops;
             c.errors = rx.errors + tx.errors;
+            c.rx_bursts = rx.bursts;
+            c.tx_bursts = tx.bursts;
         }
     }
     for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused
@@ -118,7 +123,9 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
         out += "port " + std::to_string(p) + " " + ports[p]->describe() + "\n  rx " + std::to_string(c.rx_packets) +
                " packets " + std::to_string(c.rx_bytes) + " bytes, tx " + std::to_string(c.tx_packets) + " packets " +
                std::to_string(c.tx_bytes) + " bytes, drops " + std::to_string(c.drops) + ", errors " +
-               std::to_string(c.errors) + "\n  average " + rate_line(r) + "\n";
+               std::to_string(c.errors) + "\n  average " + rate_line(r) + "\n  mean burst rx " +
+               fmt("%.1f", c.rx_bursts ? double(c.rx_packets) / double(c.rx_bursts) : 0.0) + " tx " +
+               fmt("%.1f", c.tx_bursts ? double(c.tx_packets) / double(c.tx_bursts) : 0.0) + " packets\n";
         if (!info.faults[p].empty()) out += "  device fault: " + info.faults[p] + "\n";
     }
     out += "buffers: " + std::to_string(info.pool_size - info.pool_in_use_after_stop) + " of " +

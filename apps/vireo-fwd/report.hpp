@@ -13,6 +13,7 @@ namespace vireo::fwd {
 
 struct QueueCounters {
     uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, drops = 0, errors = 0;
+    uint64_t rx_bursts = 0, tx_bursts = 0;  // calls that moved at least one packet
     QueueCounters& operator+=(const QueueCounters& o);
 };
 

@@ -39,6 +39,7 @@ public:
           pool_(pool),
           cfg_(c),
           reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)),
+          refill_threshold_(static_cast<uint16_t>(c.ring / 4 < 32 ? c.ring / 4 : 32)),
           hdr_slots_(c.ring) {
         // Headers for packets without headroom: one 16-byte slot per possible
         // chain in flight, in DMA memory, handed out from a free stack.
@@ -102,6 +103,11 @@ public:
 
 private:
     uint16_t rx(Packet** out, uint16_t n) noexcept {
+        // Refill before reaping, not after: the frames of the last poll have
+        // gone out by now (a forwarder sends them between its polls), so this
+        // work overlaps the device's instead of delaying them (docs/perf.md,
+        // issue 7: a 32-frame loop is a ping-pong between the two cores).
+        if (rx_.free_descs() >= refill_threshold_) refill();
         VqUsed used[kBurst];
         uint16_t k = 0;
         const uint16_t head = pool_.headroom();
@@ -162,7 +168,8 @@ private:
             }
         }
         if (rx_.needs_reset()) rx_stats_.errors++;
-        if (rx_.free_descs() >= 32 || k == 0) refill();
+        if (k == 0 && rx_.free_descs() != 0) refill();  // idle: top the ring up
+        rx_stats_.bursts += k != 0;
         return k;
     }
 
@@ -228,11 +235,7 @@ private:
     // Sends a prefix of pkts (all, unless the ring fills or a packet cannot be
     // sent as given); the rest stay the caller's, as with DPDK's tx_burst.
     uint16_t tx(Packet** pkts, uint16_t n) noexcept {
-        // Reclaim in batches, when free descriptors run low (DPDK's
-        // tx_free_thresh): reading used entries at every burst pulls cache
-        // lines the device is writing at that moment (in a packed ring the
-        // same lines it reads new descriptors from).
-        if (tx_.free_descs() < reclaim_threshold_ + n) reclaim_tx();
+        if (tx_.free_descs() < n) reclaim_tx();  // normally done after the last burst went out (below)
         VqBuf bufs[kBurst];
         uint16_t nb = 0, sent = 0;
         bool full = false;
@@ -277,8 +280,15 @@ private:
             tx_bell_.ring(tx_.notification_value());
             tx_stats_.kicks++;
         }
+        // Reclaim in batches, when free descriptors run low (DPDK's
+        // tx_free_thresh; reading used entries at every burst pulls cache
+        // lines the device is writing at that moment: in a packed ring the
+        // same lines it reads new descriptors from), and after this burst is
+        // published, so that the device already has it meanwhile.
+        if (tx_.free_descs() < reclaim_threshold_ + kBurst) reclaim_tx();
         for (uint16_t j = 0; j < sent; j++) tx_stats_.bytes += pkts[j]->pkt_len;
         tx_stats_.packets += sent;
+        tx_stats_.bursts += sent != 0;
         return sent;
     }
 
@@ -301,6 +311,7 @@ private:
     PacketPool& pool_;
     PairConfig cfg_;
     uint16_t reclaim_threshold_;
+    uint16_t refill_threshold_;  // free Rx descriptors worth a refill while traffic flows
     std::vector<HdrSlot> hdr_slots_;
     std::vector<uint16_t> free_hdr_;
     Doorbell rx_bell_, tx_bell_;

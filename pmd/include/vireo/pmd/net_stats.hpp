@@ -16,6 +16,7 @@ struct QueueStats {
     uint64_t errors = 0;  // malformed completions, device faults, packets that could not be sent as given
     uint64_t drops = 0;   // Rx: refills that found the pool empty (events, not frames); Tx: not used
     uint64_t kicks = 0;   // notifications sent to the device (each an eventfd write or MMIO store)
+    uint64_t bursts = 0;  // calls that moved at least one packet (packets / bursts: the mean burst)
 
     QueueStats& operator+=(const QueueStats& o) noexcept {
         packets += o.packets;
@@ -23,6 +24,7 @@ struct QueueStats {
         errors += o.errors;
         drops += o.drops;
         kicks += o.kicks;
+        bursts += o.bursts;
         return *this;
     }
 };
