@@ -63,6 +63,7 @@ void SplitQueue<InOrder, Ord>::init() noexcept {
     num_free_ = size_;
     in_flight_ = 0;
     free_head_ = next_desc_ = used_head_ = 0;
+    free_tail_ = static_cast<uint16_t>(size_ - 1);
     fault_ = VqFault::None;
 }
 

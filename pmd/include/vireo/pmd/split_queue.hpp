@@ -6,8 +6,11 @@
 // memory and is never read back from the rings.
 //
 // Free descriptors: a private linked free list, O(1) per descriptor taken or
-// returned; with IN_ORDER, plain counters (descriptors are used in order,
-// 2.7.10.2 / 2.7.13.1).
+// returned, first in first out: a device that completes in order then gets
+// descriptor d back in available-ring slot d every lap, and add writes a ring
+// entry only when it differs, so those cache lines stay shared with the
+// device's core instead of moving to ours and back (DPDK does the same). With
+// IN_ORDER, plain counters (descriptors are used in order, 2.7.10.2 / 2.7.13.1).
 //
 // Checks on every used entry (see VqFault): the used index may advance by at
 // most the number of chains in flight; an id must be < size and name a chain
@@ -72,7 +75,7 @@ public:
         const uint16_t avail_idx = avail_idx_;
         num_free_ = static_cast<uint16_t>(num_free - n);
         chain_[head] = {cookie, wlen, wlen != 0 ? wlen : kAnyLength, n, d};
-        avail_ring_[avail_idx & mask] = head;
+        set_avail_entry(avail_ring_[avail_idx & mask], head);
         avail_idx_ = static_cast<uint16_t>(avail_idx + 1);
         in_flight_++;
         return true;
@@ -104,7 +107,7 @@ public:
             x.flags = b.device_writes ? virtio::kDescFWrite : 0;
             x.next = nx;
             chain[d] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1, d};
-            ring[(avail_idx + i) & mask] = d;
+            set_avail_entry(ring[(avail_idx + i) & mask], d);
             d = nx;
         }
         if constexpr (InOrder)
@@ -157,7 +160,7 @@ public:
         const virtio::UsedElem* const ring = used_ring_;
         Chain* const chain = chain_.data();
         uint16_t* const next = next_.data();
-        uint16_t free_head = free_head_, used_head = used_head_, freed = 0;
+        uint16_t free_head = free_head_, free_tail = free_tail_, used_head = used_head_, freed = 0;
         VqFault fault = VqFault::None;
         uint16_t done = 0;
         for (; done < take; done++) {
@@ -190,14 +193,18 @@ public:
             out[done] = {c.cookie, c.wlen != 0 ? len : 0};
             if constexpr (InOrder) {
                 used_head = static_cast<uint16_t>((c.tail + 1) & mask);
-            } else {
-                next[c.tail] = free_head;
-                free_head = head;
+            } else {  // onto the tail of the free list
+                if (num_free_ + freed == 0)
+                    free_head = head;
+                else
+                    next[free_tail] = head;
+                free_tail = c.tail;
             }
             freed = static_cast<uint16_t>(freed + c.ndesc);
             c.cookie = nullptr;
         }
         free_head_ = free_head;
+        free_tail_ = free_tail;
         used_head_ = used_head;
         num_free_ = static_cast<uint16_t>(num_free_ + freed);
         in_flight_ = static_cast<uint16_t>(in_flight - done);
@@ -228,6 +235,12 @@ private:
         uint16_t ndesc;
         uint16_t tail;  // last descriptor of the chain
     };
+
+    // The device only reads the available ring: an entry that already holds
+    // the value keeps its cache line clean (and shared with the device).
+    static void set_avail_entry(uint16_t& entry, uint16_t d) noexcept {
+        if (entry != d) entry = d;
+    }
 
     static void write_desc(virtio::SplitDesc& x, const VqSeg& s, bool more, uint16_t next, uint32_t& wlen) noexcept {
         x.addr = s.iova;
@@ -270,7 +283,8 @@ private:
     uint16_t last_used_ = 0;   // next used index to read
     uint16_t num_free_ = 0;
     uint16_t in_flight_ = 0;  // chains posted and not yet reaped
-    uint16_t free_head_ = 0;  // !InOrder
+    uint16_t free_head_ = 0;  // !InOrder: free list, taken from the head
+    uint16_t free_tail_ = 0;  // !InOrder: returned to the tail (valid while num_free_ != 0)
     uint16_t next_desc_ = 0;  // InOrder: next descriptor to fill
     uint16_t used_head_ = 0;  // InOrder: head of the oldest chain in flight
     VqFault fault_ = VqFault::None;
