@@ -138,14 +138,15 @@ TEST(NetPort, RxChecksumStateAndMergeableChains) {
     std::vector<DevBuffer> done;
     write(bufs[0], virtio::kNetHdrFDataValid, 1, 60, 0x11);
     done.push_back(bufs[0]);
-    // A 5000-byte frame: 12 + 2036 in the first buffer, 2048 and 916 in the next two.
-    write(bufs[1], 0, 3, 2036, 0x22);
+    // A 5000-byte frame: every buffer but the last filled completely (5.1.6.4.1):
+    // 12 + 2048 in the first, 2060 and 892 in the next two.
+    write(bufs[1], 0, 3, 2048, 0x22);
     done.push_back(bufs[1]);
-    std::memset(bufs[2].segs[0].va, 0x22, 2048);
-    bufs[2].written = 2048;
+    std::memset(bufs[2].segs[0].va, 0x22, 2060);
+    bufs[2].written = 2060;
     done.push_back(bufs[2]);
-    std::memset(bufs[3].segs[0].va, 0x22, 916);
-    bufs[3].written = 916;
+    std::memset(bufs[3].segs[0].va, 0x22, 892);
+    bufs[3].written = 892;
     done.push_back(bufs[3]);
     rxd.complete(done);
     Packet* out[8];
@@ -162,6 +163,43 @@ TEST(NetPort, RxChecksumStateAndMergeableChains) {
         total += s->data_len;
     }
     EXPECT_EQ(total, 5000u);
+    PacketPool::free_bulk(out, 2);
+    r.port->stop();
+    EXPECT_EQ(r.pool.in_use(), 0u);
+}
+
+// Without GUEST_CSUM the header says nothing but num_buffers, and only a
+// buffer filled to its end can continue (5.1.6.4.1): the driver reads the
+// header of those alone. A short buffer is a whole frame, whatever its header.
+TEST(NetPort, WithoutGuestCsumOnlyFullBuffersConsultNumBuffers) {
+    Rig r(kOffered, "vhost-user:/fake,ring=64,guest_csum=0");
+    r.port->start();
+    SplitDevice rxd = r.device(0);
+    std::deque<DevBuffer> bufs;
+    ASSERT_EQ(rxd.take(64, bufs), 64u);
+    ASSERT_EQ(bufs[0].segs[0].len, 2060u);  // header + the pool's 2048-byte data room
+    auto write = [&](DevBuffer& b, uint16_t num_buffers, uint32_t bytes, uint8_t fill) {
+        std::memset(b.segs[0].va, fill, bytes);
+        uint8_t hdr[12] = {};
+        std::memcpy(hdr + 10, &num_buffers, 2);
+        std::memcpy(b.segs[0].va, hdr, 12);
+        b.written = bytes;
+    };
+    write(bufs[0], 3, 100, 0x11);    // short: a whole 88-byte frame, the 3 notwithstanding
+    write(bufs[1], 2, 2060, 0x22);   // full: continues in the next buffer
+    std::memset(bufs[2].segs[0].va, 0x22, 500);
+    bufs[2].written = 500;
+    write(bufs[3], 1000, 2060, 0x33);  // full, and claims more buffers than the ring holds
+    rxd.complete({bufs[0], bufs[1], bufs[2], bufs[3]});
+    Packet* out[8];
+    ASSERT_EQ(r.port->rx_burst(0, out, 8), 2);
+    EXPECT_EQ(out[0]->pkt_len, 88u);
+    EXPECT_EQ(out[0]->nb_segs, 1);
+    EXPECT_EQ(out[0]->data()[0], 0x11);
+    EXPECT_EQ(out[1]->pkt_len, 2048u + 500u);
+    EXPECT_EQ(out[1]->nb_segs, 2);
+    EXPECT_EQ(out[1]->next->data()[499], 0x22);
+    EXPECT_EQ(r.port->rx_stats(0).errors, 1u);
     PacketPool::free_bulk(out, 2);
     r.port->stop();
     EXPECT_EQ(r.pool.in_use(), 0u);

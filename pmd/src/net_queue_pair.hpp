@@ -40,6 +40,7 @@ public:
           cfg_(c),
           reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)),
           refill_threshold_(static_cast<uint16_t>(c.ring / 4 < 32 ? c.ring / 4 : 32)),
+          rx_buf_len_(kHdr + pool.data_room()),
           hdr_slots_(c.ring) {
         // Headers for packets without headroom: one 16-byte slot per possible
         // chain in flight, in DMA memory, handed out from a free stack.
@@ -70,8 +71,7 @@ public:
                 break;
             }
             const uint16_t head = pool_.headroom();
-            const uint32_t len = kHdr + pool_.data_room();
-            for (uint16_t i = 0; i < want; i++) bufs[i] = {pk[i]->buf_iova + head - kHdr, len, true, pk[i]};
+            for (uint16_t i = 0; i < want; i++) bufs[i] = {pk[i]->buf_iova + head - kHdr, rx_buf_len_, true, pk[i]};
             rx_.add_burst(bufs, want);
         }
         rx_.publish();
@@ -123,9 +123,11 @@ private:
                 break;
             }
             // The device just wrote these headers from another core: start all
-            // the misses at once instead of one per packet.
+            // the misses at once instead of one per packet (only for headers
+            // that will be read, see below).
             for (uint16_t i = 0; i < got; i++)
-                __builtin_prefetch(static_cast<Packet*>(used[i].cookie)->buf_va + head - kHdr);
+                if (cfg_.rx_csum || used[i].len >= rx_buf_len_)
+                    __builtin_prefetch(static_cast<Packet*>(used[i].cookie)->buf_va + head - kHdr);
             for (uint16_t i = 0; i < got; i++) {
                 Packet* p = static_cast<Packet*>(used[i].cookie);
                 const uint32_t len = used[i].len;
@@ -144,18 +146,27 @@ private:
                     PacketPool::free(p);
                     continue;
                 }
-                const auto* h = reinterpret_cast<const virtio::NetHdrMrg*>(p->buf_va + head - kHdr);
                 p->data_off = head;
                 p->data_len = static_cast<uint16_t>(len - kHdr);
                 p->pkt_len = len - kHdr;
                 p->nb_segs = 1;
                 p->next = nullptr;
-                p->ol_flags = 0;
-                if (cfg_.rx_csum) {
-                    if (h->hdr.flags & virtio::kNetHdrFDataValid) p->ol_flags |= pkt::kRxL4CsumGood;
-                    if (h->hdr.flags & virtio::kNetHdrFNeedsCsum) p->ol_flags |= pkt::kRxL4CsumPartial;
+                p->ol_flags = pkt::kRxDeviceHeader;  // num_buffers >= 1 there (5.1.6.4.1)
+                // The header is read only when it can say something: checksum
+                // state (GUEST_CSUM), or a buffer filled to the end, which may
+                // continue in the next (MRG_RXBUF). A device fills every buffer
+                // of a frame but the last completely (5.1.6.4.1), so a shorter
+                // first buffer holds the whole frame. Not reading it leaves the
+                // line in the device's cache for its next write there.
+                uint16_t nbuf = 1;
+                if (cfg_.rx_csum || (cfg_.mrg_rxbuf && len >= rx_buf_len_)) {
+                    const auto* h = reinterpret_cast<const virtio::NetHdrMrg*>(p->buf_va + head - kHdr);
+                    if (cfg_.rx_csum) {
+                        if (h->hdr.flags & virtio::kNetHdrFDataValid) p->ol_flags |= pkt::kRxL4CsumGood;
+                        if (h->hdr.flags & virtio::kNetHdrFNeedsCsum) p->ol_flags |= pkt::kRxL4CsumPartial;
+                    }
+                    if (cfg_.mrg_rxbuf) nbuf = h->num_buffers;
                 }
-                const uint16_t nbuf = cfg_.mrg_rxbuf ? h->num_buffers : 1;
                 if (nbuf <= 1) {
                     deliver(p, out, k);
                 } else if (nbuf > cfg_.ring) {
@@ -224,7 +235,14 @@ private:
         // Most frames need an all-zero header, and a buffer that last went out
         // carries one already (the device only reads it). Writing only when it
         // differs leaves that cache line shared with the device's core instead
-        // of taking it back for every packet.
+        // of taking it back for every packet. A frame just received holds the
+        // device's header, never all zero (num_buffers >= 1): written unread,
+        // without a load miss (if the caller moved the data, the write is
+        // merely unneeded).
+        if (p->ol_flags & pkt::kRxDeviceHeader) {
+            std::memset(h, 0, kHdr);
+            return;
+        }
         uint64_t a;
         uint32_t b;
         std::memcpy(&a, h, 8);
@@ -236,6 +254,10 @@ private:
     // sent as given); the rest stay the caller's, as with DPDK's tx_burst.
     uint16_t tx(Packet** pkts, uint16_t n) noexcept {
         if (tx_.free_descs() < n) reclaim_tx();  // normally done after the last burst went out (below)
+        // Headers about to be overwritten unread (see write_header): ask for
+        // all their lines at once rather than one store miss at a time.
+        for (uint16_t i = 0; i < n; i++)
+            if (pkts[i]->ol_flags & pkt::kRxDeviceHeader) __builtin_prefetch(pkts[i]->data() - kHdr, 1);
         VqBuf bufs[kBurst];
         uint16_t nb = 0, sent = 0;
         bool full = false;
@@ -312,6 +334,7 @@ private:
     PairConfig cfg_;
     uint16_t reclaim_threshold_;
     uint16_t refill_threshold_;  // free Rx descriptors worth a refill while traffic flows
+    uint32_t rx_buf_len_;        // bytes of every posted Rx buffer: header + the pool's data room
     std::vector<HdrSlot> hdr_slots_;
     std::vector<uint16_t> free_hdr_;
     Doorbell rx_bell_, tx_bell_;

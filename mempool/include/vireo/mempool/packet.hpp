@@ -21,6 +21,8 @@ namespace pkt {
 inline constexpr uint64_t kRxL4CsumGood = 1u << 0;     // device verified the L4 checksum (DATA_VALID)
 inline constexpr uint64_t kRxL4CsumPartial = 1u << 1;  // checksum left to compute (NEEDS_CSUM): csum_start/offset valid
 inline constexpr uint64_t kRxRssHash = 1u << 2;        // rss_hash valid
+inline constexpr uint64_t kRxDeviceHeader = 1u << 3;   // the bytes in front of data hold the device's
+                                                       // virtio-net header (nonzero): Tx overwrites it unread
 inline constexpr uint64_t kTxTcpCsum = 1u << 8;        // compute the TCP checksum (device offload)
 inline constexpr uint64_t kTxUdpCsum = 1u << 9;        // compute the UDP checksum (device offload)
 inline constexpr uint64_t kTxIpv4 = 1u << 10;
