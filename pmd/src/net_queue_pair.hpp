@@ -107,7 +107,8 @@ private:
         // gone out by now (a forwarder sends them between its polls), so this
         // work overlaps the device's instead of delaying them (docs/perf.md,
         // issue 7: a 32-frame loop is a ping-pong between the two cores).
-        if (rx_.free_descs() >= refill_threshold_) refill();
+        const bool refilled = rx_.free_descs() >= refill_threshold_;
+        if (refilled) refill();
         VqUsed used[kBurst];
         uint16_t k = 0;
         const uint16_t head = pool_.headroom();
@@ -179,7 +180,7 @@ private:
             }
         }
         if (rx_.needs_reset()) rx_stats_.errors++;
-        if (k == 0 && rx_.free_descs() != 0) refill();  // idle: top the ring up
+        if (k == 0 && !refilled && rx_.free_descs() != 0) refill();  // idle: top the ring up
         rx_stats_.bursts += k != 0;
         return k;
     }

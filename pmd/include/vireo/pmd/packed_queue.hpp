@@ -213,7 +213,28 @@ public:
                 fault = VqFault::UsedIdOutOfRange;
                 break;
             }
-            if constexpr (InOrder) {
+            if (!InOrder || id == pos) {  // one buffer (with IN_ORDER: a batch of one, the usual case)
+                Chain& c = chain[id];
+                if (c.cookie == nullptr) {
+                    fault = VqFault::UsedIdNotInFlight;
+                    break;
+                }
+                if (len > c.limit) {
+                    fault = VqFault::UsedLenTooLong;
+                    break;
+                }
+                out[done++] = {c.cookie, c.wlen != 0 ? len : 0};
+                if constexpr (!InOrder) free_ids_[num_free_ids_++] = id;
+                c.cookie = nullptr;
+                freed = static_cast<uint16_t>(freed + c.ndesc);
+                in_flight--;
+                uint32_t p = uint32_t{pos} + c.ndesc;
+                if (p >= size) {
+                    p -= size;
+                    w = !w;
+                }
+                pos = static_cast<uint16_t>(p);
+            } else {
                 // One used descriptor may stand for a batch ending at buffer id
                 // (2.8.9): remember it, then hand the batch out in order.
                 next_used_ = pos;
@@ -234,27 +255,6 @@ public:
                 pos = next_used_;
                 w = used_wrap_;
                 in_flight = in_flight_;
-            } else {
-                Chain& c = chain[id];
-                if (c.cookie == nullptr) {
-                    fault = VqFault::UsedIdNotInFlight;
-                    break;
-                }
-                if (len > c.limit) {
-                    fault = VqFault::UsedLenTooLong;
-                    break;
-                }
-                out[done++] = {c.cookie, c.wlen != 0 ? len : 0};
-                free_ids_[num_free_ids_++] = id;
-                c.cookie = nullptr;
-                freed = static_cast<uint16_t>(freed + c.ndesc);
-                in_flight--;
-                uint32_t p = uint32_t{pos} + c.ndesc;
-                if (p >= size) {
-                    p -= size;
-                    w = !w;
-                }
-                pos = static_cast<uint16_t>(p);
             }
         }
         next_used_ = pos;
