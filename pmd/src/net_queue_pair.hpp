@@ -193,10 +193,11 @@ private:
         out[k++] = p;
     }
 
-    void reclaim_tx() noexcept {
+    // Frees completed Tx buffers, at most `batches` x kBurst of them.
+    void reclaim_tx(unsigned batches = ~0u) noexcept {
         VqUsed used[kBurst];
         Packet* done[kBurst];
-        for (;;) {
+        for (; batches != 0; batches--) {
             uint16_t got = tx_.reap(used, kBurst);
             if (got == 0) break;
             for (uint16_t i = 0; i < got; i++) done[i] = packet_of(used[i].cookie);
@@ -308,7 +309,7 @@ private:
         // lines the device is writing at that moment: in a packed ring the
         // same lines it reads new descriptors from), and after this burst is
         // published, so that the device already has it meanwhile.
-        if (tx_.free_descs() < reclaim_threshold_ + kBurst) reclaim_tx();
+        if (tx_.free_descs() < reclaim_threshold_ + kBurst) reclaim_tx(1);
         for (uint16_t j = 0; j < sent; j++) tx_stats_.bytes += pkts[j]->pkt_len;
         tx_stats_.packets += sent;
         tx_stats_.bursts += sent != 0;
