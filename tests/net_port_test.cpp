@@ -120,6 +120,15 @@ TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
+// What a device writes into an Rx buffer: the 12-byte header, then the frame.
+void put_rx_frame(DevBuffer& b, uint8_t flags, uint16_t num_buffers, uint32_t frame_len, uint8_t fill) {
+    uint8_t hdr[12] = {flags};
+    std::memcpy(hdr + 10, &num_buffers, 2);
+    std::memcpy(b.segs[0].va, hdr, 12);
+    std::memset(b.segs[0].va + 12, fill, frame_len);
+    b.written = 12 + frame_len;
+}
+
 // The device writes [header][frame] into Rx buffers: DATA_VALID becomes
 // kRxL4CsumGood; a mergeable frame over three buffers becomes a chain.
 TEST(NetPort, RxChecksumStateAndMergeableChains) {
@@ -128,19 +137,12 @@ TEST(NetPort, RxChecksumStateAndMergeableChains) {
     SplitDevice rxd = r.device(0);
     std::deque<DevBuffer> bufs;
     ASSERT_EQ(rxd.take(64, bufs), 64u);  // the port filled the ring at start
-    auto write = [&](DevBuffer& b, uint8_t flags, uint16_t num_buffers, uint32_t frame_len, uint8_t fill) {
-        uint8_t hdr[12] = {flags};
-        std::memcpy(hdr + 10, &num_buffers, 2);
-        std::memcpy(b.segs[0].va, hdr, 12);
-        std::memset(b.segs[0].va + 12, fill, frame_len);
-        b.written = 12 + frame_len;
-    };
     std::vector<DevBuffer> done;
-    write(bufs[0], virtio::kNetHdrFDataValid, 1, 60, 0x11);
+    put_rx_frame(bufs[0], virtio::kNetHdrFDataValid, 1, 60, 0x11);
     done.push_back(bufs[0]);
     // A 5000-byte frame: every buffer but the last filled completely (5.1.6.4.1):
     // 12 + 2048 in the first, 2060 and 892 in the next two.
-    write(bufs[1], 0, 3, 2048, 0x22);
+    put_rx_frame(bufs[1], 0, 3, 2048, 0x22);
     done.push_back(bufs[1]);
     std::memset(bufs[2].segs[0].va, 0x22, 2060);
     bufs[2].written = 2060;
@@ -177,19 +179,12 @@ TEST(NetPort, WithoutGuestCsumOnlyFullBuffersConsultNumBuffers) {
     SplitDevice rxd = r.device(0);
     std::deque<DevBuffer> bufs;
     ASSERT_EQ(rxd.take(64, bufs), 64u);
-    ASSERT_EQ(bufs[0].segs[0].len, 2060u);  // header + the pool's 2048-byte data room
-    auto write = [&](DevBuffer& b, uint16_t num_buffers, uint32_t bytes, uint8_t fill) {
-        std::memset(b.segs[0].va, fill, bytes);
-        uint8_t hdr[12] = {};
-        std::memcpy(hdr + 10, &num_buffers, 2);
-        std::memcpy(b.segs[0].va, hdr, 12);
-        b.written = bytes;
-    };
-    write(bufs[0], 3, 100, 0x11);    // short: a whole 88-byte frame, the 3 notwithstanding
-    write(bufs[1], 2, 2060, 0x22);   // full: continues in the next buffer
+    ASSERT_EQ(bufs[0].segs[0].len, 2060u);    // header + the pool's 2048-byte data room
+    put_rx_frame(bufs[0], 0, 3, 88, 0x11);    // short: a whole 88-byte frame, the 3 notwithstanding
+    put_rx_frame(bufs[1], 0, 2, 2048, 0x22);  // full: continues in the next buffer
     std::memset(bufs[2].segs[0].va, 0x22, 500);
     bufs[2].written = 500;
-    write(bufs[3], 1000, 2060, 0x33);  // full, and claims more buffers than the ring holds
+    put_rx_frame(bufs[3], 0, 1000, 2048, 0x33);  // full, and claims more buffers than the ring holds
     rxd.complete({bufs[0], bufs[1], bufs[2], bufs[3]});
     Packet* out[8];
     ASSERT_EQ(r.port->rx_burst(0, out, 8), 2);
