@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <vireo/iova/error.hpp>
+#include <vireo/base/error.hpp>
 #include <vireo/pmd/device_set.hpp>
 
 int main(int argc, char** argv) try {

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 #include <vector>
-#include <vireo/iova/error.hpp>
+#include <vireo/base/error.hpp>
 #include <vireo/pmd/device_set.hpp>
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include "support/pagemap_oracle.hpp"
 #include "vireo/iova/dma_memory.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/pagemap.hpp"
 
 namespace vireo {

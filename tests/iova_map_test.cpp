@@ -5,7 +5,7 @@
 #include <random>
 
 #include "vireo/iova/dma_region.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/iova_map.hpp"
 
 namespace vireo {

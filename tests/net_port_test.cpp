@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "support/device_model.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/mempool/object_pool.hpp"
 
 namespace vireo {

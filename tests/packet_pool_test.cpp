@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "support/pagemap_oracle.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 
 namespace vireo {

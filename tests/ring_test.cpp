@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/mempool/ring.hpp"
 
 namespace vireo {

@@ -12,7 +12,7 @@
 #include "support/peer_env.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::test {

@@ -7,7 +7,7 @@
 
 #include "pci/virtio_pci_caps.hpp"
 #include "support/error_of.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 namespace {

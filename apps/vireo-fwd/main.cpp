@@ -17,7 +17,7 @@
 #include "placement.hpp"
 #include "report.hpp"
 #include "streams.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 

@@ -6,7 +6,7 @@
 #include <bit>
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 namespace {

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <utility>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6

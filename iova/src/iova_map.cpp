@@ -5,7 +5,7 @@
 #include <bit>
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/pagemap.hpp"
 
 namespace vireo {

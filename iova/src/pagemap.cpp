@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 namespace {

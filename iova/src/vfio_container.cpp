@@ -12,18 +12,13 @@
 #include <fstream>
 #include <mutex>
 
+#include "vireo/base/error.hpp"
+#include "vireo/base/hex.hpp"
 #include "vireo/iova/dma_memory.hpp"
-#include "vireo/iova/error.hpp"
 #include "vireo/iova/vfio.hpp"
 
 namespace vireo {
 namespace {
-
-std::string hex(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-    return b;
-}
 
 constexpr const char* kBindHint =
     "bind it to vfio-pci: modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override; "

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <utility>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/vfio.hpp"
 
 namespace vireo {

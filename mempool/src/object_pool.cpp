@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 namespace {

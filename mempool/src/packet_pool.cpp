@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "pci/virtio_pci_transport.hpp"
 #include "vhost_user_transport.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/pagemap.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 

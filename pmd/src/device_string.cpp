@@ -4,7 +4,7 @@
 #include <map>
 #include <sstream>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo {

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "vireo/iova/dma_memory.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"

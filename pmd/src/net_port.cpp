@@ -7,7 +7,7 @@
 #include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "vhost_user_transport.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "vireo/base/cpu.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/net_stats.hpp"
 #include "vireo/pmd/transport.hpp"
@@ -120,7 +121,7 @@ private:
                 // the used index the device writes; polling flat out keeps pulling
                 // that cache line away from the device's core and slows it down
                 // (measured: docs/perf.md, issue 7).
-                if (k == 0) detail::cpu_relax();
+                if (k == 0) cpu_relax();
                 break;
             }
             // The device just wrote these headers from another core: start all

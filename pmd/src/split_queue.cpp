@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 

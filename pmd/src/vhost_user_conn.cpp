@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo::vhost {
 namespace {

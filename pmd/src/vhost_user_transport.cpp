@@ -9,7 +9,7 @@
 #include <cstring>
 #include <random>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo::test {
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "support/traffic.hpp"
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/iova/vfio.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/device_string.hpp"

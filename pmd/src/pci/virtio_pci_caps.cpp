@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo::virtio_pci {
 namespace {

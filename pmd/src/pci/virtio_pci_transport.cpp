@@ -12,7 +12,7 @@
 #include <cstring>
 #include <thread>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo {

@@ -18,20 +18,14 @@
 #include <string>
 #include <type_traits>
 
-#include "vireo/iova/error.hpp"
+#include "vireo/base/cpu.hpp"
+#include "vireo/base/error.hpp"
 
 namespace vireo {
 
 enum class RingSync : uint8_t { Single, Multi };
 
 namespace detail {
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield" ::: "memory");
-#endif
-}
 // Copies a burst of small values. Unrolled by four like DPDK's ring copies: a
 // plain loop is turned into memcpy and then "rep movs", whose start-up cost
 // dominates a 32-value burst. Pointers and size_t indices: a 32-bit "idx + i"
@@ -118,7 +112,7 @@ private:
 
     static void publish(HeadTail& self, bool single, uint32_t old_head, uint32_t n) noexcept {
         if (!single)  // earlier claimants publish first, in claim order
-            while (self.tail.load(std::memory_order_relaxed) != old_head) detail::cpu_relax();
+            while (self.tail.load(std::memory_order_relaxed) != old_head) cpu_relax();
         self.tail.store(old_head + n, std::memory_order_release);
     }
 
