@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "support/pagemap_oracle.hpp"
-#include "vireo/iova/dma_memory.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/iova/dma_memory.hpp"
 #include "vireo/iova/pagemap.hpp"
 
 namespace vireo {

@@ -12,8 +12,8 @@
 
 #include "support/error_of.hpp"
 #include "support/pagemap_oracle.hpp"
-#include "vireo/iova/dma_region.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/iova/dma_region.hpp"
 #include "vireo/iova/iova_map.hpp"
 #include "vireo/iova/pagemap.hpp"
 

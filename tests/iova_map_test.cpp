@@ -4,8 +4,8 @@
 
 #include <random>
 
-#include "vireo/iova/dma_region.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/iova/dma_region.hpp"
 #include "vireo/iova/iova_map.hpp"
 
 namespace vireo {

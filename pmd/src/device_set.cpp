@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "pci/virtio_pci_transport.hpp"
-#include "vhost_user_transport.hpp"
+#include "vhost_user/transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/pagemap.hpp"
 #include "vireo/pmd/virtio_spec.hpp"

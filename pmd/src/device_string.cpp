@@ -51,7 +51,7 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 }
 
 std::string known_keys() {
-    std::string k = "queues, ring, server, iova, mac, mtu, timeout_ms";
+    std::string k = "queues, ring, server, reconnect, iova, mac, mtu, timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -92,6 +92,8 @@ DeviceSpec parse_device_string(const std::string& s) {
             d.ring = static_cast<uint16_t>(number(s, key, v, 2, 32768));
         } else if (key == "server") {
             d.server = number(s, key, v, 0, 1) != 0;
+        } else if (key == "reconnect") {
+            d.reconnect = number(s, key, v, 0, 1) != 0;
         } else if (key == "mtu") {
             d.mtu = static_cast<uint16_t>(number(s, key, v, 68, 65535));
         } else if (key == "timeout_ms") {

@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "vireo/iova/dma_memory.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/iova/dma_memory.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"

@@ -5,9 +5,10 @@
 #include <cstdio>
 
 #include "net_ctrl_queue.hpp"
+#include "net_port_watcher.hpp"
 #include "net_queue_pair.hpp"
-#include "vhost_user_transport.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/base/hex.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"
@@ -115,12 +116,6 @@ const NetPort::KindOps* const kKinds[2][2][2] = {
      {&Ops<PackedQueue<true, SmpOrdering>, true>::table, &Ops<PackedQueue<true, PlatformOrdering>, true>::table}},
 };
 
-std::string hex(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-    return b;
-}
-
 }  // namespace
 
 std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
@@ -131,7 +126,13 @@ std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem
 
 NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool,
                  uint16_t port_id)
-    : transport_(std::move(t)), spec_(spec), mem_(mem), pool_(pool), port_id_(port_id) {
+    : transport_(std::move(t)),
+      spec_(spec),
+      mem_(mem),
+      pool_(pool),
+      port_id_(port_id),
+      gates_(new detail::QueueGate[2 * size_t{spec.queues}]),
+      watcher_(std::make_unique<Watcher>()) {
     device_features_ = transport_->device_features();
     negotiate();  // reports an impossible combination at open, before anything runs
     try {
@@ -146,6 +147,7 @@ NetPort::~NetPort() {
         stop();
     } catch (...) {
     }
+    std::lock_guard<std::mutex> g(watcher_->queues);
     destroy_queues();
 }
 
@@ -208,6 +210,14 @@ void NetPort::negotiate() {
 
 void NetPort::start() {
     if (started_) return;
+    bring_up();
+    started_ = true;
+    watcher_->set_up();
+    if (transport_->connection_fd() >= 0) watcher_->thread = std::thread([this] { watch(); });
+}
+
+// With the gate closed (nothing polls the queues): the whole handshake.
+void NetPort::bring_up() {
     Transport& t = *transport_;
     device_features_ = t.device_features();
     negotiate();
@@ -229,7 +239,8 @@ void NetPort::start() {
                            "VQ_PAIRS_SET(" + std::to_string(pairs) + ")");
     }
     for (void* p : pairs_) ops_->refill(p);
-    started_ = true;
+    pool_.flush_thread_cache();  // what the refill left in this thread's cache
+    ready_.store(true, std::memory_order_release);
 }
 
 // Queue memory comes from DmaMemory, which never frees: a restart (or a
@@ -238,6 +249,7 @@ void NetPort::create_queues() {
     const bool packed = virtio::has(features_, kRingPacked);
     const KindOps* kind = kKinds[packed][virtio::has(features_, kInOrder)][virtio::has(features_, kOrderPlatform)];
     if (kind != ops_ || pairs_.size() != spec_.queues) {
+        std::lock_guard<std::mutex> g(watcher_->queues);  // stats readers see whole queues
         destroy_queues();
         ops_ = kind;
         for (uint16_t q = 0; q < spec_.queues; q++) {
@@ -280,53 +292,69 @@ void NetPort::destroy_queues() {
 
 void NetPort::stop() {
     if (!started_) return;
-    transport_->reset();                    // the device stops using the rings before we take the buffers back
-    for (void* p : pairs_) ops_->drain(p);  // every buffer back to the pool; the queues stay for a restart
-    if (ctrl_ != nullptr) ops_->ctrl_reset(ctrl_);
+    watcher_->stop_thread();
+    take_down();
     started_ = false;
+    watcher_->set_down("stopped");
 }
 
-void NetPort::reconnect() {
-    auto* v = dynamic_cast<VhostUserTransport*>(transport_.get());
-    if (v == nullptr) throw Error(describe() + ": reconnect is for vhost-user ports");
-    stop();
-    v->reconnect();
-    start();
+void NetPort::close_gate() {
+    ready_.store(false, std::memory_order_relaxed);
+    detail::quiesce(gates_.get(), 2 * size_t{spec_.queues});
+}
+
+// No burst runs after close_gate(); the device stops using the rings before
+// the buffers come back.
+void NetPort::take_down() {
+    close_gate();
+    transport_->reset();
+    for (void* p : pairs_) ops_->drain(p);  // every buffer back to the pool; the queues stay for a restart
+    if (ctrl_ != nullptr) ops_->ctrl_reset(ctrl_);
+    pool_.flush_thread_cache();
 }
 
 int NetPort::config_event_fd() const { return transport_->config_event_fd(); }
 bool NetPort::poll_config_change() { return transport_->poll_config_change(); }
 
-bool NetPort::link_up() { return started_ && transport_->connected() && (transport_->net_config().status & 1); }
+bool NetPort::link_up() { return ready() && (transport_->net_config().status & virtio::kNetStatusLinkUp); }
 
 bool NetPort::needs_reset() const noexcept {
+    std::lock_guard<std::mutex> g(watcher_->queues);
     for (void* p : pairs_)
         if (ops_->faulted(p)) return true;
     return false;
 }
 
 std::string NetPort::fault_report() const {
+    std::lock_guard<std::mutex> g(watcher_->queues);
     std::string r;
     for (void* p : pairs_) r += ops_->report(p);
     return r;
 }
 
-QueueStats NetPort::rx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->rx_stats(pairs_[q]) : QueueStats{}; }
-QueueStats NetPort::tx_stats(uint16_t q) const { return q < pairs_.size() ? *ops_->tx_stats(pairs_[q]) : QueueStats{}; }
+QueueStats NetPort::rx_stats(uint16_t q) const {
+    std::lock_guard<std::mutex> g(watcher_->queues);
+    return q < pairs_.size() ? *ops_->rx_stats(pairs_[q]) : QueueStats{};
+}
+QueueStats NetPort::tx_stats(uint16_t q) const {
+    std::lock_guard<std::mutex> g(watcher_->queues);
+    return q < pairs_.size() ? *ops_->tx_stats(pairs_[q]) : QueueStats{};
+}
 
 QueueStats NetPort::rx_totals() const {
     QueueStats t;
-    for (uint16_t q = 0; q < pairs_.size(); q++) t += rx_stats(q);
+    for (uint16_t q = 0; q < spec_.queues; q++) t += rx_stats(q);
     return t;
 }
 
 QueueStats NetPort::tx_totals() const {
     QueueStats t;
-    for (uint16_t q = 0; q < pairs_.size(); q++) t += tx_stats(q);
+    for (uint16_t q = 0; q < spec_.queues; q++) t += tx_stats(q);
     return t;
 }
 
 void NetPort::reset_stats() {
+    std::lock_guard<std::mutex> g(watcher_->queues);
     for (void* p : pairs_) {
         *ops_->rx_stats(p) = {};
         *ops_->tx_stats(p) = {};

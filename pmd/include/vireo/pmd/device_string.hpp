@@ -3,7 +3,8 @@
 //   vhost-user:/path/sock,queues=2,packed=1,in_order=1,mrg_rxbuf=1,server=1
 //
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
-// server=0|1, iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N, and
+// server=0|1, reconnect=0|1 (come back by itself when the back end returns;
+// default 1), iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N, and
 // a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
 // order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
 // status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated
@@ -26,6 +27,7 @@ struct DeviceSpec {
     uint16_t queues = 1;
     uint16_t ring = 256;
     bool server = false;
+    bool reconnect = true;
     std::optional<IovaMode> iova;  // empty: auto
     std::array<uint8_t, 6> mac{};
     bool mac_given = false;

@@ -6,11 +6,21 @@
 //   port->stop();    // every buffer back in the pool
 //
 // Threading: rx_burst/tx_burst on queue q are lock-free and belong to one
-// thread at a time (one thread may own several queues); the other calls are the
-// control path and must not run concurrently with the data path.
+// thread at a time (one thread may own several queues). The control path
+// (start, stop, and the port's own reconnection) takes queues away from the
+// data path through a gate (queue_gate.hpp), so it may run while other
+// threads poll; control calls themselves are not to be made concurrently.
+//
+// A port whose device can go away (vhost-user) watches its connection from a
+// thread of its own: when the back end leaves, the link goes down (bursts
+// return 0), every buffer in flight returns to the pool, and with reconnect=1
+// (the default) the port waits for the back end to come back (server=1: the
+// next connection; client: connects again with back-off), renegotiates, fills
+// its Rx rings and comes up again by itself.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,9 +30,17 @@
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/device_string.hpp"
 #include "vireo/pmd/net_stats.hpp"
+#include "vireo/pmd/queue_gate.hpp"
 #include "vireo/pmd/transport.hpp"
 
 namespace vireo {
+
+struct LinkStatus {
+    bool up = false;          // started, and the device has the rings: bursts reach them
+    std::string reason;       // why it is down ("" while up)
+    uint64_t downs = 0;       // connections lost
+    uint64_t reconnects = 0;  // times the port came back by itself (renegotiated, refilled)
+};
 
 class NetPort {
 public:
@@ -37,22 +55,39 @@ public:
     NetPort& operator=(const NetPort&) = delete;
 
     // Status handshake (2.1.2, 3.1.1): reset, ACKNOWLEDGE, DRIVER, features,
-    // FEATURES_OK and its re-check, queues, DRIVER_OK; then fills the Rx rings.
+    // FEATURES_OK and its re-check, queues, DRIVER_OK; then fills the Rx rings
+    // and, for a device that can go away, starts watching its connection.
     void start();
-    // Resets the device and returns every buffer in flight to the pool.
+    // Stops watching, resets the device and returns every buffer in flight to the pool.
     void stop();
-    // Server mode: the back end went away; wait for it, renegotiate, resume.
-    void reconnect();
 
-    uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept { return rx_fn_(pairs_[q], pkts, n); }
-    uint16_t tx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept { return tx_fn_(pairs_[q], pkts, n); }
+    // Both return 0 while the port is not ready() (stopped, or its back end gone).
+    uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
+        detail::QueueGate& g = gates_[2 * q];
+        if (!g.enter(ready_)) return 0;
+        const uint16_t r = rx_fn_(pairs_[q], pkts, n);
+        g.leave();
+        return r;
+    }
+    uint16_t tx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
+        detail::QueueGate& g = gates_[2 * q + 1];
+        if (!g.enter(ready_)) return 0;
+        const uint16_t r = tx_fn_(pairs_[q], pkts, n);
+        g.leave();
+        return r;
+    }
+    // Started and the device has the rings (one load: a data path may ask it
+    // per burst, e.g. before generating frames it could not send).
+    bool ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
+    // ready(), and the link up by the device's own status (virtio-net config).
+    bool link_up();
+    LinkStatus link_status() const;
 
     uint16_t queue_pairs() const noexcept { return spec_.queues; }
     uint64_t features() const noexcept { return features_; }
     uint64_t device_features() const noexcept { return device_features_; }
     IovaMode iova_mode() const noexcept { return mem_.mode(); }
     bool started() const noexcept { return started_; }
-    bool link_up();
     // Configuration-change events (link status over PCI): an eventfd to poll,
     // or -1; poll_config_change() says whether one came since the last call.
     int config_event_fd() const;
@@ -77,9 +112,15 @@ public:
     struct KindOps;  // the eight queue kinds' entry points (net_port.cpp)
 
 private:
+    struct Watcher;  // the connection's thread (net_port_link.cpp)
+
     void negotiate();
+    void bring_up();   // the handshake, queues, DRIVER_OK, refill; opens the gate
+    void take_down();  // closes the gate, resets the device, every buffer back
+    void close_gate();
     void create_queues();
     void destroy_queues();
+    void watch();  // the watcher thread's body
 
     std::unique_ptr<Transport> transport_;
     DeviceSpec spec_;
@@ -96,6 +137,9 @@ private:
     void* ctrl_ = nullptr;  // the control queue, when CTRL_VQ is negotiated
     uint16_t (*rx_fn_)(void*, Packet**, uint16_t) = nullptr;
     uint16_t (*tx_fn_)(void*, Packet**, uint16_t) = nullptr;
+    std::atomic<bool> ready_{false};              // the gates' flag
+    std::unique_ptr<detail::QueueGate[]> gates_;  // per pair: rx, tx
+    std::unique_ptr<Watcher> watcher_;
 };
 
 }  // namespace vireo

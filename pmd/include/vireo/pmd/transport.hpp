@@ -1,6 +1,6 @@
-// vireo: the control path of a virtio device, whatever carries it (vhost-user
-// here, VFIO virtio-pci later): features, status, queue setup, notification,
-// config, reset. The data path never calls through it per packet: a queue
+// vireo: the control path of a virtio device, whatever carries it (vhost-user,
+// VFIO virtio-pci): features, status, queue setup, notification, config,
+// reset, and for a device that can go away, its connection. The data path never calls through it per packet: a queue
 // takes its Doorbell once and rings it at most once per burst.
 #pragma once
 
@@ -107,6 +107,26 @@ public:
     // change (link status), or -1; poll_config_change() consumes the event.
     virtual int config_event_fd() const { return -1; }
     virtual bool poll_config_change() { return false; }
+
+    // --- The connection, for a device that can go away and come back
+    // (vhost-user). The defaults describe one that is always there (PCI).
+    // A descriptor that reports POLLHUP/POLLRDHUP once the device has gone, or -1.
+    virtual int connection_fd() const { return -1; }
+    // Why the connection went down, for the link status ("the back end closed the connection").
+    virtual std::string link_down_reason() const { return {}; }
+    // Whether reconnect() can bring the device back.
+    virtual bool can_reconnect() const { return false; }
+    // Drops the connection (the device sees it close).
+    virtual void disconnect() {}
+    // Waits until the device is back (server: the next back end connects;
+    // client: connects again, backing off) and redoes the transport's own
+    // handshake. False when stop_fd became readable (or the process cancelled
+    // its waits) first; throws Error when a peer came but the handshake
+    // failed (the caller disconnects and tries again).
+    virtual bool reconnect(int stop_fd) {
+        (void)stop_fd;
+        return false;
+    }
 };
 
 }  // namespace vireo

@@ -111,6 +111,9 @@ struct PackedDesc {
 static_assert(sizeof(PackedDesc) == 16);
 
 inline constexpr uint16_t kPackedDescFAvail = 1 << 7;  // 2.8.1
+// A packed ring position as one 16-bit value (event suppression off_wrap,
+// vhost-user's SET/GET_VRING_BASE): bits 0-14 the index, bit 15 the wrap counter.
+inline constexpr uint16_t kPackedWrapBit = 1 << 15;
 inline constexpr uint16_t kPackedDescFUsed = 1 << 15;  // 2.8.1
 
 // 2.8.14 Event Suppression Structure Format
@@ -153,6 +156,10 @@ inline constexpr uint8_t kNetHdrFNeedsCsum = 1;
 inline constexpr uint8_t kNetHdrFDataValid = 2;
 inline constexpr uint8_t kNetHdrFRscInfo = 4;
 inline constexpr uint8_t kNetHdrGsoNone = 0;
+
+// 5.1.4 Device configuration layout: status bits.
+inline constexpr uint16_t kNetStatusLinkUp = 1;
+inline constexpr uint16_t kNetStatusAnnounce = 2;
 
 // 5.1.6.5 Control Virtqueue: {u8 class, u8 command}, command data, {u8 ack}.
 inline constexpr uint8_t kNetCtrlClassMq = 4;

@@ -35,9 +35,12 @@ enum Request : uint32_t {
 // Back-end requests on the back-end channel ("Back-end message types").
 enum BackendRequest : uint32_t {
     kBackendIotlbMsg = 1,
+    kBackendConfigChange = 2,
+    kBackendVringHostNotifier = 3,
 };
 
-inline constexpr uint32_t kVersion = 0x1;            // flags bits 0-1
+inline constexpr uint32_t kVersion = 0x1;  // flags bits 0-1
+inline constexpr uint32_t kVersionMask = 0x3;
 inline constexpr uint32_t kFlagReply = 1u << 2;      // this is a reply
 inline constexpr uint32_t kFlagNeedReply = 1u << 3;  // REPLY_ACK asked for
 
@@ -52,6 +55,7 @@ inline constexpr unsigned kProtoConfig = 9;
 
 inline constexpr uint64_t kVringNoFd = 1u << 8;  // SET_VRING_KICK/CALL/ERR payload: no fd attached
 inline constexpr uint32_t kMaxRegions = 8;
+inline constexpr uint32_t kMaxFds = 8;  // per message, either direction
 
 struct Header {
     uint32_t request;

@@ -5,24 +5,26 @@
 //   device features     GET_FEATURES (minus VHOST_USER_F_PROTOCOL_FEATURES)
 //   set features        SET_FEATURES (plus that bit when protocol features are on)
 //   DRIVER_OK           SET_MEM_TABLE, IOTLB updates (ACCESS_PLATFORM), then per
-//                       queue SET_VRING_NUM/BASE/ADDR/KICK/CALL and SET_VRING_ENABLE
-//   reset               GET_VRING_BASE on each started queue (the back end stops it),
-//                       and IOTLB invalidations for every region (ACCESS_PLATFORM)
+//                       queue SET_VRING_CALL/ERR/NUM/BASE/ADDR/KICK, then SET_VRING_ENABLE
+//   reset               SET_VRING_ENABLE 0 and GET_VRING_BASE on each started queue (the
+//                       back end stops it), IOTLB invalidations (ACCESS_PLATFORM)
 //   config              emulated: MAC (given or random, locally administered), link
 //                       status (up while connected), max pairs (GET_QUEUE_NUM), MTU
+//   connection          lost when the socket hangs up; reconnect() accepts the next back
+//                       end (server=1) or connects again with back-off (client mode)
 // Addresses: with ACCESS_PLATFORM negotiated, ring and buffer addresses are IOVAs
 // (= VA) and we answer for the IOMMU with IOTLB updates; without it, rings are
 // given as our VAs and buffers as the guest-physical addresses of the memory table.
 #pragma once
 
 #include <array>
-#include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "vhost_user_conn.hpp"
+#include "backend_channel.hpp"
+#include "socket.hpp"
 #include "vireo/iova/dma_memory.hpp"
 #include "vireo/pmd/transport.hpp"
 
@@ -30,7 +32,7 @@ namespace vireo {
 
 struct VhostUserOptions {
     std::string path;
-    bool server = false;  // we listen, the back end connects (reconnect-capable)
+    bool server = false;  // we listen, the back end connects
     int timeout_ms = 5000;
     std::array<uint8_t, 6> mac{};
     bool mac_given = false;
@@ -58,26 +60,31 @@ public:
     bool control_queue_device() const override { return false; }
     void attach_memory(DmaMemory& mem) override { mem_ = &mem; }
     std::string access_platform_hint() const override {
-        return "start the back end with IOMMU support (DPDK: iommu-support=1 on the vhost vdev)";
+        return "start the back end with IOMMU support (DPDK: iommu-support=1 on the vhost vdev; OVS: "
+               "other_config:vhost-iommu-support=true)";
     }
-
-    // Server mode: waits for the back end to come (back); renegotiation is the port's job.
-    void reconnect();
+    int connection_fd() const override { return conn_.fd(); }
+    bool can_reconnect() const override { return true; }
+    void disconnect() override;
+    bool reconnect(int stop_fd) override;
+    std::string link_down_reason() const override;
 
 private:
     void handshake();
     void start_device();
     void send_mem_table();
-    void send_iotlb_updates();
-    void backend_channel_loop();
-    void stop_backend_channel();
-    void close_connection();
+    void send_iotlb(uint8_t type, size_t region);
+    bool answer_iotlb_miss(uint64_t iova);
+    void backend_broken(const std::string& why);
 
     DmaMemory* mem_ = nullptr;  // set by attach_memory() before the device starts
     VhostUserOptions opts_;
-    int listen_fd_ = -1;
+    std::unique_ptr<vhost::Listener> listener_;  // server mode
+    // Held for every exchange on the front-end socket: the back-end channel's
+    // thread sends IOTLB updates on it while the control path may be talking.
+    mutable std::mutex conn_lock_;
     vhost::Connection conn_;
-    std::mutex conn_lock_;  // the back-end channel thread answers IOTLB misses on the same connection
+    std::string broken_;  // why the back end was disconnected by us (guarded by conn_lock_)
     uint64_t device_features_ = 0;
     uint64_t protocol_features_ = 0;
     uint64_t features_ = 0;
@@ -87,9 +94,7 @@ private:
     std::vector<QueueAreas> queues_;
     std::vector<int> kick_fds_, call_fds_, err_fds_;
     bool started_ = false;
-    int backend_fd_ = -1;  // our end of the back-end request channel
-    std::thread backend_thread_;
-    std::atomic<bool> backend_stop_{false};
+    std::unique_ptr<vhost::BackendChannel> backend_;  // exists while the device runs with BACKEND_REQ
 };
 
 }  // namespace vireo
