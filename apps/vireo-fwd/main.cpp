@@ -8,16 +8,20 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
+#include "cpu_claims.hpp"
 #include "options.hpp"
 #include "placement.hpp"
 #include "report.hpp"
 #include "streams.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 
@@ -27,7 +31,13 @@ using namespace vireo::fwd;
 namespace {
 
 volatile sig_atomic_t g_signal = 0;
-void on_signal(int s) { g_signal = s; }
+void on_signal(int s) {
+    g_signal = s;
+    cancel_waits();  // a connect retry, an accept or a reply wait gives up now
+}
+
+// How long every port may take to be ready after start() before the run is given up.
+constexpr double kReadyWaitS = 10;
 
 // Adds queues=/ring= from the command line to a device string that lacks them.
 std::string with_defaults(std::string dev, const Options& o) {
@@ -97,9 +107,14 @@ int run(const Options& o) {
 
     Topology topo;
     if (!o.cores.empty()) topo.place(o.cores, o.nb_cores, -1);  // a bad core list fails before any device opens
+    if (!o.json.empty()) {  // an output that cannot be written fails before the run, not after it
+        std::ofstream f(o.json);
+        if (!f) throw UsageError{"--json=" + o.json + ": cannot write it: " + std::strerror(errno)};
+    }
     // 1. Every device, probed before any memory exists: one IOVA mode for all.
     DeviceSet set = DeviceSet::probe(devices, o.iova);
-    Placement place = topo.place(o.cores, o.nb_cores, device_numa_node(set.devices()));
+    Placement place = topo.place(o.cores, o.nb_cores, device_numa_node(set.devices()), busy_pinned_threads());
+    for (const std::string& w : place.warnings) std::printf("vireo-fwd: warning: %s\n", w.c_str());
 
     // 2. Memory near the devices, sized for full rings, bursts in flight and per-thread caches.
     uint32_t frame_room = 2048;
@@ -123,6 +138,15 @@ int run(const Options& o) {
         ports.push_back(owned.back().get());
     }
     for (NetPort* p : ports) p->start();
+    // Nothing is generated before every port's device has its rings.
+    for (size_t i = 0; i < ports.size(); i++) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(kReadyWaitS);
+        while (!ports[i]->ready() && g_signal == 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!ports[i]->ready() && g_signal == 0)
+            throw Error("port " + std::to_string(i) + " (" + ports[i]->describe() + ") not ready after " +
+                        std::to_string(static_cast<int>(kReadyWaitS)) + " s: " + ports[i]->link_status().reason);
+    }
     std::printf("vireo-fwd: %s mode, burst %u, IOVA mode %s, %s; polling on CPU", to_string(o.mode), o.burst,
                 std::string(to_string(mem.mode())).c_str(), topo.describe().c_str());
     for (unsigned c : place.cores) std::printf(" %u", c);
@@ -146,10 +170,13 @@ int run(const Options& o) {
             topo.bind_thread(place.cores[w]);
             std::vector<Stream*> mine;
             for (size_t i = w; i < streams.size(); i += workers) mine.push_back(&streams[i]);
-            if (o.tx_first && o.mode != Mode::RxOnly)
-                for (Stream* s : mine) send_first_burst(*s);
-            while (!stop.load(std::memory_order_relaxed))
+            const bool loops = o.tx_first && o.mode != Mode::RxOnly;
+            LoopKeeper keeper;
+            if (loops) keeper.start(mine);
+            for (uint32_t i = 1; !stop.load(std::memory_order_relaxed); i++) {
                 for (Stream* s : mine) s->run(*s);
+                if (loops && (i & 0xfff) == 0) keeper.check(mine);
+            }
             pool.flush_thread_cache();  // this thread's cached packets back to the shared ring
         });
 
@@ -163,8 +190,34 @@ int run(const Options& o) {
     auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     info.samples.push_back(take_snapshot(ports, streams, 0));
     double next = o.stats_period > 0 ? o.stats_period : 1.0;
+    std::vector<LinkStatus> links;
+    for (NetPort* p : ports) links.push_back(p->link_status());
+    std::vector<uint64_t> first_bursts(streams.size(), 1);
     while (g_signal == 0 && (o.duration == 0 || now() < o.duration)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        // A link that changed, and a loop that had to be restarted: said once, as it happens.
+        for (size_t i = 0; i < ports.size(); i++) {
+            LinkStatus l = ports[i]->link_status();
+            if (l.up != links[i].up || l.reason != links[i].reason) {
+                if (l.up)
+                    std::printf("[%7.1fs] port %zu: link up again (reconnect %llu)\n", now(), i,
+                                static_cast<unsigned long long>(l.reconnects));
+                else
+                    std::printf("[%7.1fs] port %zu: link down: %s\n", now(), i, l.reason.c_str());
+                std::fflush(stdout);
+                info.link_events.push_back({now(), i, l.up, l.up ? "" : l.reason});
+            }
+            links[i] = std::move(l);
+        }
+        for (size_t i = 0; i < streams.size(); i++) {
+            const uint64_t b = streams[i].first_bursts;
+            if (o.tx_first && b > first_bursts[i]) {
+                std::printf("[%7.1fs] port %u: nothing came back for %d ms; first burst sent again (%llu so far)\n",
+                            now(), streams[i].tx_port, kLoopSilenceMs, static_cast<unsigned long long>(b - 1));
+                std::fflush(stdout);
+            }
+            first_bursts[i] = b;
+        }
         if (now() < next) continue;
         info.samples.push_back(take_snapshot(ports, streams, now()));
         if (o.stats_period > 0) {
@@ -180,6 +233,8 @@ int run(const Options& o) {
     for (auto& t : threads) t.join();
     Snapshot last = take_snapshot(ports, streams, now());
     for (NetPort* p : ports) info.faults.push_back(p->fault_report());
+    for (NetPort* p : ports) info.links.push_back(p->link_status());
+    for (const Stream& st : streams) info.first_bursts_resent += st.first_bursts > 1 ? st.first_bursts - 1 : 0;
     for (NetPort* p : ports) p->stop();
     info.pool_size = pool.size();
     info.pool_in_use_after_stop = pool.in_use();

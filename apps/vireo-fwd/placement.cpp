@@ -29,7 +29,13 @@ std::string Topology::describe() const {
     return std::to_string(pus) + " CPUs, " + std::to_string(nodes) + " NUMA node" + (nodes > 1 ? "s" : "");
 }
 
-Placement Topology::place(const std::vector<unsigned>& cores, unsigned nb_cores, int device_node) {
+Placement Topology::place(const std::vector<unsigned>& cores, unsigned nb_cores, int device_node,
+                          const std::vector<CpuClaim>& claims) {
+    auto claim_of = [&](unsigned cpu) -> const CpuClaim* {
+        for (const CpuClaim& c : claims)
+            if (c.cpu == cpu) return &c;
+        return nullptr;
+    };
     hwloc_topology_t t = impl_->topo;
     std::vector<unsigned> all;
     for (hwloc_obj_t pu = nullptr; (pu = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_PU, pu)) != nullptr;)
@@ -58,11 +64,26 @@ Placement Topology::place(const std::vector<unsigned>& cores, unsigned nb_cores,
             throw UsageError{"--nb-cores=" + std::to_string(nb_cores) + " but only " + std::to_string(near.size()) +
                              " CPUs are " + (p.numa_node >= 0 ? "on the devices' NUMA node" : "available") + " (CPUs " +
                              have + ")"};
-        // The highest-numbered CPUs: CPU 0 usually carries interrupts and housekeeping.
+        // CPUs no other poller holds first, then the highest-numbered: CPU 0
+        // usually carries interrupts and housekeeping.
+        std::stable_partition(near.begin(), near.end(), [&](unsigned c) { return claim_of(c) != nullptr; });
         p.cores.assign(near.end() - nb_cores, near.end());
+        std::sort(p.cores.begin(), p.cores.end());
         p.note = p.numa_node >= 0 ? "automatic, NUMA node " + std::to_string(p.numa_node) + " of the devices"
                                   : "automatic (no device NUMA node known)";
+        std::string avoided;
+        for (const CpuClaim& c : claims)
+            if (std::find(p.cores.begin(), p.cores.end(), c.cpu) == p.cores.end() &&
+                avoided.find("CPU " + std::to_string(c.cpu) + " ") == std::string::npos)
+                avoided += (avoided.empty() ? "" : ", ") + std::string("CPU ") + std::to_string(c.cpu) + " (" +
+                           fwd::describe(c) + ")";
+        if (!avoided.empty()) p.note += "; avoided " + avoided;
     }
+    for (unsigned c : p.cores)
+        if (const CpuClaim* k = claim_of(c))
+            p.warnings.push_back("CPU " + std::to_string(c) + " is also polled by " + fwd::describe(*k) +
+                                 ": two pollers on one CPU each wait a scheduler slice for the other (thousands "
+                                 "instead of millions of packets/s); give vireo-fwd another CPU with --cores");
     if (p.numa_node < 0 && device_node >= 0) p.numa_node = device_node;
     return p;
 }

@@ -2,6 +2,7 @@
 // (one writer each, 64-bit aligned stores): a period's figures may be a burst
 // apart, never torn.
 #include "report.hpp"
+#include "vireo/base/hex.hpp"
 
 #include <cstdio>
 
@@ -11,12 +12,6 @@ namespace {
 std::string fmt(const char* f, double a) {
     char b[64];
     std::snprintf(b, sizeof b, f, a);
-    return b;
-}
-
-std::string hex(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
     return b;
 }
 
@@ -127,7 +122,14 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
                fmt("%.1f", c.rx_bursts ? double(c.rx_packets) / double(c.rx_bursts) : 0.0) + " tx " +
                fmt("%.1f", c.tx_bursts ? double(c.tx_packets) / double(c.tx_bursts) : 0.0) + " packets\n";
         if (!info.faults[p].empty()) out += "  device fault: " + info.faults[p] + "\n";
+        const LinkStatus& l = info.links[p];
+        if (l.downs != 0 || !l.up)
+            out += "  link " + std::string(l.up ? "up" : "down: " + l.reason) + "; lost " + std::to_string(l.downs) +
+                   " time(s), came back " + std::to_string(l.reconnects) + " time(s)\n";
     }
+    if (info.first_bursts_resent != 0)
+        out += "--tx-first: first bursts sent again " + std::to_string(info.first_bursts_resent) +
+               " time(s) (loops that had lost every frame)\n";
     out += "buffers: " + std::to_string(info.pool_size - info.pool_in_use_after_stop) + " of " +
            std::to_string(info.pool_size) + " back in the pool" +
            (info.pool_in_use_after_stop == 0 ? " (none leaked)"
@@ -149,7 +151,11 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
              ", \"features\": \"" + hex(port.features()) + "\", \"iova_mode\": \"" +
              std::string(to_string(port.iova_mode())) + "\", " + counters_json(c) +
              ", \"rx_pps\": " + fmt("%.1f", r.rx_pps) + ", \"tx_pps\": " + fmt("%.1f", r.tx_pps) +
-             ", \"fault\": " + json_string(info.faults[p]) + ",\n     \"queues\": [";
+             ", \"fault\": " + json_string(info.faults[p]) +
+             ", \"link\": {\"up\": " + (info.links[p].up ? "true" : "false") +
+             ", \"reason\": " + json_string(info.links[p].reason) +
+             ", \"downs\": " + std::to_string(info.links[p].downs) +
+             ", \"reconnects\": " + std::to_string(info.links[p].reconnects) + "}" + ",\n     \"queues\": [";
         for (size_t q = 0; q < last.port[p].size(); q++)
             j += std::string(q ? ", " : "") + "{\"queue\": " + std::to_string(q) + ", " +
                  counters_json(last.port[p][q]) + "}";
@@ -167,7 +173,14 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         }
         j += "]}";
     }
-    j += "\n  ],\n  \"pool\": {\"size\": " + std::to_string(info.pool_size) +
+    j += "\n  ],\n  \"link_events\": [";
+    for (size_t i = 0; i < info.link_events.size(); i++) {
+        const auto& e = info.link_events[i];
+        j += std::string(i ? ", " : "") + "{\"t\": " + fmt("%.3f", e.t) + ", \"port\": " + std::to_string(e.port) +
+             ", \"up\": " + (e.up ? "true" : "false") + ", \"reason\": " + json_string(e.reason) + "}";
+    }
+    j += "],\n  \"first_bursts_resent\": " + std::to_string(info.first_bursts_resent) +
+         ",\n  \"pool\": {\"size\": " + std::to_string(info.pool_size) +
          ", \"in_use_after_stop\": " + std::to_string(info.pool_in_use_after_stop) +
          ", \"leaked\": " + (info.pool_in_use_after_stop ? "true" : "false") + "}\n}\n";
     return j;

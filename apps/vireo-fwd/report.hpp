@@ -43,6 +43,15 @@ struct RunInfo {
     uint32_t pool_in_use_after_stop = 0;
     std::vector<std::string> faults;  // per port, "" when none
     std::vector<Snapshot> samples;    // one per stats period
+    struct LinkEvent {
+        double t;
+        size_t port;
+        bool up;
+        std::string reason;
+    };
+    std::vector<LinkEvent> link_events;  // as they happened
+    std::vector<LinkStatus> links;       // per port, at the end
+    uint64_t first_bursts_resent = 0;    // --tx-first loops restarted
 };
 
 std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);

@@ -94,6 +94,7 @@ Packet* make_frame(Stream& s, Packet* first, Packet** more) {
 
 template <Mode M>
 void generate(Stream& s) {
+    if (!s.tx->ready()) return;  // link down: nothing allocated, nothing counted as dropped
     Packet* b[kMaxBurst];
     const uint32_t segs = static_cast<uint32_t>(s.segments.size());
     const uint16_t n = s.burst;
@@ -152,6 +153,7 @@ void forward(Stream& s) {
         Packet* b[kMaxBurst];
         const uint16_t n = s.rx->rx_burst(s.rxq, b, s.burst);
         if (n == 0) return;
+        s.received += n;
         if constexpr (M == Mode::RxOnly) {
             PacketPool::free_bulk(b, n);
             return;
@@ -190,6 +192,32 @@ void send_first_burst(Stream& s) {
     s.next_flow = 0;
     generate<Mode::TxOnly>(s);
     s.flows = flows;
+    s.first_bursts++;
+}
+
+void LoopKeeper::start(std::vector<Stream*>& mine) {
+    const auto now = std::chrono::steady_clock::now();
+    seen.assign(mine.size(), 0);
+    quiet_since.assign(mine.size(), now);
+    for (size_t i = 0; i < mine.size(); i++) {
+        send_first_burst(*mine[i]);
+        seen[i] = mine[i]->received;
+    }
+}
+
+void LoopKeeper::check(std::vector<Stream*>& mine) {
+    const auto now = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < mine.size(); i++) {
+        Stream& s = *mine[i];
+        if (s.received != seen[i] || !s.rx->ready() || !s.tx->ready()) {
+            seen[i] = s.received;
+            quiet_since[i] = now;
+            continue;
+        }
+        if (now - quiet_since[i] < std::chrono::milliseconds(kLoopSilenceMs)) continue;
+        send_first_burst(s);
+        quiet_since[i] = now;
+    }
 }
 
 void prepare_headers(Stream& s) {

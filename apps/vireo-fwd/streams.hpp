@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -37,8 +38,10 @@ struct alignas(64) Stream {
     std::array<uint8_t, 42> header{};
     uint32_t ip_sum_base = 0;
     // Written only by the owning thread, read by the stats thread.
-    uint64_t fwd_drops = 0;    // packets a Tx queue did not take (freed)
-    uint64_t alloc_fails = 0;  // generator bursts the pool could not serve
+    uint64_t fwd_drops = 0;     // packets a Tx queue did not take (freed)
+    uint64_t alloc_fails = 0;   // generator bursts the pool could not serve
+    uint64_t received = 0;      // frames this stream took from its Rx queue
+    uint64_t first_bursts = 0;  // --tx-first bursts sent (more than one: the loop was restarted)
     void (*run)(Stream&) = nullptr;
 };
 
@@ -48,5 +51,19 @@ void (*stream_function(Mode m))(Stream&);
 void prepare_headers(Stream& s);
 // One generated burst on the stream's Tx queue (--tx-first).
 void send_first_burst(Stream& s);
+
+// --tx-first starts a loop: each stream's first burst comes back on its own
+// Rx queue (through the peer port and the switch or back end between them).
+// A loop whose frames were all lost (a switch that was not yet forwarding to
+// the peer port when the burst came, frames in flight when a back end
+// restarted) would stay silent for ever; a stream that has received nothing
+// for kLoopSilenceMs while both its ports are ready sends its burst again.
+inline constexpr int kLoopSilenceMs = 200;
+struct LoopKeeper {
+    std::vector<uint64_t> seen;  // per stream: `received` at the last check
+    std::vector<std::chrono::steady_clock::time_point> quiet_since;
+    void start(std::vector<Stream*>& mine);
+    void check(std::vector<Stream*>& mine);
+};
 
 }  // namespace vireo::fwd
