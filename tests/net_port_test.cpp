@@ -120,6 +120,55 @@ TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
+// A device without VIRTIO_NET_F_CSUM (OVS-DPDK by default): the port
+// completes the checksum itself, over a chain, from the pseudo-header sum the
+// application left in the field, and the header asks the device for nothing.
+TEST(NetPort, TxChecksumInSoftwareWhenTheDeviceLacksCsum) {
+    Rig r(kOffered & ~virtio::bit(kNetCsum));
+    r.port->start();
+    ASSERT_FALSE(virtio::has(r.t->accepted, kNetCsum));
+    SplitDevice txd = r.device(1);
+    // Ethernet + IPv4 + UDP (8) + 301 bytes of payload, split over two segments.
+    std::vector<uint8_t> frame(14 + 20 + 8 + 301);
+    for (size_t i = 42; i < frame.size(); i++) frame[i] = static_cast<uint8_t>(i * 7 + 3);
+    const uint8_t src[4] = {10, 0, 0, 1}, dst[4] = {10, 0, 0, 2};
+    std::memcpy(&frame[26], src, 4);
+    std::memcpy(&frame[30], dst, 4);
+    const uint16_t udp_len = 8 + 301;
+    frame[38] = udp_len >> 8;
+    frame[39] = udp_len & 0xff;
+    // RFC 768 by the book, for the expected value: pseudo header + UDP header + data.
+    uint32_t full = (10 << 8) + 0 + (0 << 8) + 1 + (10 << 8) + 0 + (0 << 8) + 2 + 17 + udp_len;
+    for (size_t i = 34; i < frame.size(); i += 2)
+        full += (uint32_t{frame[i]} << 8) + (i + 1 < frame.size() ? frame[i + 1] : 0);
+    while (full >> 16) full = (full & 0xffff) + (full >> 16);
+    const uint16_t expect = static_cast<uint16_t>(~full);
+    // The application's part: the pseudo-header sum in the field (DPDK's rte_ipv4_phdr_cksum).
+    uint32_t ph = (10 << 8) + 1 + (10 << 8) + 2 + 17 + udp_len;
+    while (ph >> 16) ph = (ph & 0xffff) + (ph >> 16);
+    frame[40] = static_cast<uint8_t>(ph >> 8);
+    frame[41] = static_cast<uint8_t>(ph);
+    Packet* a = r.pool.alloc();
+    Packet* b = r.pool.alloc();
+    std::memcpy(a->append(100), frame.data(), 100);
+    std::memcpy(b->append(static_cast<uint16_t>(frame.size() - 100)), frame.data() + 100, frame.size() - 100);
+    a->next = b;
+    a->nb_segs = 2;
+    a->pkt_len = static_cast<uint32_t>(frame.size());
+    a->ol_flags = pkt::kTxUdpCsum | pkt::kTxIpv4;
+    a->l2_len = 14;
+    a->l3_len = 20;
+    ASSERT_EQ(r.port->tx_burst(0, &a, 1), 1);
+    std::deque<DevBuffer> got;
+    ASSERT_EQ(txd.take(8, got), 1u);
+    const uint8_t* h = got[0].segs[0].va;
+    EXPECT_EQ(h[0], 0) << "no NEEDS_CSUM for a device that did not offer CSUM";
+    const uint8_t* sent = got[0].segs[0].va + 12;
+    EXPECT_EQ((sent[40] << 8) | sent[41], expect);
+    r.port->stop();
+    EXPECT_EQ(r.pool.in_use(), 0u);
+}
+
 // What a device writes into an Rx buffer: the 12-byte header, then the frame.
 void put_rx_frame(DevBuffer& b, uint8_t flags, uint16_t num_buffers, uint32_t frame_len, uint8_t fill) {
     uint8_t hdr[12] = {flags};

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "net_checksum.hpp"
 #include "vireo/base/cpu.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/net_stats.hpp"
@@ -228,12 +229,18 @@ private:
     // or at h when the packet has no headroom left.
     void write_header(Packet* p, uint8_t* at = nullptr) noexcept {
         auto* h = reinterpret_cast<virtio::NetHdrMrg*>(at != nullptr ? at : p->data() - kHdr);
-        if (cfg_.tx_csum && (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum))) {
-            std::memset(h, 0, kHdr);
-            h->hdr.flags = virtio::kNetHdrFNeedsCsum;
-            h->hdr.csum_start = static_cast<uint16_t>(p->l2_len + p->l3_len);
-            h->hdr.csum_offset = (p->ol_flags & pkt::kTxTcpCsum) ? 16 : 6;  // TCP / UDP checksum field
-            return;
+        if (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum)) {
+            const uint16_t start = static_cast<uint16_t>(p->l2_len + p->l3_len);
+            const uint16_t offset = (p->ol_flags & pkt::kTxTcpCsum) ? 16 : 6;  // TCP / UDP checksum field
+            if (cfg_.tx_csum) {
+                std::memset(h, 0, kHdr);
+                h->hdr.flags = virtio::kNetHdrFNeedsCsum;
+                h->hdr.csum_start = start;
+                h->hdr.csum_offset = offset;
+                return;
+            }
+            // The device cannot: done here, as it would (net_checksum.hpp).
+            complete_checksum(p, start, offset, !(p->ol_flags & pkt::kTxTcpCsum));
         }
         // Most frames need an all-zero header, and a buffer that last went out
         // carries one already (the device only reads it). Writing only when it
