@@ -31,6 +31,9 @@ TestPmd::TestPmd(const TestPmdOptions& o) : o_(o) {
 
 void TestPmd::start() {
     auto vdev_of = [&](int n, const std::string& socket) {
+        if (o_.virtio_user)
+            return "net_virtio_user" + std::to_string(n) + ",path=" + socket + ",queues=" + std::to_string(o_.queues) +
+                   (o_.virtio_user_server ? ",server=1" : "");
         std::string v = "net_vhost" + std::to_string(n) + ",iface=" + socket + ",queues=" + std::to_string(o_.queues);
         if (o_.client) v += ",client=1";
         if (o_.iommu) v += ",iommu-support=1";
@@ -44,6 +47,8 @@ void TestPmd::start() {
                                      "/usr/bin/dpdk-testpmd",
                                      "-l",
                                      "0,1",
+                                     "--main-lcore",
+                                     o_.fwd_cpu == 1 ? "0" : "1",
                                      "--no-pci",
                                      "--file-prefix=" + prefix_,
                                      "--no-huge",
@@ -123,9 +128,9 @@ void TestPmd::kill_hard() {
     std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
 }
 
-void TestPmd::stop() {
+void TestPmd::stop(int sig) {
     if (pid_ <= 0) return;
-    ::kill(pid_, SIGINT);
+    ::kill(pid_, sig);
     for (int i = 0; i < 250; i++) {
         if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
             pid_ = -1;

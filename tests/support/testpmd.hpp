@@ -3,6 +3,7 @@
 // it and removes /var/run/dpdk/PREFIX.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -20,6 +21,11 @@ struct TestPmdOptions {
     // More vhost ports (net_vhost1, 2...), in testpmd's port order after the
     // first; testpmd's io/macswap pair them 0<->1, 2<->3.
     std::vector<std::string> more_sockets;
+    // DPDK's own front end instead of its back end: net_virtio_user ports, as
+    // the peer of a vireo port through a switch.
+    bool virtio_user = false;
+    bool virtio_user_server = true;  // virtio-user listens (OVS's dpdkvhostuserclient connects)
+    int fwd_cpu = 1;                 // the forwarding lcore's CPU (the main lcore takes the other of 0 and 1)
 };
 
 class TestPmd {
@@ -36,8 +42,8 @@ public:
     // enabled before its port started, so a server-mode test completes the
     // handshake only after this.
     bool wait_forwarding(int timeout_ms) const;
-    void kill_hard();  // SIGKILL, as a crash would
-    void stop();       // SIGINT, then SIGKILL after 5 s
+    void kill_hard();             // SIGKILL, as a crash would
+    void stop(int sig = SIGINT);  // sig (a clean exit), then SIGKILL after 5 s
     bool running() const { return pid_ > 0; }
     std::string log_tail(size_t bytes = 3000) const;
     const std::string& prefix() const { return prefix_; }

@@ -1,14 +1,18 @@
-// Test helper: verified traffic through a NetPort and a forwarding peer.
+// Test helper: verified traffic through a NetPort and a forwarding peer, or
+// from one port to another through a switch.
 // Every frame carries [dst mac][src mac][0x88b5][seq 8][len 4][queue 2]
 // [pattern ...][checksum 4]; frames larger than the pool's data room go out as
 // segment chains. The receiver gathers segments and checks length, queue,
 // sequence (per queue), pattern and checksum.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "vireo/pmd/net_port.hpp"
 
@@ -20,6 +24,7 @@ struct TrafficOptions {
     uint32_t window = 96;                    // frames in flight per queue
     bool lossless = true;                    // false: gaps allowed (full speed), order still checked
     bool macswap = false;                    // the peer swaps MAC addresses
+    bool any_rx_queue = false;               // a switch chooses the Rx queue: order is checked per sending queue
     std::chrono::milliseconds limit{60000};
 };
 
@@ -30,5 +35,40 @@ struct TrafficResult {
 };
 
 TrafficResult run_traffic(NetPort& port, PacketPool& pool, const TrafficOptions& o);
+// Frames sent on tx, received and checked on rx (a switch between them).
+TrafficResult run_traffic(NetPort& tx, NetPort& rx, PacketPool& pool, const TrafficOptions& o);
+
+// Sends single frames on tx until one arrives on rx (a path through a switch
+// that is still enabling a port loses the first frames): true within ms.
+bool wait_path(NetPort& tx, NetPort& rx, PacketPool& pool, int ms);
+
+// Traffic in the background for tests that break the path under it: frames
+// of `size` bytes go out on tx queue 0 as fast as it takes them and are
+// checked on rx (length, pattern, checksum, rising sequence; losses allowed).
+class BackgroundTraffic {
+public:
+    BackgroundTraffic(NetPort& tx, NetPort& rx, PacketPool& pool, uint32_t size = 128, int cpu = 0);
+    ~BackgroundTraffic();
+    void stop();
+    uint64_t sent() const { return sent_.load(); }
+    uint64_t received() const { return received_.load(); }
+    uint64_t bad() const { return bad_.load(); }
+    uint64_t misordered() const { return misordered_.load(); }
+    std::string first_problem() const;
+    // Waits until n more frames arrived than when called: true within ms.
+    bool wait_flow(uint64_t n, int ms) const;
+
+private:
+    void run(int cpu);
+    NetPort& tx_;
+    NetPort& rx_;
+    PacketPool& pool_;
+    uint32_t size_;
+    std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> sent_{0}, received_{0}, bad_{0}, misordered_{0};
+    mutable std::mutex lock_;
+    std::string problem_;
+    std::thread thread_;
+};
 
 }  // namespace vireo::test
