@@ -270,6 +270,59 @@ TEST(Fwd, SigintMidRunOnTwoPortsTwoQueuesLeavesNothingLeaked) {
     ::unlink(json.c_str());
 }
 
+// The back end (client=1) killed under an io --tx-first loop and started
+// again: vireo-fwd says the link went down and came back, restarts its loop,
+// counts it all in the JSON and loses no buffer.
+TEST(Fwd, ServerPortComesBackWhenTheBackEndDoes) {
+    const std::string sock = peer_socket("fwd-back"), json = peer_socket("fwd-back") + ".json";
+    auto pmd = std::make_unique<TestPmd>(TestPmdOptions{sock, 1, /*client=*/true});
+    ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
+    Fwd fwd({"--forward-mode=io", "--tx-first", "--cores=0", "--stats-period=0.5", "--json=" + json,
+             "vhost-user:" + sock + ",server=1,timeout_ms=15000"});
+    ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    pmd->kill_hard();
+    ASSERT_TRUE(fwd.wait_for("port 0: link down: the vhost-user back end closed the connection", 5000)) << fwd.log();
+    pmd = std::make_unique<TestPmd>(TestPmdOptions{sock, 1, true});
+    ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
+    ASSERT_TRUE(fwd.wait_for("port 0: link up again (reconnect 1)", 10000)) << fwd.log();
+    // Every frame of the loop was lost with the back end: the burst goes out again.
+    ASSERT_TRUE(fwd.wait_for("first burst sent again", 5000)) << fwd.log();
+    const size_t mark = fwd.log().size();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const std::string after = fwd.log().substr(mark);
+    EXPECT_EQ(after.find("rx    0.000 Mpps"), std::string::npos) << "the loop did not resume:\n" << after;
+    EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+    const std::string j = read_file(json);
+    EXPECT_EQ(json_number(j, "downs"), 1) << j;
+    EXPECT_EQ(json_number(j, "reconnects"), 1) << j;
+    EXPECT_NE(j.find("\"up\": false, \"reason\": \"the vhost-user back end closed the connection\""), std::string::npos)
+        << j;
+    EXPECT_GE(json_number(j, "first_bursts_resent"), 1) << j;
+    EXPECT_NE(j.find("\"leaked\": false"), std::string::npos) << j;
+    ::unlink(json.c_str());
+}
+
+// Automatic placement keeps off a CPU another process polls on (here
+// testpmd's forwarding lcore on CPU 1); --cores onto it warns.
+TEST(Fwd, PlacementKeepsOffAnotherPollersCpu) {
+    Chain c;
+    ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
+    {
+        Fwd fwd({"--forward-mode=rxonly", "--duration=1", "--stats-period=0", "vhost-user:" + c.tp1});
+        EXPECT_EQ(fwd.finish(false), 0) << fwd.log();
+        const std::string log = fwd.log();
+        EXPECT_NE(log.find("polling on CPU 0"), std::string::npos) << log;
+        EXPECT_NE(log.find("avoided CPU 1 (dpdk-testpmd thread"), std::string::npos) << log;
+    }
+    {
+        Fwd fwd({"--forward-mode=rxonly", "--cores=1", "--duration=1", "--stats-period=0", "vhost-user:" + c.tp1});
+        EXPECT_EQ(fwd.finish(false), 0) << fwd.log();
+        const std::string log = fwd.log();
+        EXPECT_NE(log.find("warning: CPU 1 is also polled by dpdk-testpmd thread"), std::string::npos) << log;
+    }
+}
+
 // Bad input: one clear line on stderr and exit code 2.
 TEST(Fwd, BadInputIsOneClearErrorAndExitCode2) {
     struct Case {
@@ -287,6 +340,8 @@ TEST(Fwd, BadInputIsOneClearErrorAndExitCode2) {
         {{"--forward-mode=io"}, "no device"},
         {{"vhost-user:/tmp/vireo-no-such.sock,timeout_ms=100"}, "/tmp/vireo-no-such.sock"},
         {{"pci:0000:7f:1f.7"}, "0000:7f:1f.7"},
+        // Checked before any device is opened (this one would wait 5 s for its back end).
+        {{"--json=/nonexistent/dir/x.json", "vhost-user:/tmp/vireo-no-such.sock"}, "cannot write it"},
     };
     for (const Case& c : cases) {
         Fwd fwd(c.args);
