@@ -196,17 +196,21 @@ int run(const Options& o) {
     while (g_signal == 0 && (o.duration == 0 || now() < o.duration)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         // A link that changed, and a loop that had to be restarted: said once, as it happens.
+        // (Counted, not only sampled: a link may go down and up between two looks.)
         for (size_t i = 0; i < ports.size(); i++) {
             LinkStatus l = ports[i]->link_status();
-            if (l.up != links[i].up || l.reason != links[i].reason) {
-                if (l.up)
-                    std::printf("[%7.1fs] port %zu: link up again (reconnect %llu)\n", now(), i,
-                                static_cast<unsigned long long>(l.reconnects));
-                else
-                    std::printf("[%7.1fs] port %zu: link down: %s\n", now(), i, l.reason.c_str());
-                std::fflush(stdout);
-                info.link_events.push_back({now(), i, l.up, l.up ? "" : l.reason});
+            if (l.downs != links[i].downs) {
+                std::printf("[%7.1fs] port %zu: link down: %s\n", now(), i, l.last_loss.c_str());
+                info.link_events.push_back({now(), i, false, l.last_loss});
+            } else if (!l.up && l.reason != links[i].reason) {  // still down, for another reason now
+                std::printf("[%7.1fs] port %zu: still down: %s\n", now(), i, l.reason.c_str());
             }
+            if (l.reconnects != links[i].reconnects) {
+                std::printf("[%7.1fs] port %zu: link up again (reconnect %llu)\n", now(), i,
+                            static_cast<unsigned long long>(l.reconnects));
+                info.link_events.push_back({now(), i, true, ""});
+            }
+            std::fflush(stdout);
             links[i] = std::move(l);
         }
         for (size_t i = 0; i < streams.size(); i++) {
@@ -247,6 +251,7 @@ int run(const Options& o) {
     }
     bool faulted = false;
     for (const auto& f : info.faults) faulted |= !f.empty();
+    for (const auto& l : info.links) faulted |= !l.up;  // a back end that left and never came back
     return info.pool_in_use_after_stop == 0 && !faulted ? 0 : 1;
 }
 

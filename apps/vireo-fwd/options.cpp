@@ -106,7 +106,8 @@ const char* usage() {
            "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
            "  --total-num-mbufs=N    packet pool size (default: sized from rings, bursts and cores)\n"
            "  --json=FILE            write a machine-readable summary at the end\n"
-           "exit codes: 0 done, 1 ran but something went wrong (leak, device fault), 2 could not start\n";
+           "exit codes: 0 done, 1 ran but something went wrong (leak, device fault, a link still down at the end),\n"
+           "            2 could not start\n";
 }
 
 Options parse_options(int argc, char** argv) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -22,6 +23,34 @@
 #endif
 
 namespace vireo {
+namespace {
+
+bool has_cap_ipc_lock() {
+    std::ifstream f("/proc/self/status");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind("CapEff:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> 14) & 1;  // CAP_IPC_LOCK
+    return false;
+}
+
+std::string limit_text(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v) + " bytes"; }
+
+// What stops the lock and what would allow it: the capability, the soft and
+// the hard limit (raising the soft one is enough only up to the hard one).
+std::string memlock_hint(size_t want) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_MEMLOCK, &rl);
+    std::string h = "this process lacks CAP_IPC_LOCK and its locked-memory limit is " + limit_text(rl.rlim_cur) +
+                    " (soft) / " + limit_text(rl.rlim_max) + " (hard); ";
+    if (has_cap_ipc_lock()) return "CAP_IPC_LOCK is held, so the system is short of lockable memory";
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+        return h +
+               "the hard limit is below what vireo needs, so ulimit -l cannot help: run as root, grant "
+               "CAP_IPC_LOCK (setcap cap_ipc_lock+ep BINARY), or raise the hard limit (limits.conf memlock, "
+               "systemd LimitMEMLOCK=infinity)";
+    return h + "raise the soft limit (ulimit -l unlimited, up to the hard limit), or run as root / grant CAP_IPC_LOCK";
+}
+
+}  // namespace
 
 const char* to_string(DmaBacking b) noexcept;
 
@@ -172,8 +201,7 @@ DmaRegion DmaRegion::create(const DmaRegionOptions& opts) {
     // and a region must be locked in every build.
     if (opts.lock && ::syscall(SYS_mlock, r.va_, r.len_) != 0) {
         int e = errno;
-        throw_sys_error("cannot lock " + std::to_string(r.len_) + " bytes of DMA memory", e,
-                        "raise the locked-memory limit (ulimit -l unlimited) or run as root");
+        throw_sys_error("cannot lock " + std::to_string(r.len_) + " bytes of DMA memory", e, memlock_hint(r.len_));
     }  // r's destructor unmaps and closes on the throw
     return r;
 }

@@ -31,6 +31,7 @@ std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
     vo.path = spec.path;
     vo.server = spec.server;
     vo.timeout_ms = spec.timeout_ms;
+    vo.reply_timeout_ms = spec.reply_timeout_ms;
     vo.mac = spec.mac;
     vo.mac_given = spec.mac_given;
     vo.mtu = spec.mtu;

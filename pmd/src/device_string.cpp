@@ -1,5 +1,6 @@
 #include "vireo/pmd/device_string.hpp"
 
+#include <bit>
 #include <charconv>
 #include <map>
 #include <sstream>
@@ -51,7 +52,7 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 }
 
 std::string known_keys() {
-    std::string k = "queues, ring, server, reconnect, iova, mac, mtu, timeout_ms";
+    std::string k = "queues, ring, server, reconnect, iova, mac, mtu, timeout_ms, reply_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -98,6 +99,8 @@ DeviceSpec parse_device_string(const std::string& s) {
             d.mtu = static_cast<uint16_t>(number(s, key, v, 68, 65535));
         } else if (key == "timeout_ms") {
             d.timeout_ms = static_cast<int>(number(s, key, v, 1, 600000));
+        } else if (key == "reply_timeout_ms") {
+            d.reply_timeout_ms = static_cast<int>(number(s, key, v, 1, 600000));
         } else if (key == "iova") {
             if (v == "auto")
                 d.iova.reset();
@@ -122,6 +125,12 @@ DeviceSpec parse_device_string(const std::string& s) {
             bad(s, "unknown key '" + key + "'; known keys: " + known_keys());
         }
     }
+    // A split ring's size is a power of two (2.7); packed rings take any size.
+    // Without packed=1 the ring is split whatever the device offers: say so now.
+    if (!virtio::has(d.wanted_features, kRingPacked) && !std::has_single_bit(d.ring))
+        bad(s, "ring=" + std::to_string(d.ring) +
+                   " is not a power of two, which a split ring needs (virtio 1.2 section 2.7): use 256, 512, ... "
+                   "or packed=1");
     return d;
 }
 

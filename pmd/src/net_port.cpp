@@ -2,6 +2,7 @@
 // of one of eight compiled data paths.
 #include "vireo/pmd/net_port.hpp"
 
+#include <bit>
 #include <cstdio>
 
 #include "net_ctrl_queue.hpp"
@@ -205,6 +206,16 @@ void NetPort::negotiate() {
     } else {
         f &= ~virtio::bit(kNetMq);
     }
+    // The ring size against the layout the device accepted and its own limits.
+    if (!virtio::has(f, kRingPacked) && !std::has_single_bit(spec_.ring))
+        throw Error(describe() + ": ring=" + std::to_string(spec_.ring) +
+                    " is not a power of two, which a split ring needs (virtio 1.2 section 2.7), and the device does "
+                    "not offer packed rings: use 256, 512, ...");
+    for (uint16_t q = 0; q < 2 * spec_.queues; q++)
+        if (const uint16_t most = transport_->max_queue_size(q); most != 0 && spec_.ring > most)
+            throw Error(describe() + ": ring=" + std::to_string(spec_.ring) + " but the device's queue " +
+                        std::to_string(q) + " holds at most " + std::to_string(most) +
+                        " descriptors: use ring=" + std::to_string(std::bit_floor(most)) + " or less");
     features_ = f;
 }
 

@@ -26,7 +26,10 @@ struct NetPort::Watcher {
         std::lock_guard<std::mutex> g(lock_);
         status_.up = false;
         status_.reason = why;
-        status_.downs += lost;
+        if (lost) {
+            status_.downs++;
+            status_.last_loss = why;
+        }
     }
     void count_reconnect() {
         std::lock_guard<std::mutex> g(lock_);
@@ -44,7 +47,7 @@ struct NetPort::Watcher {
 
 private:
     mutable std::mutex lock_;
-    LinkStatus status_{false, "not started", 0, 0};
+    LinkStatus status_{false, "not started", "", 0, 0};
 };
 
 }  // namespace vireo

@@ -37,6 +37,11 @@ VhostUserTransport::VhostUserTransport(const VhostUserOptions& opts) : opts_(opt
     handshake();
 }
 
+VhostUserTransport::VhostUserTransport(const VhostUserOptions& opts, Connection connected)
+    : opts_(opts), conn_(std::move(connected)) {
+    handshake();
+}
+
 VhostUserTransport::~VhostUserTransport() {
     backend_.reset();
     for (int fd : kick_fds_) ::close(fd);
@@ -48,6 +53,7 @@ VhostUserTransport::~VhostUserTransport() {
 void VhostUserTransport::handshake() {
     std::lock_guard<std::mutex> g(conn_lock_);
     broken_.clear();
+    conn_.set_reply_timeout_ms(opts_.reply_timeout_ms);
     conn_.set_reply_ack(false);
     conn_.send(kSetOwner, nullptr, 0);
     uint64_t f = conn_.call_u64(kGetFeatures);
@@ -276,6 +282,7 @@ void VhostUserTransport::disconnect() {
 }
 
 bool VhostUserTransport::reconnect(int stop_fd) {
+    if (!can_reconnect() || (opts_.server && listener_ == nullptr)) return false;
     disconnect();
     Connection c = opts_.server ? listener_->accept(-1, stop_fd) : connect_to(opts_.path, -1, stop_fd);
     if (!c.valid()) return false;

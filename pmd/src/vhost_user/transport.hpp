@@ -32,8 +32,9 @@ namespace vireo {
 
 struct VhostUserOptions {
     std::string path;
-    bool server = false;  // we listen, the back end connects
-    int timeout_ms = 5000;
+    bool server = false;          // we listen, the back end connects
+    int timeout_ms = 5000;        // the first connect or accept
+    int reply_timeout_ms = 5000;  // each answer of the back end
     std::array<uint8_t, 6> mac{};
     bool mac_given = false;
     uint16_t mtu = 1500;
@@ -42,6 +43,8 @@ struct VhostUserOptions {
 class VhostUserTransport final : public Transport {
 public:
     explicit VhostUserTransport(const VhostUserOptions& opts);
+    // Over a connection made elsewhere (the fuzz targets, tests): no listener, no reconnect.
+    VhostUserTransport(const VhostUserOptions& opts, vhost::Connection connected);
     ~VhostUserTransport() override;
 
     std::string describe() const override { return "vhost-user:" + opts_.path; }
@@ -64,7 +67,7 @@ public:
                "other_config:vhost-iommu-support=true)";
     }
     int connection_fd() const override { return conn_.fd(); }
-    bool can_reconnect() const override { return true; }
+    bool can_reconnect() const override { return !opts_.path.empty(); }
     void disconnect() override;
     bool reconnect(int stop_fd) override;
     std::string link_down_reason() const override;

@@ -4,7 +4,8 @@
 //
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
-// default 1), iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N, and
+// default 1), iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N (the
+// first connect or accept), reply_timeout_ms=N (each answer of the back end), and
 // a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
 // order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
 // status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated
@@ -33,6 +34,7 @@ struct DeviceSpec {
     bool mac_given = false;
     uint16_t mtu = 1500;
     int timeout_ms = 5000;
+    int reply_timeout_ms = 5000;
     uint64_t wanted_features = 0;  // virtio feature bits the user allows
 };
 

@@ -38,6 +38,7 @@ namespace vireo {
 struct LinkStatus {
     bool up = false;          // started, and the device has the rings: bursts reach them
     std::string reason;       // why it is down ("" while up)
+    std::string last_loss;    // why the connection was last lost (kept after it came back)
     uint64_t downs = 0;       // connections lost
     uint64_t reconnects = 0;  // times the port came back by itself (renegotiated, refilled)
 };
