@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/fwd_process.hpp"
 #include "support/peer_env.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
@@ -26,81 +27,6 @@ namespace vireo {
 namespace {
 
 using namespace test;
-
-const char* fwd_binary() {
-    const char* p = std::getenv("VIREO_FWD");
-    return p != nullptr ? p : "vireo-fwd";
-}
-
-// vireo-fwd as a child process with its output in a file.
-class Fwd {
-public:
-    explicit Fwd(std::vector<std::string> args) : log_(peer_socket("fwd") + ".log") {
-        args.insert(args.begin(), fwd_binary());
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
-    }
-    ~Fwd() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        ::unlink(log_.c_str());
-    }
-    std::string log() const {
-        std::ifstream f(log_);
-        std::stringstream s;
-        s << f.rdbuf();
-        return s.str();
-    }
-    bool wait_for(const std::string& text, int ms = 20000) const {
-        for (int i = 0; i < ms / 20; i++) {
-            if (log().find(text) != std::string::npos) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return false;
-    }
-    // SIGINT (unless already exited) and the exit code; -1 if it had to be killed.
-    int finish(bool interrupt = true, int ms = 20000) {
-        if (interrupt) ::kill(pid_, SIGINT);
-        for (int i = 0; i < ms / 20; i++) {
-            int st = 0;
-            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return -1;
-    }
-
-private:
-    std::string log_;
-    pid_t pid_ = -1;
-};
-
-std::string read_file(const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-// The first number after "key": in a JSON text (vireo-fwd's summary is flat enough).
-double json_number(const std::string& j, const std::string& key, size_t from = 0) {
-    const size_t k = j.find("\"" + key + "\":", from);
-    if (k == std::string::npos) return -1;
-    return std::strtod(j.c_str() + k + key.size() + 3, nullptr);
-}
 
 struct Chain {
     std::string tp0 = peer_socket("tp0"), tp1 = peer_socket("tp1"), json = peer_socket("fwd") + ".json";
@@ -300,6 +226,35 @@ TEST(Fwd, ServerPortComesBackWhenTheBackEndDoes) {
         << j;
     EXPECT_GE(json_number(j, "first_bursts_resent"), 1) << j;
     EXPECT_NE(j.find("\"leaked\": false"), std::string::npos) << j;
+    ::unlink(json.c_str());
+}
+
+// txonly while the back end is gone: nothing is generated, so nothing is
+// counted as dropped (every allocate-and-free used to count).
+TEST(Fwd, TxonlyCountsNoDropsWhileTheLinkIsDown) {
+    const std::string sock = peer_socket("fwd-txdown"), json = peer_socket("fwd-txdown") + ".json";
+    auto pmd = std::make_unique<TestPmd>(TestPmdOptions{sock, 1, /*client=*/true, false, "rxonly"});
+    ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
+    Fwd fwd({"--forward-mode=txonly", "--cores=0", "--stats-period=0.5", "--json=" + json,
+             "vhost-user:" + sock + ",server=1,timeout_ms=15000"});
+    ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    pmd->kill_hard();
+    ASSERT_TRUE(fwd.wait_for("link down", 5000)) << fwd.log();
+    const size_t mark = fwd.log().size();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const std::string down = fwd.log().substr(mark);
+    // Every live line while down (after the one of the period the link went down in): nothing dropped.
+    size_t lines_down = 0;
+    const size_t first = down.find("port 0  rx");
+    for (size_t at = down.find("port 0  rx", first + 1); at != std::string::npos;
+         at = down.find("port 0  rx", at + 1)) {
+        const std::string line = down.substr(at, down.find('\n', at) - at);
+        EXPECT_NE(line.find("drops 0 errors 0"), std::string::npos) << line;
+        lines_down++;
+    }
+    EXPECT_GE(lines_down, 3u) << down;
+    EXPECT_EQ(fwd.finish(), 1) << "the link was still down at the end\n" << fwd.log();
     ::unlink(json.c_str());
 }
 

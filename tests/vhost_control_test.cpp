@@ -114,6 +114,35 @@ TEST(VhostControl, BackEndRestartedUnderTrafficTwentyTimes) {
     EXPECT_EQ(pool.in_use(), 0u) << "buffers leaked";
 }
 
+// Client mode (the back end listens): the port connects again by itself,
+// backing off, each time the back end is back.
+TEST(VhostControl, ClientPortConnectsAgainWhenTheBackEndReturns) {
+    const std::string path = peer_socket("client-again");
+    DmaMemory mem(peer_memory(IovaMode::PA, 64 << 20));
+    PacketPool pool(mem, {.count = 4096});
+    auto pmd = std::make_unique<TestPmd>(TestPmdOptions{path, 1});
+    ASSERT_TRUE(pmd->wait_for_socket(15000)) << pmd->log_tail();
+    auto port = NetPort::open("vhost-user:" + path + ",timeout_ms=15000", mem, pool);
+    port->start();
+    for (int round = 0; round < 3; round++) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        TrafficOptions o;
+        o.per_queue = 2000;
+        o.size = [](uint64_t s) { return static_cast<uint32_t>(64 + s % 500); };
+        ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
+        TrafficResult r = run_traffic(*port, pool, o);
+        ASSERT_TRUE(r.complete() && r.received == o.per_queue) << r.first_problem << "\n" << pmd->log_tail();
+        pmd->stop(SIGTERM);
+        ASSERT_TRUE(wait_link(*port, false, 5000));
+        EXPECT_EQ(pool.in_use(), 0u);
+        pmd = std::make_unique<TestPmd>(TestPmdOptions{path, 1});
+        ASSERT_TRUE(wait_link(*port, true, 15000)) << port->link_status().reason << "\n" << pmd->log_tail();
+    }
+    EXPECT_EQ(port->link_status().reconnects, 3u);
+    port->stop();
+    EXPECT_EQ(pool.in_use(), 0u);
+}
+
 TEST(VhostControl, SocketThatDoesNotExist) {
     DmaMemory mem(peer_memory(IovaMode::PA, 64 << 20));
     PacketPool pool(mem, {.count = 256});

@@ -1,0 +1,138 @@
+// libFuzzer target: the fuzzer plays the device on a port's Rx path. It
+// completes Rx buffers with whatever it likes in the virtio-net header
+// (flags, gso fields, num_buffers) and the used length, in any order (split)
+// or in ring order (packed), and the port assembles frames (mergeable
+// buffers: a frame spans num_buffers buffers, 5.1.6.4.1) and delivers them.
+// Invariants (a violation aborts): a delivered frame's segments add up to its
+// pkt_len, there are nb_segs of them, none is longer than its buffer, the
+// port's counters match what was delivered, and after stop() every buffer is
+// back in the pool. Built by ci/fuzz with -DRX_PACKED=0 or 1.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "support/device_model.hpp"
+#include "support/fake_transport.hpp"
+#include "vireo/base/error.hpp"
+#include "vireo/pmd/net_port.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+#define CHECK(c)                                                                    \
+    do {                                                                            \
+        if (!(c)) {                                                                 \
+            std::fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__); \
+            std::abort();                                                           \
+        }                                                                           \
+    } while (0)
+
+namespace {
+
+using namespace vireo;
+using namespace vireo::test;
+using namespace vireo::virtio::feature;
+
+struct Input {
+    const uint8_t* p;
+    size_t n;
+    uint8_t u8() { return n ? (n--, *p++) : 0; }
+    uint16_t u16() { return static_cast<uint16_t>(u8() | u8() << 8); }
+};
+
+constexpr uint16_t kRing = 16;
+constexpr uint16_t kRoom = 256;  // small buffers: frames span several
+
+// One port per variant for the whole run (DMA memory is never freed, so each
+// execution starts and stops the same port instead of making a new one).
+struct Rig {
+    DmaMemory mem{[] {
+        DmaMemoryOptions o;
+        o.mode = IovaMode::PA;
+        o.pa_source = PaSource::Linear;
+        o.region_size = 4 << 20;
+        o.region.backing = DmaBacking::Memfd4K;
+        return o;
+    }()};
+    PacketPool pool{mem, {.count = 256, .data_room = kRoom, .cache_size = 0}};
+    FakeTransport* t = nullptr;
+    std::unique_ptr<NetPort> port;
+
+    explicit Rig(bool in_order) {
+        const uint64_t offered = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetGuestCsum) |
+                                 (RX_PACKED ? virtio::bit(kRingPacked) : 0) | (in_order ? virtio::bit(kInOrder) : 0);
+        auto tr = std::make_unique<FakeTransport>(offered);
+        t = tr.get();
+        const std::string dev = std::string("vhost-user:/fuzz,ring=") + std::to_string(kRing) +
+                                (RX_PACKED ? ",packed=1,in_order=1" : ",in_order=1");
+        port = std::make_unique<NetPort>(std::move(tr), parse_device_string(dev), mem, pool, 0);
+    }
+};
+
+Rig& rig(bool in_order) {
+    static Rig a(false), b(true);
+    return in_order ? b : a;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    Input in{data, size};
+    Rig& r = rig(in.u8() & 1);
+    NetPort& port = *r.port;
+    port.reset_stats();
+    port.start();
+    QueueAreas a{};
+    CHECK(r.t->area(0, &a));
+#if RX_PACKED
+    PackedDevice d(r.mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, false);
+#else
+    SplitDevice d(r.mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, false);
+#endif
+    std::deque<DevBuffer> held;
+    uint64_t delivered = 0, bytes = 0;
+    while (in.n) {
+        if (in.u8() % 2 == 0) {  // the device fills up to k buffers
+            d.take(1 + in.u8() % 8, held);
+            std::vector<DevBuffer> done;
+            for (int k = in.u8() % 6; k > 0 && !held.empty(); k--) {
+                size_t pick = RX_PACKED ? 0 : in.u8() % held.size();  // split may complete out of order
+                DevBuffer b = held[pick];
+                held.erase(held.begin() + static_cast<long>(pick));
+                uint8_t hdr[12];
+                for (uint8_t& x : hdr) x = in.u8();
+                if (!b.segs.empty() && b.segs[0].len >= 12) std::memcpy(b.segs[0].va, hdr, 12);
+                b.written = in.u16() % (b.writable_bytes() + 64);  // sometimes more than was posted
+                done.push_back(b);
+            }
+            if (!done.empty()) d.complete(done);
+        } else {  // the port polls
+            Packet* out[32];
+            const uint16_t n = port.rx_burst(0, out, static_cast<uint16_t>(1 + in.u8() % 32));
+            for (uint16_t i = 0; i < n; i++) {
+                uint32_t sum = 0;
+                uint16_t segs = 0;
+                for (Packet* s = out[i]; s != nullptr; s = s->next) {
+                    CHECK(s->data_len <= kRoom + 12);
+                    CHECK(s->data_off + s->data_len <= s->buf_len);
+                    sum += s->data_len;
+                    segs++;
+                    CHECK(segs <= kRing);
+                }
+                CHECK(segs == out[i]->nb_segs);
+                CHECK(sum == out[i]->pkt_len);
+                bytes += sum;
+            }
+            delivered += n;
+            PacketPool::free_bulk(out, n);
+        }
+    }
+    const QueueStats s = port.rx_stats(0);
+    CHECK(s.packets == delivered);
+    CHECK(s.bytes == bytes);
+    port.stop();  // a reset: everything the device held comes back too
+    CHECK(r.pool.in_use() == 0);
+    return 0;
+}

@@ -1,0 +1,61 @@
+// Test helper: a Transport with nothing behind it but memory, for driving a
+// NetPort against the device model (tests/support/device_model.hpp): it
+// records the accepted features and where each queue lives.
+#pragma once
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vireo/pmd/transport.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo::test {
+
+class FakeTransport : public Transport {
+public:
+    explicit FakeTransport(uint64_t offered) : offered_(offered) {}
+    std::string describe() const override { return "fake"; }
+    uint64_t device_features() override { return offered_; }
+    void set_features(uint64_t f) override { accepted = f; }
+    void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
+    uint8_t status() override { return status_; }
+    void reset() override { status_ = 0; }
+    uint16_t max_queue_pairs() override { return max_pairs; }
+    uint16_t max_queue_size(uint16_t) override { return 0; }
+    void setup_queue(const QueueAreas& q) override {
+        std::lock_guard<std::mutex> g(lock);
+        if (q.index >= areas.size()) areas.resize(q.index + 1);
+        areas[q.index] = q;
+    }
+    bool area(uint16_t index, QueueAreas* out) {
+        std::lock_guard<std::mutex> g(lock);
+        if (index >= areas.size() || areas[index].size == 0) return false;
+        *out = areas[index];
+        return true;
+    }
+    Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
+    NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, 1, 1500}; }
+    IommuKind iommu() const override { return IommuKind::VhostIotlb; }
+    bool connected() override { return true; }
+    void attach_memory(DmaMemory&) override { attached++; }
+    std::string access_platform_hint() const override { return "fake: offer bit 33"; }
+    ~FakeTransport() override { ::close(efd_); }
+
+    uint64_t accepted = 0;
+    int attached = 0;
+    bool refuse_features = false;
+    uint16_t max_pairs = 1;
+    std::vector<QueueAreas> areas;
+    std::mutex lock;
+
+private:
+    uint64_t offered_;
+    uint8_t status_ = 0;
+    int efd_ = ::eventfd(0, EFD_NONBLOCK);
+};
+
+}  // namespace vireo::test
