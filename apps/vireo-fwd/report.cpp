@@ -149,7 +149,8 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         const Rate r = rate({}, c, last.t);
         j += "    {\"id\": " + std::to_string(p) + ", \"device\": " + json_string(info.devices[p]) +
              ", \"features\": \"" + hex(port.features()) + "\", \"iova_mode\": \"" +
-             std::string(to_string(port.iova_mode())) + "\", " + counters_json(c) +
+             std::string(to_string(port.iova_mode())) + "\", \"data_path\": " + json_string(port.data_path()) +
+             ", \"iova_why\": " + json_string(port.dma_plan().why) + ", " + counters_json(c) +
              ", \"rx_pps\": " + fmt("%.1f", r.rx_pps) + ", \"tx_pps\": " + fmt("%.1f", r.tx_pps) +
              ", \"fault\": " + json_string(info.faults[p]) +
              ", \"link\": {\"up\": " + (info.links[p].up ? "true" : "false") +

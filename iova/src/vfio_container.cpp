@@ -85,7 +85,7 @@ VfioContainer::~VfioContainer() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-std::unique_ptr<VfioDevice> VfioContainer::open_device(const std::string& bdf) {
+int VfioContainer::open_device_fd(const std::string& bdf) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::exists("/sys/bus/pci/devices/" + bdf, ec))
@@ -104,7 +104,7 @@ std::unique_ptr<VfioDevice> VfioContainer::open_device(const std::string& bdf) {
     if (dfd < 0)
         throw_sys_error("VFIO_GROUP_GET_DEVICE_FD(" + bdf + ")", errno,
                         "is another process (or another port of this one) using the device?");
-    return std::make_unique<VfioDevice>(shared_from_this(), bdf, dfd);
+    return dfd;
 }
 
 void VfioContainer::join_group(int number, bool noiommu) {

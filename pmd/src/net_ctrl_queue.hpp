@@ -1,7 +1,7 @@
 // The virtio-net control virtqueue (virtio 1.2 section 5.1.6.5): one command
 // at a time, {class, command} + data + a device-written ack, sent and waited
 // for on the control path. Used for VQ_PAIRS_SET when the transport has a
-// device behind the control queue (see Transport::control_queue_device()).
+// device behind the control queue (NetConfig::control_queue_processed).
 #pragma once
 
 #include <chrono>
@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "net_queue_pair.hpp"
+#include "queue_pair.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/dma_memory.hpp"
 #include "vireo/pmd/transport.hpp"
@@ -18,24 +20,25 @@
 namespace vireo {
 
 template <class Q>
-class NetControlQueue {
+class NetControlQueue final : public detail::ControlQueueBase {
 public:
     static constexpr uint16_t kSize = 64;
 
     NetControlQueue(DmaMemory& mem, uint16_t index, bool event_idx, bool notification_data)
         : q_(mem, {kSize, index, event_idx, notification_data}), buf_(mem.allocate(64, 64)), index_(index) {}
 
-    Q& queue() { return q_; }
-    uint16_t index() const { return index_; }
-    void set_doorbell(Doorbell d) { bell_ = d; }
-    void reset() {
+    void setup(Transport& t, const DmaMemory& mem) override {
+        t.setup_queue(areas_of(q_, mem, index_));
+        bell_ = t.doorbell(index_);
+    }
+    void reset() override {
         q_.reset([](void*) {});
     }
 
     // Sends one command and waits for the device's ack. Throws when the device
     // does not answer, answers with an error, or breaks the ring's rules.
-    void command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what,
-                 int timeout_ms = 2000) {
+    void command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what) override {
+        constexpr int timeout_ms = 2000;
         if (len > 32) throw Error("control command data over 32 bytes");
         uint8_t* b = buf_.va;
         b[0] = cls;

@@ -14,22 +14,22 @@ namespace vireo {
 LinkStatus NetPort::link_status() const { return watcher_->status(); }
 
 void NetPort::watch() {
-    Transport& t = *transport_;
+    TransportConnection& t = *transport_->connection();
     const int stop_fd = watcher_->stop.fd();
     for (;;) {
         // 1. Connected: wait for the peer to hang up (or for stop()).
-        pollfd p[2] = {{t.connection_fd(), POLLRDHUP, 0}, {stop_fd, POLLIN, 0}};
+        pollfd p[2] = {{t.fd(), POLLRDHUP, 0}, {stop_fd, POLLIN, 0}};
         const int r = ::poll(p, 2, -1);
         if (r < 0 && errno == EINTR) continue;
         if (p[1].revents != 0) return;
         if (r < 0 || !(p[0].revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))) continue;
 
         // 2. Gone: no burst touches the rings any more, every buffer comes back.
-        const std::string why = t.link_down_reason();
+        const std::string why = t.down_reason();
         take_down();
         t.disconnect();
         watcher_->set_down(why, true);
-        if (!spec_.reconnect || !t.can_reconnect()) return;
+        if (!spec_.reconnect) return;
 
         // 3. Back: the transport's handshake, then ours; any failure is the
         // new reason for being down, and we wait for the next attempt.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net_checksum.hpp"
+#include "queue_pair.hpp"
 #include "vireo/base/cpu.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/net_stats.hpp"
@@ -19,18 +20,23 @@
 
 namespace vireo {
 
-struct PairConfig {
-    uint16_t ring;
-    uint16_t rx_index, tx_index;
-    uint16_t port_id, queue_id;
-    bool event_idx, notification_data;
-    bool mrg_rxbuf;  // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
-    bool tx_csum;    // VIRTIO_NET_F_CSUM: the device computes Tx checksums
-    bool rx_csum;    // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
-};
+// Where a virtqueue lives, for the transport to program.
+template <class Q>
+QueueAreas areas_of(Q& q, const DmaMemory& mem, uint16_t index) {
+    const IovaMap& m = mem.map();
+    return {index,
+            q.size(),
+            Q::kPacked,
+            q.desc_iova(),
+            q.driver_iova(),
+            q.device_iova(),
+            m.va(q.desc_iova()),
+            m.va(q.driver_iova()),
+            m.va(q.device_iova())};
+}
 
 template <class Q>
-class NetQueuePair {
+class NetQueuePair final : public detail::QueuePairBase {
 public:
     static constexpr uint16_t kHdr = sizeof(virtio::NetHdrMrg);  // VERSION_1: always 12 bytes (5.1.6)
     static constexpr uint16_t kBurst = 64;
@@ -56,13 +62,16 @@ public:
     const PairConfig& config() const { return cfg_; }
     Q& rxq() { return rx_; }
     Q& txq() { return tx_; }
-    void set_doorbells(Doorbell rx, Doorbell tx) {
-        rx_bell_ = rx;
-        tx_bell_ = tx;
+
+    void setup(Transport& t, const DmaMemory& mem) override {
+        t.setup_queue(areas_of(rx_, mem, cfg_.rx_index));
+        t.setup_queue(areas_of(tx_, mem, cfg_.tx_index));
+        rx_bell_ = t.doorbell(cfg_.rx_index);
+        tx_bell_ = t.doorbell(cfg_.tx_index);
     }
 
     // Posts Rx buffers until the ring is full (or the pool is empty).
-    void refill() noexcept {
+    void refill() noexcept override {
         Packet* pk[kBurst];
         VqBuf bufs[kBurst];
         for (;;) {
@@ -83,19 +92,27 @@ public:
         }
     }
 
-    static uint16_t rx_burst(void* self, Packet** out, uint16_t n) noexcept {
+    // The hot entry points (detail::BurstFn): the pair is known to be of this kind.
+    static uint16_t rx_burst(detail::QueuePairBase* self, Packet** out, uint16_t n) noexcept {
         return static_cast<NetQueuePair*>(self)->rx(out, n);
     }
-    static uint16_t tx_burst(void* self, Packet** pkts, uint16_t n) noexcept {
+    static uint16_t tx_burst(detail::QueuePairBase* self, Packet** pkts, uint16_t n) noexcept {
         return static_cast<NetQueuePair*>(self)->tx(pkts, n);
     }
 
-    QueueStats& rx_stats() { return rx_stats_; }
-    QueueStats& tx_stats() { return tx_stats_; }
-    bool faulted() const { return rx_.needs_reset() || tx_.needs_reset(); }
+    QueueStats& rx_stats() noexcept override { return rx_stats_; }
+    QueueStats& tx_stats() noexcept override { return tx_stats_; }
+    bool faulted() const noexcept override { return rx_.needs_reset() || tx_.needs_reset(); }
+    std::string fault_report() const override {
+        std::string r;
+        const std::string q = std::to_string(cfg_.queue_id);
+        if (rx_.needs_reset()) r += "rx" + q + ": " + std::string(to_string(rx_.fault())) + "; ";
+        if (tx_.needs_reset()) r += "tx" + q + ": " + std::string(to_string(tx_.fault())) + "; ";
+        return r;
+    }
 
     // After the device stopped: every buffer the rings held goes back to the pool.
-    void drain() noexcept {
+    void drain() noexcept override {
         rx_.reset([](void* c) { PacketPool::free(static_cast<Packet*>(c)); });
         tx_.reset([this](void* c) { PacketPool::free(packet_of(c)); });
         if (mrg_head_ != nullptr) PacketPool::free(mrg_head_);

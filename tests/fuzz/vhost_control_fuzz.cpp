@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             t.set_status(virtio::status::kAcknowledge | virtio::status::kDriver | virtio::status::kFeaturesOk |
                          virtio::status::kDriverOk);
             (void)t.connected();
-            (void)t.link_down_reason();
+            (void)t.net_config();
             t.reset();
         } catch (const Error&) {
         }

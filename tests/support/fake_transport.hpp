@@ -24,7 +24,6 @@ public:
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
     void reset() override { status_ = 0; }
-    uint16_t max_queue_pairs() override { return max_pairs; }
     uint16_t max_queue_size(uint16_t) override { return 0; }
     void setup_queue(const QueueAreas& q) override {
         std::lock_guard<std::mutex> g(lock);
@@ -38,11 +37,11 @@ public:
         return true;
     }
     Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
-    NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, 1, 1500}; }
-    IommuKind iommu() const override { return IommuKind::VhostIotlb; }
-    bool connected() override { return true; }
+    NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, max_pairs, 1500, true}; }
+    DmaTraits dma_traits() const override {
+        return {IommuKind::VhostIotlb, ~uint64_t{0}, PaSource::Linear, "fake: offer bit 33"};
+    }
     void attach_memory(DmaMemory&) override { attached++; }
-    std::string access_platform_hint() const override { return "fake: offer bit 33"; }
     ~FakeTransport() override { ::close(efd_); }
 
     uint64_t accepted = 0;

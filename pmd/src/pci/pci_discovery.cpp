@@ -8,8 +8,8 @@
 
 #include "vireo/base/error.hpp"
 #include "vireo/iova/vfio.hpp"
-#include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/device_string.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
 #include "virtio_pci_caps.hpp"
 #include "virtio_pci_transport.hpp"
 
@@ -62,12 +62,11 @@ std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sys
         try {
             DeviceSpec spec = parse_device_string("pci:" + d.bdf);
             std::unique_ptr<Transport> t = open_transport(spec);
-            d.device_features = t->device_features();
-            d.access_platform = (d.device_features >> 33) & 1;
-            d.iommu = t->iommu();
-            d.decision = decide_iova_mode(iova_inputs_of(*t, spec));
+            const DeviceDmaFacts facts = dma_facts_of(*t, spec);
+            const uint64_t f = t->device_features();
+            d.dma = {f, virtio::has(f, virtio::feature::kAccessPlatform), facts.traits.iommu, plan_device_dma(facts)};
             d.probed = true;
-            if (!d.decision.ok) d.note = d.decision.error;
+            if (!d.dma.plan.ok) d.note = d.dma.plan.error;
         } catch (const Error& err) {
             d.note = err.what();
         }
@@ -81,9 +80,9 @@ std::string format_device_list(const std::vector<PciNetDevice>& devices) {
     for (const auto& d : devices) {
         std::snprintf(line, sizeof line, "%-13s %04x  %-10s  %5d  %4d  %-5s  %-12s  %s\n", d.bdf.c_str(), d.device_id,
                       d.driver.empty() ? "-" : d.driver.c_str(), d.iommu_group, d.numa_node,
-                      d.probed ? (d.access_platform ? "yes" : "no") : "?",
-                      d.probed ? std::string(to_string(d.iommu)).c_str() : "?",
-                      d.probed && d.decision.ok ? std::string(to_string(d.decision.mode)).c_str() : "-");
+                      d.probed ? (d.dma.access_platform ? "yes" : "no") : "?",
+                      d.probed ? std::string(to_string(d.dma.iommu)).c_str() : "?",
+                      d.probed && d.dma.plan.ok ? std::string(to_string(d.dma.plan.mode)).c_str() : "-");
         s += line;
         if (!d.note.empty()) s += "              " + d.note + "\n";
     }

@@ -24,6 +24,8 @@ inline constexpr uint8_t kCapPciCfg = 5;
 inline constexpr uint8_t kPciCapVendor = 0x09;     // PCI: vendor-specific capability
 inline constexpr uint8_t kPciCapMsix = 0x11;       // PCI: MSI-X
 inline constexpr uint16_t kMsixNoVector = 0xffff;  // 4.1.4.3: VIRTIO_MSI_NO_VECTOR
+inline constexpr uint8_t kIsrQueue = 1;            // 4.1.4.5: ISR status bit 0, a used buffer
+inline constexpr uint8_t kIsrConfigChange = 2;     // 4.1.4.5: ISR status bit 1, configuration change
 
 // 4.1.4.3 struct virtio_pci_common_cfg: byte offsets of its fields.
 namespace common {

@@ -121,13 +121,6 @@ void VirtioPciTransport::reset() {
 
 uint16_t VirtioPciTransport::num_queues() { return read16(common::kNumQueues); }
 
-uint16_t VirtioPciTransport::max_queue_pairs() {
-    if (!virtio::has(device_features(), virtio::feature::kNetMq)) return 1;
-    uint16_t pairs = 0;
-    read_device_config(&pairs, netcfg::kMaxVirtqueuePairs, 2);
-    return pairs == 0 ? 1 : pairs;
-}
-
 uint16_t VirtioPciTransport::max_queue_size(uint16_t index) {
     if (index >= num_queues())
         throw Error(describe() + " has " + std::to_string(num_queues()) + " queues, not queue " +
@@ -184,15 +177,24 @@ NetConfig VirtioPciTransport::net_config() {
     if (virtio::has(f, virtio::feature::kNetMac)) read_device_config(c.mac, netcfg::kMac, 6);
     c.status = 1;  // 5.1.4: without VIRTIO_NET_F_STATUS the link is assumed up
     if (virtio::has(f, virtio::feature::kNetStatus)) read_device_config(&c.status, netcfg::kStatus, 2);
+    if (!present()) c.status = 0;  // surprise removal: the link is gone
     c.max_virtqueue_pairs = 1;
     if (virtio::has(f, virtio::feature::kNetMq))
         read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
+    if (c.max_virtqueue_pairs == 0) c.max_virtqueue_pairs = 1;
     c.mtu = 0;
     if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
     return c;
 }
 
-bool VirtioPciTransport::connected() { return read16(common::kNumQueues) != 0xffff; }
+bool VirtioPciTransport::present() { return read16(common::kNumQueues) != 0xffff; }
+
+// The IOMMU is the process's VFIO container (type1, or none in no-IOMMU mode);
+// physical addresses are the host's real ones.
+DmaTraits VirtioPciTransport::dma_traits() const {
+    return {dev_->container().iommu(), dev_->container().info().max_iova(), PaSource::Pagemap,
+            "start the VM's device with iommu_platform=on (QEMU: -device virtio-net-pci,...,iommu_platform=on)"};
+}
 
 // The configuration-change interrupt (4.1.4.5, 4.1.5.3): MSI-X vector 0 when
 // the device has MSI-X, else INTx; either lands in config_efd_.
@@ -232,7 +234,7 @@ bool VirtioPciTransport::poll_config_change() {
         s.index = VFIO_PCI_INTX_IRQ_INDEX;
         s.count = 1;
         ::ioctl(dev_->fd(), VFIO_DEVICE_SET_IRQS, &s);
-        return (isr & 2) != 0;
+        return (isr & virtio_pci::kIsrConfigChange) != 0;
     }
     return true;
 }

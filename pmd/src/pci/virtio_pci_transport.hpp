@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "vireo/iova/vfio.hpp"
+#include "vfio_device.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "virtio_pci_caps.hpp"
 
@@ -36,18 +36,13 @@ public:
     void set_status(uint8_t status) override;
     uint8_t status() override;
     void reset() override;
-    uint16_t max_queue_pairs() override;
     uint16_t max_queue_size(uint16_t index) override;
     void setup_queue(const QueueAreas& q) override;
     Doorbell doorbell(uint16_t index) override;
     NetConfig net_config() override;
-    IommuKind iommu() const override { return dev_->container().iommu(); }
-    uint64_t iommu_max_iova() const override { return dev_->container().info().max_iova(); }
-    bool connected() override;  // false once the device reads as all-ones (surprise removal)
+    DmaTraits dma_traits() const override;
     void attach_memory(DmaMemory& mem) override { dev_->container().attach(mem); }
-    std::string access_platform_hint() const override {
-        return "start the VM's device with iommu_platform=on (QEMU: -device virtio-net-pci,...,iommu_platform=on)";
-    }
+    bool present();  // false once the device reads as all-ones (surprise removal)
     int config_event_fd() const override { return config_efd_; }
     bool poll_config_change() override;
 

@@ -119,7 +119,16 @@ NetConfig VhostUserTransport::net_config() {
     c.status = connected() ? virtio::kNetStatusLinkUp : 0;
     c.max_virtqueue_pairs = max_pairs_;
     c.mtu = opts_.mtu;
+    c.control_queue_processed = false;
     return c;
+}
+
+// The back end is the device and vireo its IOMMU (IOTLB messages); physical
+// addresses are the guest-physical layout vireo publishes in the memory table.
+DmaTraits VhostUserTransport::dma_traits() const {
+    return {IommuKind::VhostIotlb, ~uint64_t{0}, PaSource::Linear,
+            "start the back end with IOMMU support (DPDK: iommu-support=1 on the vhost vdev; OVS: "
+            "other_config:vhost-iommu-support=true)"};
 }
 
 bool VhostUserTransport::connected() {
@@ -129,7 +138,7 @@ bool VhostUserTransport::connected() {
     return ::poll(&p, 1, 0) == 0;
 }
 
-std::string VhostUserTransport::link_down_reason() const {
+std::string VhostUserTransport::down_reason() const {
     std::lock_guard<std::mutex> g(conn_lock_);
     return broken_.empty() ? "the vhost-user back end closed the connection" : broken_;
 }

@@ -40,7 +40,7 @@ struct VhostUserOptions {
     uint16_t mtu = 1500;
 };
 
-class VhostUserTransport final : public Transport {
+class VhostUserTransport final : public Transport, private TransportConnection {
 public:
     explicit VhostUserTransport(const VhostUserOptions& opts);
     // Over a connection made elsewhere (the fuzz targets, tests): no listener, no reconnect.
@@ -53,26 +53,24 @@ public:
     void set_status(uint8_t status) override;
     uint8_t status() override { return status_; }
     void reset() override;
-    uint16_t max_queue_pairs() override { return max_pairs_; }
     uint16_t max_queue_size(uint16_t) override { return 0; }
     void setup_queue(const QueueAreas& q) override;
     Doorbell doorbell(uint16_t index) override;
     NetConfig net_config() override;
-    IommuKind iommu() const override { return IommuKind::VhostIotlb; }
-    bool connected() override;
-    bool control_queue_device() const override { return false; }
+    DmaTraits dma_traits() const override;
     void attach_memory(DmaMemory& mem) override { mem_ = &mem; }
-    std::string access_platform_hint() const override {
-        return "start the back end with IOMMU support (DPDK: iommu-support=1 on the vhost vdev; OVS: "
-               "other_config:vhost-iommu-support=true)";
-    }
-    int connection_fd() const override { return conn_.fd(); }
-    bool can_reconnect() const override { return !opts_.path.empty(); }
-    void disconnect() override;
-    bool reconnect(int stop_fd) override;
-    std::string link_down_reason() const override;
+    TransportConnection* connection() override { return can_reconnect() ? this : nullptr; }
+
+    bool connected();
 
 private:
+    // TransportConnection.
+    int fd() const override { return conn_.fd(); }
+    std::string down_reason() const override;
+    void disconnect() override;
+    bool reconnect(int stop_fd) override;
+    bool can_reconnect() const { return !opts_.path.empty(); }
+
     void handshake();
     void start_device();
     void send_mem_table();

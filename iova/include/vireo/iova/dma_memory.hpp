@@ -18,12 +18,6 @@
 
 namespace vireo {
 
-// In PA mode, where the "physical" addresses come from.
-enum class PaSource : uint8_t {
-    Pagemap,  // real physical addresses (/proc/self/pagemap, root): VFIO no-IOMMU, bypassing devices
-    Linear,   // a guest-physical layout we publish: regions packed from linear_base (vhost-user)
-};
-
 struct DmaMemoryOptions {
     IovaMode mode = IovaMode::VA;
     PaSource pa_source = PaSource::Pagemap;

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "vireo/iova/dma_memory.hpp"
-#include "vireo/iova/iova_mode.hpp"
+#include "vireo/iova/iova_policy.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/device_string.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -30,10 +30,7 @@ namespace vireo {
 struct ProbedDevice {
     std::string device;  // as given
     DeviceSpec spec;
-    uint64_t device_features = 0;
-    bool access_platform = false;  // bit 33 offered
-    IommuKind iommu = IommuKind::None;
-    IovaDecision decision;  // in the process's mode
+    DmaReport dma;
 };
 
 class DeviceSet {
@@ -55,15 +52,9 @@ public:
 private:
     DeviceSet() = default;
     IovaMode mode_ = IovaMode::VA;
+    PaSource pa_source_ = PaSource::Linear;
     std::vector<ProbedDevice> devices_;
     std::vector<std::unique_ptr<Transport>> transports_;
 };
-
-// Opens the transport a device string names (no memory needed yet).
-std::unique_ptr<Transport> open_transport(const DeviceSpec& spec);
-
-// The IOVA inputs of one opened device: its bit 33 (offered, and allowed by
-// the device string), its IOMMU, whether physical addresses exist for it.
-IovaInputs iova_inputs_of(Transport& t, const DeviceSpec& spec);
 
 }  // namespace vireo

@@ -35,6 +35,13 @@
 
 namespace vireo {
 
+namespace detail {
+class QueuePairBase;
+class ControlQueueBase;
+struct DataPath;
+using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
+}  // namespace detail
+
 struct LinkStatus {
     bool up = false;          // started, and the device has the rings: bursts reach them
     std::string reason;       // why it is down ("" while up)
@@ -66,14 +73,14 @@ public:
     uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
         detail::QueueGate& g = gates_[2 * q];
         if (!g.enter(ready_)) return 0;
-        const uint16_t r = rx_fn_(pairs_[q], pkts, n);
+        const uint16_t r = rx_fn_(pairs_[q].get(), pkts, n);
         g.leave();
         return r;
     }
     uint16_t tx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
         detail::QueueGate& g = gates_[2 * q + 1];
         if (!g.enter(ready_)) return 0;
-        const uint16_t r = tx_fn_(pairs_[q], pkts, n);
+        const uint16_t r = tx_fn_(pairs_[q].get(), pkts, n);
         g.leave();
         return r;
     }
@@ -86,6 +93,10 @@ public:
 
     uint16_t queue_pairs() const noexcept { return spec_.queues; }
     uint64_t features() const noexcept { return features_; }
+    // The compiled data path the port runs, e.g. "packed+in_order/smp" ("" before start()).
+    std::string data_path() const;
+    // What the IOVA policy decided for this device, and why (iova_policy.hpp).
+    const DmaPlan& dma_plan() const noexcept { return plan_; }
     uint64_t device_features() const noexcept { return device_features_; }
     IovaMode iova_mode() const noexcept { return mem_.mode(); }
     bool started() const noexcept { return started_; }
@@ -110,8 +121,6 @@ public:
     uint16_t ring_size() const noexcept { return spec_.ring; }
     void reset_stats();
 
-    struct KindOps;  // the eight queue kinds' entry points (net_port.cpp)
-
 private:
     struct Watcher;  // the connection's thread (net_port_link.cpp)
 
@@ -130,14 +139,16 @@ private:
     uint16_t port_id_;
     uint64_t device_features_ = 0;
     uint64_t features_ = 0;
+    DmaPlan plan_;
+    NetConfig config_{};  // read at negotiation
     std::array<uint8_t, 6> mac_{};
     uint16_t mtu_ = 1500;
     bool started_ = false;
-    const KindOps* ops_ = nullptr;
-    std::vector<void*> pairs_;
-    void* ctrl_ = nullptr;  // the control queue, when CTRL_VQ is negotiated
-    uint16_t (*rx_fn_)(void*, Packet**, uint16_t) = nullptr;
-    uint16_t (*tx_fn_)(void*, Packet**, uint16_t) = nullptr;
+    const detail::DataPath* path_ = nullptr;
+    std::vector<std::unique_ptr<detail::QueuePairBase>> pairs_;
+    std::unique_ptr<detail::ControlQueueBase> ctrl_;  // when CTRL_VQ is negotiated
+    detail::BurstFn rx_fn_ = nullptr;
+    detail::BurstFn tx_fn_ = nullptr;
     std::atomic<bool> ready_{false};              // the gates' flag
     std::unique_ptr<detail::QueueGate[]> gates_;  // per pair: rx, tx
     std::unique_ptr<Watcher> watcher_;

@@ -32,6 +32,9 @@ namespace vireo {
 template <bool InOrder, class Ord = SmpOrdering>
 class PackedQueue {
 public:
+    static constexpr bool kPacked = true;
+    static constexpr bool kInOrder = InOrder;
+    using Ordering = Ord;
     PackedQueue(DmaMemory& mem, const VqConfig& cfg);
     PackedQueue(const PackedQueue&) = delete;
     PackedQueue& operator=(const PackedQueue&) = delete;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "vireo/iova/iova_mode.hpp"
+#include "vireo/pmd/transport.hpp"
 
 namespace vireo {
 
@@ -18,11 +18,8 @@ struct PciNetDevice {
     int numa_node = -1;  // -1: the platform does not say
     // Filled when the device is bound to vfio-pci and could be opened:
     bool probed = false;
-    uint64_t device_features = 0;
-    bool access_platform = false;  // bit 33 offered
-    IommuKind iommu = IommuKind::None;
-    IovaDecision decision;  // what vireo would do with it on its own
-    std::string note;       // why it was not probed, or the decision's error
+    DmaReport dma;     // its bit 33, IOMMU, and what vireo would do with it on its own
+    std::string note;  // why it was not probed, or the plan's error
 };
 
 // Every virtio-net PCI function under sysfs (vendor 0x1af4, device 0x1041 or

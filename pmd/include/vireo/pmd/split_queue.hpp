@@ -32,6 +32,9 @@ namespace vireo {
 template <bool InOrder, class Ord = SmpOrdering>
 class SplitQueue {
 public:
+    static constexpr bool kPacked = false;
+    static constexpr bool kInOrder = InOrder;
+    using Ordering = Ord;
     SplitQueue(DmaMemory& mem, const VqConfig& cfg);
     SplitQueue(const SplitQueue&) = delete;
     SplitQueue& operator=(const SplitQueue&) = delete;

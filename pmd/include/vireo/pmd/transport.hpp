@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
-#include "vireo/iova/iova_mode.hpp"
+#include "vireo/iova/iova_policy.hpp"
 
 namespace vireo {
 
@@ -65,14 +66,39 @@ struct QueueAreas {
     const void* device_va;
 };
 
-// virtio-net config space (virtio 1.2 section 5.1.4), the fields vireo reads.
+// virtio-net config space (virtio 1.2 section 5.1.4), the fields vireo reads,
+// and what the transport adds about the device behind it.
 struct NetConfig {
     uint8_t mac[6];
-    uint16_t status;  // bit 0: link up
-    uint16_t max_virtqueue_pairs;
+    uint16_t status;               // virtio::kNetStatus* (link up: kNetStatusLinkUp)
+    uint16_t max_virtqueue_pairs;  // 1 without VIRTIO_NET_F_MQ
     uint16_t mtu;
+    // Whether a device processes the control queue. Not over vhost-user: the
+    // back end never sees it (QEMU handles it in its own device model), so
+    // queue pairs are switched with SET_VRING_ENABLE there.
+    bool control_queue_processed = true;
 };
 
+// A device that can go away and come back (vhost-user), through
+// Transport::connection(); nullptr for one that is always there (PCI).
+class TransportConnection {
+public:
+    virtual ~TransportConnection() = default;
+    // Reports POLLHUP/POLLRDHUP once the device has gone.
+    virtual int fd() const = 0;
+    // Why the connection went down, for the link status.
+    virtual std::string down_reason() const = 0;
+    // Drops the connection (the device sees it close).
+    virtual void disconnect() = 0;
+    // Waits until the device is back (server: the next back end connects;
+    // client: connects again, backing off) and redoes the transport's own
+    // handshake. False when stop_fd became readable (or the process cancelled
+    // its waits) first; throws Error when a peer came but the handshake
+    // failed (the caller disconnects and tries again).
+    virtual bool reconnect(int stop_fd) = 0;
+};
+
+// The control path of one virtio device. Generic virtio except net_config().
 class Transport {
 public:
     virtual ~Transport() = default;
@@ -83,50 +109,37 @@ public:
     virtual void set_status(uint8_t status) = 0;
     virtual uint8_t status() = 0;
     virtual void reset() = 0;
-    virtual uint16_t max_queue_pairs() = 0;
     virtual uint16_t max_queue_size(uint16_t index) = 0;  // 0: any size up to 32768
     virtual void setup_queue(const QueueAreas& q) = 0;
     virtual Doorbell doorbell(uint16_t index) = 0;
     virtual NetConfig net_config() = 0;
-    // The IOMMU arrangement behind this device, for decide_iova_mode().
-    virtual IommuKind iommu() const = 0;
-    // The highest IOVA that IOMMU can map (its address width).
-    virtual uint64_t iommu_max_iova() const { return ~uint64_t{0}; }
-    // True while the device is reachable (a vhost-user back end may go away).
-    virtual bool connected() = 0;
-    // Whether a device processes the virtio-net control queue. Not over
-    // vhost-user: there the back end never sees it (QEMU handles it in its own
-    // device model), so queue pairs are switched with SET_VRING_ENABLE.
-    virtual bool control_queue_device() const { return true; }
+    // How the device reaches memory: the facts the IOVA policy decides from
+    // (vireo/iova/iova_policy.hpp).
+    virtual DmaTraits dma_traits() const = 0;
     // The memory descriptors will point into, before the device starts (VFIO
     // maps it into the IOMMU; vhost-user sends it as the memory table).
     virtual void attach_memory(DmaMemory& mem) = 0;
-    // How to make the device offer VIRTIO_F_ACCESS_PLATFORM, for error messages.
-    virtual std::string access_platform_hint() const = 0;
     // An eventfd that becomes readable when the device signals a configuration
     // change (link status), or -1; poll_config_change() consumes the event.
     virtual int config_event_fd() const { return -1; }
     virtual bool poll_config_change() { return false; }
-
-    // --- The connection, for a device that can go away and come back
-    // (vhost-user). The defaults describe one that is always there (PCI).
-    // A descriptor that reports POLLHUP/POLLRDHUP once the device has gone, or -1.
-    virtual int connection_fd() const { return -1; }
-    // Why the connection went down, for the link status ("the back end closed the connection").
-    virtual std::string link_down_reason() const { return {}; }
-    // Whether reconnect() can bring the device back.
-    virtual bool can_reconnect() const { return false; }
-    // Drops the connection (the device sees it close).
-    virtual void disconnect() {}
-    // Waits until the device is back (server: the next back end connects;
-    // client: connects again, backing off) and redoes the transport's own
-    // handshake. False when stop_fd became readable (or the process cancelled
-    // its waits) first; throws Error when a peer came but the handshake
-    // failed (the caller disconnects and tries again).
-    virtual bool reconnect(int stop_fd) {
-        (void)stop_fd;
-        return false;
-    }
+    // The connection of a device that can go away, or nullptr (not supported).
+    virtual TransportConnection* connection() { return nullptr; }
 };
+
+// What vireo found about a device's DMA, for reports (DeviceSet, PCI discovery).
+struct DmaReport {
+    uint64_t device_features = 0;
+    bool access_platform = false;  // bit 33 offered
+    IommuKind iommu = IommuKind::None;
+    DmaPlan plan;  // in the process's mode (DeviceSet) or on its own (discovery)
+};
+
+struct DeviceSpec;
+// Opens the transport a device string names (vhost-user or PCI); no memory needed yet.
+std::unique_ptr<Transport> open_transport(const DeviceSpec& spec);
+// The IOVA policy's facts about an opened device: its bit 33 (offered, and
+// allowed by the device string), its transport's traits, iova= forced or not.
+DeviceDmaFacts dma_facts_of(Transport& t, const DeviceSpec& spec);
 
 }  // namespace vireo

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "vfio_device.hpp"
 #include "vireo/base/error.hpp"
-#include "vireo/iova/vfio.hpp"
 
 namespace vireo {
 
@@ -154,6 +154,12 @@ void VfioDevice::disable_irqs(uint32_t index) const {
     s.start = 0;
     s.count = 0;
     ::ioctl(fd_, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+std::unique_ptr<VfioDevice> open_vfio_device(const std::string& bdf) {
+    std::shared_ptr<VfioContainer> c = vfio_container();
+    const int fd = c->open_device_fd(bdf);
+    return std::make_unique<VfioDevice>(std::move(c), bdf, fd);
 }
 
 }  // namespace vireo

@@ -1,0 +1,96 @@
+// vireo: the IOVA policy. Everything that decides which address a descriptor
+// carries, for one device and for a whole process, is here and in
+// iova_policy.cpp; transports only report facts (Transport::dma_traits()) and
+// DeviceSet, NetPort and the VFIO container only apply the plan.
+//
+// Why per device, and why from VIRTIO_F_ACCESS_PLATFORM (feature bit 33,
+// formerly IOMMU_PLATFORM; virtio 1.2 section 6): a device that does not offer
+// the bit accesses memory with physical addresses, bypassing any IOMMU
+// (QEMU's virtio devices without iommu_platform=on do exactly that even when
+// a vIOMMU is present), so it must be given physical addresses whatever the
+// rest of the system does. A device that offers it goes through the platform's
+// IOMMU, so it must be given addresses that IOMMU translates: IOVA = VA when we
+// program the IOMMU (VFIO type1; over vhost-user, where vireo answers the back
+// end's IOTLB misses and so is its IOMMU), physical addresses when nothing
+// translates (VFIO no-IOMMU, no IOMMU at all). DPDK requests the bit and never
+// checks it; vireo decides from it and refuses, naming the device, the bit and
+// the fix, whatever cannot work. The rows, in order:
+//
+//   bit 33 | IOMMU                      | mode | ACCESS_PLATFORM | IOMMU maps
+//   offered| type1 / vhost IOTLB        | VA   | negotiated      | IOVA = VA, by us
+//   offered| type1 narrower than 2^47   | PA   | negotiated      | IOVA = PA, by us
+//   offered| VFIO no-IOMMU / none       | PA   | negotiated      | nothing (no IOMMU)
+//   absent | any                        | PA   | -               | type1: IOVA = PA too
+//   any    | vhost IOTLB, PA asked      | PA   | refused (the back end must not expect IOTLB) | -
+//   PA needed but no physical addresses (pagemap needs root)       | error
+//   --iova-mode forced where the row says otherwise                | error with the fix
+//
+// Physical addresses mean two things: for PCI devices the host's real ones
+// (PaSource::Pagemap); over vhost-user a guest-physical layout vireo
+// publishes in the memory table (PaSource::Linear). One process has one DMA
+// memory, so one mode and one source: PA cannot serve both kinds at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vireo/iova/iova_mode.hpp"
+
+namespace vireo {
+
+class DmaMemory;
+struct DmaMemoryOptions;
+
+// What a transport knows about how its device reaches memory.
+struct DmaTraits {
+    IommuKind iommu = IommuKind::None;       // what stands between the device and our memory
+    uint64_t iommu_max_iova = ~uint64_t{0};  // the highest IOVA that IOMMU maps (its address width)
+    PaSource pa_source = PaSource::Pagemap;  // what a physical address is for this device
+    std::string offer_bit33_hint;            // how to make the device offer ACCESS_PLATFORM (for errors)
+};
+
+// Everything the policy needs to know about one device.
+struct DeviceDmaFacts {
+    bool access_platform_offered = false;  // bit 33 offered, and not switched off in the device string
+    DmaTraits traits;
+    std::optional<IovaMode> forced;  // the device string's iova=, or the process's --iova-mode
+    bool pagemap_readable = false;   // /proc/self/pagemap gives real physical addresses (root)
+};
+
+// What to do with one device.
+struct DmaPlan {
+    bool ok = false;
+    IovaMode mode = IovaMode::PA;
+    bool negotiate_access_platform = false;  // accept bit 33
+    PaSource pa_source = PaSource::Pagemap;  // in PA mode, the addresses descriptors carry
+    bool map_identity_pa = false;            // an IOMMU we program also maps IOVA = PA (PA mode, type1)
+    std::string why;                         // one line: why this mode
+    std::string error;                       // when !ok: what is wrong and what to change
+};
+
+// One device on its own.
+DmaPlan plan_device_dma(const DeviceDmaFacts& d);
+
+// A whole process (one DMA memory, so one mode): VA when every device can take
+// it, PA as soon as one needs it (a device that could take VA then gets
+// IOVA = PA through its IOMMU). When !ok, `device` is the index of the device
+// that cannot live in the mode, and `error` says why and what to change.
+struct ProcessDmaPlan {
+    bool ok = false;
+    IovaMode mode = IovaMode::VA;
+    PaSource pa_source = PaSource::Linear;
+    std::vector<DmaPlan> devices;  // per device, in the process's mode
+    size_t device = 0;
+    std::string error;
+};
+ProcessDmaPlan plan_process_dma(std::span<const DeviceDmaFacts> devices, std::optional<IovaMode> forced);
+
+// The plan for a device whose DMA memory was made elsewhere (NetPort::open):
+// the memory's mode and PA source must suit it. `device` names it in errors.
+DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem_pa_source, const std::string& device);
+
+}  // namespace vireo

@@ -1,0 +1,202 @@
+// The IOVA policy: the rows of the table in iova_policy.hpp, in that order.
+// tests/iova_policy_test.cpp checks every row.
+#include "vireo/iova/iova_policy.hpp"
+
+#include <cctype>
+
+namespace vireo {
+namespace {
+
+// User space reaches 2^47 with 4-level paging: a narrower IOMMU cannot map IOVA = VA.
+constexpr uint64_t kUserVaTop = (uint64_t{1} << 47) - 1;
+
+constexpr const char* kNarrowIommu =
+    "--iova-mode=va refused: the IOMMU's address width is narrower than the process's virtual addresses "
+    "(e.g. a 39-bit vIOMMU), so IOVA = VA cannot be mapped; give the IOMMU 48 bits (QEMU: -device "
+    "intel-iommu,aw-bits=48), or run with --iova-mode=pa";
+
+bool translates_va(IommuKind k) { return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb; }
+
+std::string offer_hint(const DeviceDmaFacts& d) {
+    return d.traits.offer_bit33_hint.empty() ? "make the device offer it" : d.traits.offer_bit33_hint;
+}
+
+DmaPlan fail(std::string msg) {
+    DmaPlan p;
+    p.error = std::move(msg);
+    return p;
+}
+
+DmaPlan va(const DeviceDmaFacts& d, std::string why) {
+    DmaPlan p;
+    p.ok = true;
+    p.mode = IovaMode::VA;
+    p.negotiate_access_platform = true;
+    p.pa_source = d.traits.pa_source;
+    p.why = std::move(why);
+    return p;
+}
+
+DmaPlan pa(const DeviceDmaFacts& d, const std::string& why) {
+    const bool physical = d.traits.pa_source == PaSource::Linear || d.pagemap_readable;
+    if (!physical)
+        return fail(why +
+                    ", but physical addresses are not available to this process (reading "
+                    "/proc/self/pagemap needs CAP_SYS_ADMIN): run as root with hugepages reserved, "
+                    "or give the device VIRTIO_F_ACCESS_PLATFORM (e.g. QEMU iommu_platform=on) "
+                    "behind an IOMMU and use --iova-mode=va");
+    DmaPlan p;
+    p.ok = true;
+    p.mode = IovaMode::PA;
+    p.pa_source = d.traits.pa_source;
+    // Over vhost-user a back end that negotiated bit 33 expects IOTLB
+    // messages for IOVAs; in PA mode it gets guest-physical addresses instead.
+    p.negotiate_access_platform = d.access_platform_offered && d.traits.iommu != IommuKind::VhostIotlb;
+    // A type1 IOMMU translates for devices that honour it: IOVA = PA is mapped
+    // 1:1 so that the physical addresses we hand out are valid through it too.
+    p.map_identity_pa = d.traits.iommu == IommuKind::VfioType1;
+    p.why = why;
+    return p;
+}
+
+}  // namespace
+
+DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
+    const bool bit = d.access_platform_offered;
+    const IommuKind iommu = d.traits.iommu;
+    const bool covers_va = d.traits.iommu_max_iova >= kUserVaTop;
+    if (d.forced == IovaMode::VA) {
+        if (!bit)
+            return fail(
+                "--iova-mode=va refused: the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33), so "
+                "it bypasses the IOMMU and would take virtual addresses as physical ones; " +
+                offer_hint(d) + ", or run with --iova-mode=pa");
+        if (!translates_va(iommu))
+            return fail(std::string("--iova-mode=va refused: nothing translates virtual addresses (IOMMU: ") +
+                        std::string(to_string(iommu)) +
+                        "); bind the device under an IOMMU (guest kernel intel_iommu=on, VFIO type1), or "
+                        "run with --iova-mode=pa");
+        if (!covers_va) return fail(kNarrowIommu);
+        return va(d, "--iova-mode=va, and the device translates through an IOMMU vireo programs");
+    }
+    if (d.forced == IovaMode::PA) return pa(d, "--iova-mode=pa was asked for");
+    if (bit && translates_va(iommu) && !covers_va)
+        return pa(d, "the device's IOMMU is too narrow for IOVA = VA, so it gets physical addresses");
+    if (bit && translates_va(iommu))
+        return va(d, std::string("the device offers VIRTIO_F_ACCESS_PLATFORM (bit 33) and vireo programs its "
+                                 "IOMMU (") +
+                         std::string(to_string(iommu)) + ")");
+    if (bit)
+        return pa(d,
+                  "the device offers VIRTIO_F_ACCESS_PLATFORM (bit 33) but no IOMMU translates for it "
+                  "(VFIO no-IOMMU or none), so it needs physical addresses");
+    return pa(d,
+              "the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33): it bypasses any IOMMU and "
+              "needs physical addresses");
+}
+
+ProcessDmaPlan plan_process_dma(std::span<const DeviceDmaFacts> devices, std::optional<IovaMode> forced) {
+    ProcessDmaPlan p;
+    p.ok = true;
+    p.mode = forced.value_or(IovaMode::VA);
+    if (!forced)
+        for (size_t i = 0; i < devices.size(); i++) {
+            DmaPlan d = plan_device_dma(devices[i]);
+            if (!d.ok) {  // it cannot work even on its own
+                p.ok = false;
+                p.device = i;
+                p.error = d.error;
+                return p;
+            }
+            if (d.mode == IovaMode::PA) p.mode = IovaMode::PA;
+        }
+    for (size_t i = 0; i < devices.size(); i++) {
+        // Each device is asked for the process's mode; its own row still
+        // decides whether that is safe (a device that bypasses the IOMMU never gets VA).
+        DeviceDmaFacts in = devices[i];
+        if (!in.forced) in.forced = p.mode;
+        DmaPlan d = plan_device_dma(in);
+        if (!d.ok) {
+            const DmaPlan alone = plan_device_dma(devices[i]);
+            p.ok = false;
+            p.device = i;
+            p.error = !forced && alone.ok && alone.mode != p.mode
+                          ? "it needs IOVA mode " + std::string(to_string(alone.mode)) + " but another device needs " +
+                                std::string(to_string(p.mode)) + ": " + d.error
+                          : d.error;
+            return p;
+        }
+        p.devices.push_back(std::move(d));
+    }
+    // One memory, one source of physical addresses.
+    p.pa_source = PaSource::Linear;
+    for (size_t i = 0; i < p.devices.size(); i++)
+        if (p.devices[i].pa_source == PaSource::Pagemap) p.pa_source = PaSource::Pagemap;
+    if (p.mode == IovaMode::PA)
+        for (size_t i = 0; i < p.devices.size(); i++)
+            if (p.devices[i].pa_source != p.pa_source) {
+                p.ok = false;
+                p.device = i;
+                p.error =
+                    "IOVA mode pa cannot serve vhost-user and PCI devices in one process (vhost-user needs a "
+                    "published guest-physical layout, PCI the real physical addresses): give the PCI devices "
+                    "iommu_platform=on and the vhost-user back ends iommu-support=1, then use --iova-mode=va";
+                return p;
+            }
+    return p;
+}
+
+DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem_pa_source, const std::string& device) {
+    DmaPlan p = plan_device_dma(d);
+    if (!p.ok) return fail(device + ": " + p.error);
+    if (p.mode != mem_mode && !d.forced) {
+        // The device's preference differs; the memory's mode may still be safe
+        // for it (a device behind an IOMMU may take IOVA = PA).
+        DeviceDmaFacts asked = d;
+        asked.forced = mem_mode;
+        if (DmaPlan alt = plan_device_dma(asked); alt.ok) p = alt;
+    }
+    if (p.mode != mem_mode) {
+        const std::string want(to_string(p.mode)), have(to_string(mem_mode));
+        return fail(device + (d.access_platform_offered ? " offers" : " does not offer") +
+                    " VIRTIO_F_ACCESS_PLATFORM (bit 33), so its descriptors must carry IOVA mode " + want +
+                    " addresses, but the DMA memory is in mode " + have + ": run with --iova-mode=" + want +
+                    " (DmaMemoryOptions::mode)" +
+                    (d.access_platform_offered || p.mode == IovaMode::VA ? "" : ", or " + offer_hint(d)));
+    }
+    if (mem_mode == IovaMode::PA && mem_pa_source != p.pa_source)
+        return fail(device + ": PA mode here needs " +
+                    (p.pa_source == PaSource::Linear
+                         ? "each DMA region at one guest-physical range (vhost-user): create the DmaMemory with "
+                           "pa_source = PaSource::Linear"
+                         : "the real physical addresses (PCI): create the DmaMemory with pa_source = "
+                           "PaSource::Pagemap") +
+                    " (DeviceSet::memory_options() chooses it)");
+    return p;
+}
+
+std::string_view to_string(IovaMode m) noexcept { return m == IovaMode::VA ? "va" : "pa"; }
+
+std::string_view to_string(IommuKind k) noexcept {
+    switch (k) {
+    case IommuKind::None: return "none";
+    case IommuKind::VfioType1: return "vfio-type1";
+    case IommuKind::VfioNoIommu: return "vfio-noiommu";
+    case IommuKind::VhostIotlb: return "vhost-iotlb";
+    }
+    return "?";
+}
+
+std::string_view to_string(PaSource s) noexcept { return s == PaSource::Linear ? "linear" : "pagemap"; }
+
+std::optional<IovaMode> parse_iova_mode(std::string_view s) noexcept {
+    if (s.size() != 2) return std::nullopt;
+    char a = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+    char b = static_cast<char>(std::tolower(static_cast<unsigned char>(s[1])));
+    if (b != 'a') return std::nullopt;
+    if (a == 'p') return IovaMode::PA;
+    if (a == 'v') return IovaMode::VA;
+    return std::nullopt;
+}
+
+}  // namespace vireo

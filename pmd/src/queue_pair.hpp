@@ -1,0 +1,76 @@
+// The data path as the control path sees it: one queue pair (and the control
+// queue) of whatever compiled kind, behind a small virtual interface; and the
+// two hot entry points, plain function pointers chosen once per negotiation
+// (choose_data_path), so a burst costs no virtual call and no branch on a
+// feature.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vireo/pmd/net_stats.hpp"
+
+namespace vireo {
+
+class DmaMemory;
+class PacketPool;
+class Transport;
+struct Packet;
+
+// What a queue pair is built with (negotiated features among them).
+struct PairConfig {
+    uint16_t ring;
+    uint16_t rx_index, tx_index;
+    uint16_t port_id, queue_id;
+    bool event_idx, notification_data;
+    bool mrg_rxbuf;  // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
+    bool tx_csum;    // VIRTIO_NET_F_CSUM: the device computes Tx checksums
+    bool rx_csum;    // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
+};
+
+namespace detail {
+
+class QueuePairBase {
+public:
+    virtual ~QueuePairBase() = default;
+    // Tells the transport where both rings live (virtio-net numbering, 5.1.2)
+    // and takes their doorbells.
+    virtual void setup(Transport& t, const DmaMemory& mem) = 0;
+    // Posts Rx buffers until the ring is full (or the pool is empty).
+    virtual void refill() noexcept = 0;
+    // After the device stopped: every buffer the rings held back to the pool.
+    virtual void drain() noexcept = 0;
+    virtual QueueStats& rx_stats() noexcept = 0;
+    virtual QueueStats& tx_stats() noexcept = 0;
+    virtual bool faulted() const noexcept = 0;
+    // "rx0: used id not in flight; " or "".
+    virtual std::string fault_report() const = 0;
+};
+
+class ControlQueueBase {
+public:
+    virtual ~ControlQueueBase() = default;
+    virtual void setup(Transport& t, const DmaMemory& mem) = 0;
+    virtual void reset() = 0;
+    // One command, waited for (5.1.6.5); throws when refused or unanswered.
+    virtual void command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what) = 0;
+};
+
+using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
+
+// One compiled data path: its name, its two bursts, and how to build its queues.
+struct DataPath {
+    const char* name;  // e.g. "packed+in_order/smp"
+    bool packed, in_order, platform_ordering;
+    BurstFn rx, tx;
+    std::unique_ptr<QueuePairBase> (*make_pair)(DmaMemory&, PacketPool&, const PairConfig&);
+    std::unique_ptr<ControlQueueBase> (*make_control)(DmaMemory&, uint16_t index, bool event_idx,
+                                                      bool notification_data);
+};
+
+// The one place that chooses (from the negotiated features).
+const DataPath& choose_data_path(bool packed, bool in_order, bool platform_ordering);
+
+}  // namespace detail
+}  // namespace vireo

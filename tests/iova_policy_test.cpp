@@ -1,0 +1,225 @@
+// The IOVA policy: every row of the table in iova_policy.hpp, the process's
+// choice over several devices, and a device against memory made elsewhere.
+#include <gtest/gtest.h>
+
+#include "vireo/iova/iova_policy.hpp"
+
+namespace vireo {
+namespace {
+
+struct Row {
+    bool bit;
+    IommuKind iommu;
+    bool phys;
+    std::optional<IovaMode> forced;
+    bool ok;
+    IovaMode mode;
+    bool identity;
+    const char* error_mentions;  // a phrase the error must contain (the fix)
+};
+
+// A device's facts: vhost-user devices publish their physical layout; PCI ones need pagemap.
+DeviceDmaFacts facts(bool bit, IommuKind k, bool phys, std::optional<IovaMode> forced = std::nullopt,
+                     uint64_t max_iova = ~uint64_t{0}) {
+    DeviceDmaFacts d;
+    d.access_platform_offered = bit;
+    d.traits.iommu = k;
+    d.traits.iommu_max_iova = max_iova;
+    d.traits.pa_source = k == IommuKind::VhostIotlb ? PaSource::Linear : PaSource::Pagemap;
+    d.traits.offer_bit33_hint = k == IommuKind::VhostIotlb ? "start the back end with iommu-support=1"
+                                                           : "start the device with iommu_platform=on";
+    d.forced = forced;
+    d.pagemap_readable = phys;
+    return d;
+}
+
+constexpr auto VA = IovaMode::VA;
+constexpr auto PA = IovaMode::PA;
+constexpr auto T1 = IommuKind::VfioType1;
+constexpr auto NOI = IommuKind::VfioNoIommu;
+constexpr auto NONE = IommuKind::None;
+constexpr auto IOTLB = IommuKind::VhostIotlb;
+const std::optional<IovaMode> AUTO;
+
+const Row kTable[] = {
+    // bit 33 offered, automatic choice
+    {true, T1, false, AUTO, true, VA, false, ""},
+    {true, T1, true, AUTO, true, VA, false, ""},
+    {true, IOTLB, false, AUTO, true, VA, false, ""},
+    {true, NOI, true, AUTO, true, PA, false, ""},
+    {true, NOI, false, AUTO, false, PA, false, "run as root"},
+    {true, NONE, true, AUTO, true, PA, false, ""},
+    {true, NONE, false, AUTO, false, PA, false, "CAP_SYS_ADMIN"},
+    // bit 33 not offered: the device bypasses the IOMMU
+    {false, T1, true, AUTO, true, PA, true, ""},
+    {false, T1, false, AUTO, false, PA, false, "iommu_platform=on"},
+    {false, NOI, true, AUTO, true, PA, false, ""},
+    {false, NOI, false, AUTO, false, PA, false, "run as root"},
+    {false, NONE, true, AUTO, true, PA, false, ""},
+    {false, NONE, false, AUTO, false, PA, false, "run as root"},
+    {false, IOTLB, true, AUTO, true, PA, false, ""},
+    {false, IOTLB, false, AUTO, true, PA, false, ""},  // vhost-user: the layout is ours, no pagemap needed
+    // --iova-mode=va
+    {true, T1, false, VA, true, VA, false, ""},
+    {true, IOTLB, false, VA, true, VA, false, ""},
+    {true, NOI, true, VA, false, VA, false, "--iova-mode=pa"},
+    {true, NONE, true, VA, false, VA, false, "intel_iommu=on"},
+    {false, T1, true, VA, false, VA, false, "iommu_platform=on"},
+    {false, NONE, true, VA, false, VA, false, "bypasses the IOMMU"},
+    // --iova-mode=pa
+    {true, T1, true, PA, true, PA, true, ""},
+    {true, T1, false, PA, false, PA, false, "CAP_SYS_ADMIN"},
+    {true, NOI, true, PA, true, PA, false, ""},
+    {true, IOTLB, false, PA, true, PA, false, ""},
+    {false, NONE, true, PA, true, PA, false, ""},
+    {false, NONE, false, PA, false, PA, false, "run as root"},
+};
+
+class IovaDecisionTable : public ::testing::TestWithParam<Row> {};
+
+TEST_P(IovaDecisionTable, Row) {
+    const Row& r = GetParam();
+    DmaPlan d = plan_device_dma(facts(r.bit, r.iommu, r.phys, r.forced));
+    ASSERT_EQ(d.ok, r.ok) << d.error;
+    if (r.ok) {
+        EXPECT_EQ(d.mode, r.mode);
+        EXPECT_EQ(d.map_identity_pa, r.identity);
+        EXPECT_TRUE(d.error.empty());
+        EXPECT_FALSE(d.why.empty());
+        // Bit 33 is accepted in VA mode (the device must translate), and in PA
+        // mode where offered, except over vhost IOTLB (the back end would then
+        // expect IOTLB messages for guest-physical addresses).
+        EXPECT_EQ(d.negotiate_access_platform, r.mode == IovaMode::VA || (r.bit && r.iommu != IommuKind::VhostIotlb));
+        EXPECT_EQ(d.pa_source, r.iommu == IommuKind::VhostIotlb ? PaSource::Linear : PaSource::Pagemap);
+    } else {
+        EXPECT_NE(d.error.find(r.error_mentions), std::string::npos) << d.error;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRow, IovaDecisionTable, ::testing::ValuesIn(kTable));
+
+// The process-wide choice over several devices.
+DeviceDmaFacts dev(bool bit, IommuKind k, bool phys = true) { return facts(bit, k, phys); }
+
+TEST(ProcessIovaMode, AllVaCapableDevicesGiveVa) {
+    std::vector<DeviceDmaFacts> d{dev(true, IommuKind::VfioType1), dev(true, IommuKind::VfioType1)};
+    ProcessDmaPlan p = plan_process_dma(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::VA);
+    ASSERT_EQ(p.devices.size(), 2u);
+    EXPECT_FALSE(p.devices[0].map_identity_pa);
+}
+
+TEST(ProcessIovaMode, OneBypassingDeviceMakesItPaWithIdentityMapsForTheOthers) {
+    std::vector<DeviceDmaFacts> d{dev(true, IommuKind::VfioType1), dev(false, IommuKind::VfioType1)};
+    ProcessDmaPlan p = plan_process_dma(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_TRUE(p.devices[0].map_identity_pa);
+    EXPECT_TRUE(p.devices[1].map_identity_pa);
+}
+
+TEST(ProcessIovaMode, PaWithoutPhysicalAddressesNamesTheDeviceThatNeedsIt) {
+    // The first device could run VA alone, but the second needs PA, which the first cannot have.
+    std::vector<DeviceDmaFacts> d{dev(true, IommuKind::VfioType1, false), dev(false, IommuKind::None, true)};
+    ProcessDmaPlan p = plan_process_dma(d, std::nullopt);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 0u);
+    EXPECT_NE(p.error.find("another device needs pa"), std::string::npos) << p.error;
+    // A device that cannot work even alone is named with its own reason.
+    d = {dev(true, IommuKind::VfioType1, false), dev(false, IommuKind::VfioType1, false)};
+    p = plan_process_dma(d, std::nullopt);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 1u);
+    EXPECT_NE(p.error.find("does not offer VIRTIO_F_ACCESS_PLATFORM"), std::string::npos) << p.error;
+}
+
+TEST(ProcessIovaMode, ForcedVaIsRefusedForTheDeviceWithoutBit33) {
+    std::vector<DeviceDmaFacts> d{dev(true, IommuKind::VfioType1), dev(false, IommuKind::VfioType1)};
+    ProcessDmaPlan p = plan_process_dma(d, IovaMode::VA);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.device, 1u);
+    EXPECT_NE(p.error.find("iommu_platform=on"), std::string::npos) << p.error;
+    EXPECT_NE(p.error.find("--iova-mode=pa"), std::string::npos) << p.error;
+}
+
+TEST(ProcessIovaMode, NoIommuDevicesGivePa) {
+    std::vector<DeviceDmaFacts> d{dev(true, IommuKind::VfioNoIommu), dev(false, IommuKind::VfioNoIommu)};
+    ProcessDmaPlan p = plan_process_dma(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_FALSE(p.devices[0].map_identity_pa);
+}
+
+TEST(IovaPolicy, NarrowIommuGivesPaAndRefusesForcedVa) {
+    DeviceDmaFacts in = facts(true, IommuKind::VfioType1, true, std::nullopt, (uint64_t{1} << 39) - 1);
+    DmaPlan d = plan_device_dma(in);
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(d.mode, IovaMode::PA);
+    EXPECT_TRUE(d.map_identity_pa);
+    in.forced = IovaMode::VA;
+    d = plan_device_dma(in);
+    ASSERT_FALSE(d.ok);
+    EXPECT_NE(d.error.find("aw-bits=48"), std::string::npos) << d.error;
+    in.pagemap_readable = false;
+    in.forced.reset();
+    EXPECT_FALSE(plan_device_dma(in).ok);
+}
+
+// One memory, one source of physical addresses: PA cannot serve vhost-user and PCI at once.
+TEST(ProcessIovaMode, PaCannotMixPublishedAndRealPhysicalAddresses) {
+    std::vector<DeviceDmaFacts> d{dev(false, IommuKind::VhostIotlb), dev(false, IommuKind::VfioType1)};
+    ProcessDmaPlan p = plan_process_dma(d, std::nullopt);
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("cannot serve vhost-user and PCI devices in one process"), std::string::npos) << p.error;
+    // In VA mode they mix.
+    d = {dev(true, IommuKind::VhostIotlb), dev(true, IommuKind::VfioType1)};
+    p = plan_process_dma(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::VA);
+    // PA over vhost-user alone: the published layout.
+    d = {dev(false, IommuKind::VhostIotlb), dev(true, IommuKind::VhostIotlb)};
+    p = plan_process_dma(d, std::nullopt);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_EQ(p.pa_source, PaSource::Linear);
+    EXPECT_FALSE(p.devices[1].negotiate_access_platform);
+}
+
+// A device against memory made elsewhere (NetPort::open).
+TEST(IovaPolicy, PlanForMemoryAcceptsSafeModesAndNamesTheFix) {
+    // A VA-capable vhost-user back end in PA memory: fine (IOVA = guest-physical), bit 33 refused.
+    DmaPlan p = plan_for_memory(dev(true, IommuKind::VhostIotlb), IovaMode::PA, PaSource::Linear, "vhost-user:/x");
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::PA);
+    EXPECT_FALSE(p.negotiate_access_platform);
+    // ... but not with the real physical addresses.
+    p = plan_for_memory(dev(true, IommuKind::VhostIotlb), IovaMode::PA, PaSource::Pagemap, "vhost-user:/x");
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("pa_source = PaSource::Linear"), std::string::npos) << p.error;
+    // A back end without bit 33 in VA memory: the mode, the bit and both fixes.
+    p = plan_for_memory(dev(false, IommuKind::VhostIotlb), IovaMode::VA, PaSource::Linear, "vhost-user:/x");
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("vhost-user:/x does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33)"), std::string::npos)
+        << p.error;
+    EXPECT_NE(p.error.find("--iova-mode=pa"), std::string::npos) << p.error;
+    EXPECT_NE(p.error.find("iommu-support=1"), std::string::npos) << p.error;
+    // A PCI device with published (linear) PA memory.
+    p = plan_for_memory(dev(false, IommuKind::VfioType1), IovaMode::PA, PaSource::Linear, "pci:0000:00:04.0");
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("PaSource::Pagemap"), std::string::npos) << p.error;
+}
+
+TEST(IovaPolicy, ParseAndPrint) {
+    EXPECT_EQ(parse_iova_mode("pa"), IovaMode::PA);
+    EXPECT_EQ(parse_iova_mode("VA"), IovaMode::VA);
+    EXPECT_EQ(parse_iova_mode("auto"), std::nullopt);
+    EXPECT_EQ(parse_iova_mode(""), std::nullopt);
+    EXPECT_EQ(parse_iova_mode("xa"), std::nullopt);
+    EXPECT_EQ(to_string(IovaMode::PA), "pa");
+    EXPECT_EQ(to_string(IommuKind::VfioNoIommu), "vfio-noiommu");
+    EXPECT_EQ(to_string(PaSource::Linear), "linear");
+}
+
+}  // namespace
+}  // namespace vireo
