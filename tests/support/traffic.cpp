@@ -167,6 +167,7 @@ bool wait_path(NetPort& tx, NetPort& rx, PacketPool& pool, int ms) {
     bool arrived = false;
     for (uint64_t seq = 0; !arrived && std::chrono::steady_clock::now() < end; seq++) {
         build_frame(f, rx.mac(), seq, 64, 0);
+        f[13] = kProbeEtherType & 0xff;  // 0x88b6: a probe, not a verified frame (reflectors need not count it)
         if (Packet* p = to_packets(pool, f); p != nullptr && tx.tx_burst(0, &p, 1) != 1) PacketPool::free(p);
         const auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
         while (std::chrono::steady_clock::now() < next)

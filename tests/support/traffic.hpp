@@ -38,8 +38,11 @@ TrafficResult run_traffic(NetPort& port, PacketPool& pool, const TrafficOptions&
 // Frames sent on tx, received and checked on rx (a switch between them).
 TrafficResult run_traffic(NetPort& tx, NetPort& rx, PacketPool& pool, const TrafficOptions& o);
 
-// Sends single frames on tx until one arrives on rx (a path through a switch
-// that is still enabling a port loses the first frames): true within ms.
+// Sends single probe frames (EtherType kProbeEtherType) on tx until one
+// arrives on rx, then drains what is still on its way: a path through a
+// switch that is still enabling a port, or QEMU's hub right after both ends
+// started, may lose or reorder the first frames. True within ms.
+inline constexpr uint16_t kProbeEtherType = 0x88b6;
 bool wait_path(NetPort& tx, NetPort& rx, PacketPool& pool, int ms);
 
 // Traffic in the background for tests that break the path under it: frames
