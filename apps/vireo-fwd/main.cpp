@@ -141,8 +141,13 @@ int run(const Options& o) {
     // Nothing is generated before every port's device has its rings.
     for (size_t i = 0; i < ports.size(); i++) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(kReadyWaitS);
-        while (!ports[i]->ready() && g_signal == 0 && std::chrono::steady_clock::now() < until)
+        while (!ports[i]->ready() && g_signal == 0 && std::chrono::steady_clock::now() < until) {
+            const LinkStatus l = ports[i]->link_status();
+            if (!l.up && l.downs > 0 && !l.coming_back)  // lost, and reconnect=0: it will not be ready
+                throw Error("port " + std::to_string(i) + " (" + ports[i]->describe() +
+                            ") lost its back end: " + l.last_loss);
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         if (!ports[i]->ready() && g_signal == 0)
             throw Error("port " + std::to_string(i) + " (" + ports[i]->describe() + ") not ready after " +
                         std::to_string(static_cast<int>(kReadyWaitS)) + " s: " + ports[i]->link_status().reason);

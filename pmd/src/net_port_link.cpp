@@ -28,7 +28,7 @@ void NetPort::watch() {
         const std::string why = t.down_reason();
         take_down();
         t.disconnect();
-        watcher_->set_down(why, true);
+        watcher_->set_down(why, true, spec_.reconnect);
         if (!spec_.reconnect) return;
 
         // 3. Back: the transport's handshake, then ours; any failure is the
@@ -44,7 +44,7 @@ void NetPort::watch() {
             } catch (const Error& e) {
                 take_down();
                 t.disconnect();
-                watcher_->set_down(e.what());
+                watcher_->set_down(e.what(), false, true);
                 if (detail::sleep_unless_stopped(detail::deadline_in(backoff_ms), stop_fd)) return;
                 backoff_ms = std::min(backoff_ms * 2, 1000);
             }

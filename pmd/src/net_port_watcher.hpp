@@ -20,11 +20,13 @@ struct NetPort::Watcher {
     void set_up() {
         std::lock_guard<std::mutex> g(lock_);
         status_.up = true;
+        status_.coming_back = false;
         status_.reason.clear();
     }
-    void set_down(const std::string& why, bool lost = false) {
+    void set_down(const std::string& why, bool lost = false, bool coming_back = false) {
         std::lock_guard<std::mutex> g(lock_);
         status_.up = false;
+        status_.coming_back = coming_back;
         status_.reason = why;
         if (lost) {
             status_.downs++;
@@ -47,7 +49,7 @@ struct NetPort::Watcher {
 
 private:
     mutable std::mutex lock_;
-    LinkStatus status_{false, "not started", "", 0, 0};
+    LinkStatus status_{false, "not started", "", 0, 0, false};
 };
 
 }  // namespace vireo

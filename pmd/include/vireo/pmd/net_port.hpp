@@ -43,11 +43,12 @@ using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
 }  // namespace detail
 
 struct LinkStatus {
-    bool up = false;          // started, and the device has the rings: bursts reach them
-    std::string reason;       // why it is down ("" while up)
-    std::string last_loss;    // why the connection was last lost (kept after it came back)
-    uint64_t downs = 0;       // connections lost
-    uint64_t reconnects = 0;  // times the port came back by itself (renegotiated, refilled)
+    bool up = false;           // started, and the device has the rings: bursts reach them
+    std::string reason;        // why it is down ("" while up)
+    std::string last_loss;     // why the connection was last lost (kept after it came back)
+    uint64_t downs = 0;        // connections lost
+    uint64_t reconnects = 0;   // times the port came back by itself (renegotiated, refilled)
+    bool coming_back = false;  // down, and waiting for its device to return (reconnect=1)
 };
 
 class NetPort {
