@@ -139,8 +139,9 @@ void NetPort::bring_up() {
 // Queue memory comes from DmaMemory, which never frees: a restart (or a
 // reconnect) with the same data path and count reuses the queues it had.
 void NetPort::create_queues() {
-    const detail::DataPath& path = detail::choose_data_path(
-        virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder), virtio::has(features_, kOrderPlatform));
+    const detail::DataPath& path =
+        detail::choose_data_path(virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder),
+                                 virtio::has(features_, kOrderPlatform), data_path_isa());
     if (&path != path_ || pairs_.size() != spec_.queues) {
         std::lock_guard<std::mutex> g(watcher_->queues);  // stats readers see whole queues
         destroy_queues();
@@ -180,7 +181,9 @@ void NetPort::destroy_queues() {
     ctrl_.reset();
 }
 
-std::string NetPort::data_path() const { return path_ != nullptr ? path_->name : ""; }
+std::string NetPort::data_path() const {
+    return path_ != nullptr ? std::string(path_->name) + "/" + std::string(to_string(path_->isa)) : "";
+}
 
 void NetPort::stop() {
     if (!started_) return;

@@ -35,7 +35,9 @@ QueueAreas areas_of(Q& q, const DmaMemory& mem, uint16_t index) {
             m.va(q.device_iova())};
 }
 
-template <class Q>
+// I: the instruction set this pair's bursts are compiled for (data_paths.cpp);
+// the batched kernels it may use depend on it.
+template <class Q, Isa I = Isa::Baseline>
 class NetQueuePair final : public detail::QueuePairBase {
 public:
     static constexpr uint16_t kHdr = sizeof(virtio::NetHdrMrg);  // VERSION_1: always 12 bytes (5.1.6)

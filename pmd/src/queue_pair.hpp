@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "isa.hpp"
 #include "vireo/pmd/net_stats.hpp"
 
 namespace vireo {
@@ -62,6 +63,7 @@ using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
 // One compiled data path: its name, its two bursts, and how to build its queues.
 struct DataPath {
     const char* name;  // e.g. "packed+in_order/smp"
+    Isa isa;           // the instruction set its bursts are compiled for
     bool packed, in_order, platform_ordering;
     BurstFn rx, tx;
     std::unique_ptr<QueuePairBase> (*make_pair)(DmaMemory&, PacketPool&, const PairConfig&);
@@ -69,8 +71,9 @@ struct DataPath {
                                                       bool notification_data);
 };
 
-// The one place that chooses (from the negotiated features).
-const DataPath& choose_data_path(bool packed, bool in_order, bool platform_ordering);
+// The one place that chooses: from the negotiated features and the
+// instruction set (data_path_isa(): the CPU's, capped by VIREO_ISA).
+const DataPath& choose_data_path(bool packed, bool in_order, bool platform_ordering, Isa isa);
 
 }  // namespace detail
 }  // namespace vireo
