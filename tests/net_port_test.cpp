@@ -177,6 +177,38 @@ TEST(NetPort, RxChecksumStateAndMergeableChains) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
+// A received frame sent back out: its Tx header must read all zero (5.1.6.2),
+// whatever the device left in front of the frame. With MRG_RXBUF it is
+// rewritten unread (the device wrote num_buffers there); without, it is read
+// and written only when not already zero.
+TEST(NetPort, ForwardedFramesLeaveWithAZeroHeader) {
+    for (bool mrg : {true, false}) {
+        SCOPED_TRACE(mrg ? "mrg_rxbuf" : "no mrg_rxbuf");
+        Rig r(kOffered, std::string("vhost-user:/fake,ring=64,guest_csum=0,mrg_rxbuf=") + (mrg ? "1" : "0"));
+        r.port->start();
+        SplitDevice rxd = r.device(0), txd = r.device(1);
+        std::deque<DevBuffer> bufs;
+        ASSERT_EQ(rxd.take(64, bufs), 64u);
+        // Frame 0: a device that leaves garbage in the header; frame 1: an all-zero header.
+        put_rx_frame(bufs[0], 0x5a, 7, 60, 0x11);
+        put_rx_frame(bufs[1], 0, 0, 60, 0x22);
+        rxd.complete({bufs[0], bufs[1]});
+        Packet* out[2];
+        ASSERT_EQ(r.port->rx_burst(0, out, 2), 2);
+        EXPECT_EQ((out[0]->ol_flags & pkt::kRxDeviceHeader) != 0, mrg);
+        ASSERT_EQ(r.port->tx_burst(0, out, 2), 2);
+        std::deque<DevBuffer> sent;
+        ASSERT_EQ(txd.take(8, sent), 2u);
+        for (const DevBuffer& b : sent) {
+            const uint8_t zero[12] = {};
+            EXPECT_EQ(std::memcmp(b.segs[0].va, zero, 12), 0) << "the Tx header is not all zero";
+        }
+        txd.complete({sent[0], sent[1]});
+        r.port->stop();
+        EXPECT_EQ(r.pool.in_use(), 0u);
+    }
+}
+
 // Without GUEST_CSUM the header says nothing but num_buffers, and only a
 // buffer filled to its end can continue (5.1.6.4.1): the driver reads the
 // header of those alone. A short buffer is a whole frame, whatever its header.

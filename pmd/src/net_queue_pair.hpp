@@ -51,6 +51,7 @@ public:
           reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)),
           refill_threshold_(static_cast<uint16_t>(c.ring / 4 < 32 ? c.ring / 4 : 32)),
           rx_buf_len_(kHdr + pool.data_room()),
+          rx_header_flag_(c.mrg_rxbuf ? pkt::kRxDeviceHeader : 0),
           hdr_slots_(c.ring) {
         // Headers for packets without headroom: one 16-byte slot per possible
         // chain in flight, in DMA memory, handed out from a free stack.
@@ -173,7 +174,13 @@ private:
                 p->pkt_len = len - kHdr;
                 p->nb_segs = 1;
                 p->next = nullptr;
-                p->ol_flags = pkt::kRxDeviceHeader;  // num_buffers >= 1 there (5.1.6.4.1)
+                // With MRG_RXBUF the device wrote num_buffers >= 1 there (5.1.6.4.1),
+                // so a Tx of this buffer must rewrite the header: it may do so
+                // unread. Without it a device may leave the header as it found
+                // it (DPDK's vhost writes only fields that differ), often all
+                // zero: Tx then reads it and writes only if it must, and the
+                // line stays shared with the device's core (docs/perf.md).
+                p->ol_flags = rx_header_flag_;
                 // The header is read only when it can say something: checksum
                 // state (GUEST_CSUM), or a buffer filled to the end, which may
                 // continue in the next (MRG_RXBUF). A device fills every buffer
@@ -364,6 +371,7 @@ private:
     uint16_t reclaim_threshold_;
     uint16_t refill_threshold_;  // free Rx descriptors worth a refill while traffic flows
     uint32_t rx_buf_len_;        // bytes of every posted Rx buffer: header + the pool's data room
+    uint64_t rx_header_flag_;    // pkt::kRxDeviceHeader with MRG_RXBUF (the device wrote num_buffers), else 0
     std::vector<HdrSlot> hdr_slots_;
     std::vector<uint16_t> free_hdr_;
     Doorbell rx_bell_, tx_bell_;
