@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"
 
@@ -90,7 +91,21 @@ auto make_loopback(Q& q) {
 }
 
 template <class Q, bool Rx>
+void vq_bench_body(benchmark::State& st);
+
+template <class Q, bool Rx>
 void vq_bench(benchmark::State& st) {
+    vq_bench_body<Q, Rx>(st);
+}
+
+// The same loop compiled for AVX-512 (queue kernels inlined), registered only where the CPU has it.
+template <class Q, bool Rx>
+[[gnu::target("arch=x86-64-v4"), gnu::flatten]] void vq_bench_avx512(benchmark::State& st) {
+    vq_bench_body<Q, Rx>(st);
+}
+
+template <class Q, bool Rx>
+void vq_bench_body(benchmark::State& st) {
     const auto burst = static_cast<uint16_t>(st.range(0));
     // One queue per kind for the whole process (DmaMemory never frees), reset
     // to its initial state before each run, with a fresh device to match.
@@ -128,5 +143,16 @@ BENCHMARK(vq_bench<SplitQueue<false>, true>)->Name("vq/rx/split")->Apply(bursts)
 BENCHMARK(vq_bench<SplitQueue<true>, true>)->Name("vq/rx/split_inorder")->Apply(bursts);
 BENCHMARK(vq_bench<PackedQueue<false>, true>)->Name("vq/rx/packed")->Apply(bursts);
 BENCHMARK(vq_bench<PackedQueue<true>, true>)->Name("vq/rx/packed_inorder")->Apply(bursts);
+
+const bool g_avx512_registered = [] {
+    if (cpu_isa() < Isa::Avx512) return false;
+    using P = PackedQueue<true, SmpOrdering, Isa::Avx512>;
+    using PO = PackedQueue<false, SmpOrdering, Isa::Avx512>;
+    benchmark::RegisterBenchmark("vq/tx/packed_inorder_avx512", vq_bench_avx512<P, false>)->Apply(bursts);
+    benchmark::RegisterBenchmark("vq/rx/packed_inorder_avx512", vq_bench_avx512<P, true>)->Apply(bursts);
+    benchmark::RegisterBenchmark("vq/tx/packed_avx512", vq_bench_avx512<PO, false>)->Apply(bursts);
+    benchmark::RegisterBenchmark("vq/rx/packed_avx512", vq_bench_avx512<PO, true>)->Apply(bursts);
+    return true;
+}();
 
 }  // namespace

@@ -18,10 +18,12 @@
 namespace vireo::test {
 namespace {
 
+// link_status().up, not link_up(): it turns false only after the port took
+// every in-flight buffer back (link_up() turns false as soon as bursts stop).
 bool wait_link(NetPort& port, bool up, int ms) {
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (std::chrono::steady_clock::now() < end) {
-        if (port.link_up() == up) return true;
+        if (port.link_status().up == up && port.link_up() == up) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;

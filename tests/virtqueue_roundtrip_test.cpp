@@ -219,6 +219,15 @@ TEST(VirtqueueRoundTrip, Split) { all_sizes<VqKind<false, false>>(); }
 TEST(VirtqueueRoundTrip, SplitInOrder) { all_sizes<VqKind<false, true>>(); }
 TEST(VirtqueueRoundTrip, Packed) { all_sizes<VqKind<true, false>>(); }
 TEST(VirtqueueRoundTrip, PackedInOrder) { all_sizes<VqKind<true, true>>(); }
+// The AVX-512 kernels (four descriptors per cache-line store), on CPUs that have them.
+TEST(VirtqueueRoundTrip, PackedAvx512) {
+    if (!VqKind<true, false, Isa::Avx512>::runs_here()) GTEST_SKIP() << "this CPU has no AVX-512";
+    all_sizes<VqKind<true, false, Isa::Avx512>>();
+}
+TEST(VirtqueueRoundTrip, PackedInOrderAvx512) {
+    if (!VqKind<true, true, Isa::Avx512>::runs_here()) GTEST_SKIP() << "this CPU has no AVX-512";
+    all_sizes<VqKind<true, true, Isa::Avx512>>();
+}
 TEST(VirtqueueRoundTrip, PackedNonPowerOfTwoSize) {
     for (bool eidx : {false, true}) {
         round_trip<VqKind<true, false>>({1000, eidx}, kPackets);

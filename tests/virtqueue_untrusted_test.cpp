@@ -72,8 +72,14 @@ struct Bench {
 };
 
 template <class T>
-class Untrusted : public ::testing::Test {};
-using Kinds = ::testing::Types<VqKind<false, false>, VqKind<false, true>, VqKind<true, false>, VqKind<true, true>>;
+class Untrusted : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!T::runs_here()) GTEST_SKIP() << "this CPU lacks the instruction set of " << T::name() << "'s kernels";
+    }
+};
+using Kinds = ::testing::Types<VqKind<false, false>, VqKind<false, true>, VqKind<true, false>, VqKind<true, true>,
+                               VqKind<true, false, Isa::Avx512>, VqKind<true, true, Isa::Avx512>>;
 TYPED_TEST_SUITE(Untrusted, Kinds);
 
 // Writes a used entry for buffer `id` with length len at the device's next

@@ -6,7 +6,7 @@
 // compiled for that level while every out-of-line copy stays baseline: no
 // instruction beyond x86-64-v2 can leak into code a baseline CPU runs).
 // choose_data_path() picks one from the negotiated features and the CPU.
-#include "isa.hpp"
+#include "vireo/pmd/isa.hpp"
 #include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "queue_pair.hpp"
@@ -83,10 +83,10 @@ struct Table {
           path_of<SplitQueue<false, PlatformOrdering>, I>("split/platform")},
          {path_of<SplitQueue<true, SmpOrdering>, I>("split+in_order/smp"),
           path_of<SplitQueue<true, PlatformOrdering>, I>("split+in_order/platform")}},
-        {{path_of<PackedQueue<false, SmpOrdering>, I>("packed/smp"),
-          path_of<PackedQueue<false, PlatformOrdering>, I>("packed/platform")},
-         {path_of<PackedQueue<true, SmpOrdering>, I>("packed+in_order/smp"),
-          path_of<PackedQueue<true, PlatformOrdering>, I>("packed+in_order/platform")}},
+        {{path_of<PackedQueue<false, SmpOrdering, I>, I>("packed/smp"),
+          path_of<PackedQueue<false, PlatformOrdering, I>, I>("packed/platform")},
+         {path_of<PackedQueue<true, SmpOrdering, I>, I>("packed+in_order/smp"),
+          path_of<PackedQueue<true, PlatformOrdering, I>, I>("packed+in_order/platform")}},
     };
 };
 const Table<Isa::Baseline> kBaseline;

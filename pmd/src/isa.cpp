@@ -1,4 +1,4 @@
-#include "isa.hpp"
+#include "vireo/pmd/isa.hpp"
 
 #include <atomic>
 #include <cstdlib>

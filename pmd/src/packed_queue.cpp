@@ -9,8 +9,8 @@
 
 namespace vireo {
 
-template <bool InOrder, class Ord>
-PackedQueue<InOrder, Ord>::PackedQueue(DmaMemory& mem, const VqConfig& cfg)
+template <bool InOrder, class Ord, Isa I>
+PackedQueue<InOrder, Ord, I>::PackedQueue(DmaMemory& mem, const VqConfig& cfg)
     : size_(cfg.size), index_(cfg.index), event_idx_(cfg.event_idx), notification_data_(cfg.notification_data) {
     if (cfg.size == 0 || cfg.size > virtio::kPackedMaxSize)
         throw Error("packed virtqueue size " + std::to_string(cfg.size) +
@@ -31,8 +31,8 @@ PackedQueue<InOrder, Ord>::PackedQueue(DmaMemory& mem, const VqConfig& cfg)
     init();
 }
 
-template <bool InOrder, class Ord>
-void PackedQueue<InOrder, Ord>::init() noexcept {
+template <bool InOrder, class Ord, Isa I>
+void PackedQueue<InOrder, Ord, I>::init() noexcept {
     std::memset(static_cast<void*>(desc_), 0, sizeof(virtio::PackedDesc) * size_);
     std::memset(static_cast<void*>(device_event_), 0, sizeof(virtio::PackedEvent));
     // We poll: no used-buffer notifications please (2.8.10).
@@ -52,9 +52,16 @@ void PackedQueue<InOrder, Ord>::init() noexcept {
     fault_ = VqFault::None;
 }
 
-template class PackedQueue<false, SmpOrdering>;
-template class PackedQueue<true, SmpOrdering>;
-template class PackedQueue<false, PlatformOrdering>;
-template class PackedQueue<true, PlatformOrdering>;
+// Every kind for every instruction-set level (data_paths.cpp); the members
+// compiled here are the slow path (construction, reset): baseline code that
+// may call a kernel only when the type's level was chosen from CPUID.
+#define VIREO_PACKED_KINDS(I)                                 \
+    template class PackedQueue<false, SmpOrdering, I>;       \
+    template class PackedQueue<true, SmpOrdering, I>;        \
+    template class PackedQueue<false, PlatformOrdering, I>;  \
+    template class PackedQueue<true, PlatformOrdering, I>;
+VIREO_PACKED_KINDS(Isa::Baseline)
+VIREO_PACKED_KINDS(Isa::Avx2)
+VIREO_PACKED_KINDS(Isa::Avx512)
 
 }  // namespace vireo

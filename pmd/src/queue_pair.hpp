@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "isa.hpp"
+#include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/net_stats.hpp"
 
 namespace vireo {

@@ -11,15 +11,19 @@
 
 namespace vireo::test {
 
-template <bool Packed, bool InOrder>
+// I: the instruction set the queue's kernels may use (tests of a level the
+// CPU lacks skip, saying so).
+template <bool Packed, bool InOrder, Isa I = Isa::Baseline>
 struct VqKind {
     static constexpr bool packed = Packed;
     static constexpr bool in_order = InOrder;
-    using Queue = std::conditional_t<Packed, PackedQueue<InOrder>, SplitQueue<InOrder>>;
+    static constexpr Isa isa = I;
+    using Queue = std::conditional_t<Packed, PackedQueue<InOrder, SmpOrdering, I>, SplitQueue<InOrder>>;
     using Device = std::conditional_t<Packed, PackedDevice, SplitDevice>;
     static const char* name() {
         return Packed ? (InOrder ? "packed+in_order" : "packed") : (InOrder ? "split+in_order" : "split");
     }
+    static bool runs_here() { return cpu_isa() >= I; }
 };
 
 template <class K>

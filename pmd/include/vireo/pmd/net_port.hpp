@@ -43,7 +43,10 @@ using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
 }  // namespace detail
 
 struct LinkStatus {
-    bool up = false;           // started, and the device has the rings: bursts reach them
+    // Started, and the device has the rings: bursts reach them. Turns false
+    // only once every buffer that was in flight is back in the pool (link_up()
+    // turns false first, when bursts stop).
+    bool up = false;
     std::string reason;        // why it is down ("" while up)
     std::string last_loss;     // why the connection was last lost (kept after it came back)
     uint64_t downs = 0;        // connections lost

@@ -24,12 +24,15 @@
 #include <vector>
 
 #include "vireo/iova/dma_memory.hpp"
+#include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
+#include "vireo/pmd/vq_simd.hpp"
 
 namespace vireo {
 
-template <bool InOrder, class Ord = SmpOrdering>
+// I: the instruction set the queue may use (vq_simd.hpp's kernels for Avx512).
+template <bool InOrder, class Ord = SmpOrdering, Isa I = Isa::Baseline>
 class PackedQueue {
 public:
     static constexpr bool kPacked = true;
@@ -102,7 +105,32 @@ public:
         uint16_t pos = next_avail_, nfree_ids = num_free_ids_, bits = avail_used_bits_;
         bool wrap = avail_wrap_;
         uint16_t i = 0;
+#if defined(VIREO_HAVE_AVX512_KERNELS)
+        if constexpr (I == Isa::Avx512) {
+            if (pending_heads_ == 0 && (pos & 3) == 0 && n >= 4 && pos + 4 <= size) {
+                // The window opens with a whole line: its first flags wait for publish().
+                uint16_t ids[4];
+                for (int k = 0; k < 4; k++) {
+                    ids[k] = InOrder ? static_cast<uint16_t>(pos + k) : free_ids[--nfree_ids];
+                    const VqBuf& b = bufs[k];
+                    chain[ids[k]] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1};
+                }
+                simd::packed_write4_avx512(desc + pos, bufs, ids, bits, true);
+                first_head_ = pos;
+                first_head_flags_ = static_cast<uint16_t>(bits | (bufs[0].device_writes ? virtio::kDescFWrite : 0));
+                pos = static_cast<uint16_t>(pos + 4);
+                if (pos == size) {
+                    pos = 0;
+                    wrap = !wrap;
+                    bits ^= virtio::kPackedDescFAvail | virtio::kPackedDescFUsed;
+                }
+                i = 4;
+            }
+        }
+        if (pending_heads_ == 0 && i == 0) {  // this burst opens the publish window
+#else
         if (pending_heads_ == 0) {  // this burst opens the publish window
+#endif
             const VqBuf& b = bufs[0];
             const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
             desc[pos].addr = b.iova;  // flags stay as they are until publish()
@@ -119,6 +147,29 @@ public:
             i = 1;
         }
         for (; i < n; i++) {
+#if defined(VIREO_HAVE_AVX512_KERNELS)
+            // Whole cache lines of descriptors at once (the ring is 64-byte aligned).
+            if constexpr (I == Isa::Avx512) {
+                while ((pos & 3) == 0 && i + 4 <= n && pos + 4 <= size) {
+                    uint16_t ids[4];
+                    for (int k = 0; k < 4; k++) {
+                        ids[k] = InOrder ? static_cast<uint16_t>(pos + k) : free_ids[--nfree_ids];
+                        const VqBuf& b = bufs[i + k];
+                        chain[ids[k]] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength,
+                                         1};
+                    }
+                    simd::packed_write4_avx512(desc + pos, bufs + i, ids, bits, false);
+                    pos = static_cast<uint16_t>(pos + 4);
+                    i += 4;
+                    if (pos == size) {
+                        pos = 0;
+                        wrap = !wrap;
+                        bits ^= virtio::kPackedDescFAvail | virtio::kPackedDescFUsed;
+                    }
+                }
+                if (i == n) break;
+            }
+#endif
             const VqBuf& b = bufs[i];
             const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
             virtio::PackedDesc& x = desc[pos];
@@ -193,6 +244,37 @@ public:
         bool w = used_wrap_;
         VqFault fault = VqFault::None;
         const bool guard = pending_heads_ != 0;  // added, not yet published: stop at first_head_
+        if constexpr (InOrder) {
+            // The common case first, in a tight loop: the device wrote every
+            // used descriptor (id = its position) of one-descriptor buffers.
+            // Anything else (pending, a batch, a fault, the ring's end) stops
+            // it and the general loop below looks again, with every check.
+            uint32_t room = static_cast<uint32_t>(n - done);
+            if (room > in_flight) room = in_flight;
+            if (room > static_cast<uint32_t>(size - pos)) room = static_cast<uint32_t>(size - pos);
+            if (guard && first_head_ >= pos && room > static_cast<uint32_t>(first_head_ - pos))
+                room = static_cast<uint32_t>(first_head_ - pos);
+            const uint16_t used_bits = w ? (virtio::kPackedDescFAvail | virtio::kPackedDescFUsed) : 0;
+            uint32_t k = 0;
+            for (; k < room; k++) {
+                const virtio::PackedDesc& d = desc[pos + k];
+                const uint16_t flags = load_acquire(d.flags);
+                if ((flags & (virtio::kPackedDescFAvail | virtio::kPackedDescFUsed)) != used_bits) break;
+                const uint16_t id = load_relaxed(d.id);
+                const uint32_t len = load_relaxed(d.len);
+                Chain& c = chain[static_cast<uint16_t>(pos + k)];
+                if (id != static_cast<uint16_t>(pos + k) || c.ndesc != 1 || len > c.limit || c.cookie == nullptr) break;
+                out[done++] = {c.cookie, c.wlen != 0 ? len : 0};
+                c.cookie = nullptr;
+            }
+            pos = static_cast<uint16_t>(pos + k);
+            in_flight = static_cast<uint16_t>(in_flight - k);
+            freed = static_cast<uint16_t>(freed + k);
+            if (pos == size) {
+                pos = 0;
+                w = !w;
+            }
+        }
         while (done < n) {
             if (guard && pos == first_head_) break;
             const virtio::PackedDesc& d = desc[pos];
