@@ -161,7 +161,10 @@ private:
                     mrg_tail_ = p;
                     mrg_head_->pkt_len += len;
                     mrg_head_->nb_segs++;
-                    if (--mrg_left_ == 0) deliver(mrg_head_, out, k);
+                    if (--mrg_left_ == 0) {
+                        deliver(mrg_head_, out, k);  // the caller owns it now
+                        mrg_head_ = mrg_tail_ = nullptr;
+                    }
                     continue;
                 }
                 if (len < kHdr) {  // no room even for the header: malformed
