@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -68,10 +69,19 @@ void check_loop_mode(const std::string& mode, std::vector<std::string> extra, bo
     EXPECT_EQ(json_number(j, "drops"), 0) << j;
     EXPECT_NE(j.find("\"leaked\": false"), std::string::npos) << j;
     EXPECT_NE(j.find("\"samples\": [\n    {\"t\""), std::string::npos) << j;
+    if (std::find(extra.begin(), extra.end(), "--dma=window") != extra.end()) {
+        EXPECT_NE(j.find("\"dma\": \"window\""), std::string::npos) << j;
+        EXPECT_NE(j.find("/window\""), std::string::npos) << "the data path names the window\n" << j;
+        EXPECT_GT(json_number(j, "bounced_bytes"), 0) << j;
+        EXPECT_NE(fwd.log().find("cycles/frame"), std::string::npos) << "the live line shows the copy cost\n"
+                                                                     << fwd.log();
+    }
     EXPECT_NE(fwd.log().find("none leaked"), std::string::npos) << fwd.log();
 }
 
 TEST(Fwd, IoForwardsVerifiedFrames) { check_loop_mode("io", {}, false); }
+// --dma=window: the port's device reaches only its window; frames copied both ways.
+TEST(Fwd, IoInWindowModeForwardsVerifiedFrames) { check_loop_mode("io", {"--dma=window"}, false); }
 TEST(Fwd, MacswapForwardsVerifiedFrames) { check_loop_mode("macswap", {}, true); }
 // mac: source = the port's own MAC (kVMac here), destination = --eth-peer.
 TEST(Fwd, MacRewritesBothAddresses) { check_loop_mode("mac", {"--eth-peer=0,02:00:00:00:00:01"}, true); }

@@ -2,6 +2,11 @@
 // choice over several devices, and a device against memory made elsewhere.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "vireo/iova/iova_policy.hpp"
 
 namespace vireo {
@@ -219,6 +224,81 @@ TEST(IovaPolicy, ParseAndPrint) {
     EXPECT_EQ(to_string(IovaMode::PA), "pa");
     EXPECT_EQ(to_string(IommuKind::VfioNoIommu), "vfio-noiommu");
     EXPECT_EQ(to_string(PaSource::Linear), "linear");
+}
+
+// The window rows: the device's own row decides the window's mode; where
+// nothing enforces the window (real physical addresses, no IOMMU in the
+// device's way) the plan carries a warning, elsewhere none.
+TEST(WindowPolicy, EachRowGivesTheDevicesOwnModeAndWarnsWhereNothingEnforces) {
+    struct {
+        DeviceDmaFacts f;
+        IovaMode mode;
+        bool warned;
+    } rows[] = {
+        {facts(true, T1, true), VA, false},                       // type1 maps only the window
+        {facts(true, IommuKind::VhostIotlb, false), VA, false},   // IOTLB: vireo answers only window misses
+        {facts(false, IommuKind::VhostIotlb, false), PA, false},  // the memory table holds only the window
+        {facts(true, NOI, true), PA, true},                       // no IOMMU: a convention
+        {facts(false, T1, true), PA, true},                       // bit 33 absent: bypasses the IOMMU
+        {facts(false, NONE, true), PA, true},
+    };
+    for (const auto& r : rows) {
+        const DmaPlan p = plan_window_dma(r.f, "dev");
+        ASSERT_TRUE(p.ok) << p.error;
+        EXPECT_EQ(p.arrangement, DmaArrangement::Window);
+        EXPECT_EQ(p.mode, r.mode) << p.why;
+        EXPECT_EQ(!p.warning.empty(), r.warned) << p.warning;
+        if (r.warned) {
+            EXPECT_NE(p.warning.find("nothing stops it"), std::string::npos) << p.warning;
+        }
+    }
+    // What cannot work directly cannot work in a window either: same error, named.
+    const DmaPlan bad = plan_window_dma(facts(false, NONE, false), "pci:0000:00:05.0");
+    ASSERT_FALSE(bad.ok);
+    EXPECT_NE(bad.error.find("pci:0000:00:05.0"), std::string::npos) << bad.error;
+    EXPECT_NE(bad.error.find("pagemap"), std::string::npos) << bad.error;
+}
+
+TEST(WindowPolicy, TheChoiceGoesDeviceThenProcessThenConfidentialGuest) {
+    const ConfidentialGuest none{}, tdx{true, "Intel TDX: test"};
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, none).arrangement, DmaArrangement::Direct);
+    const ArrangementChoice cc = choose_dma_arrangement(std::nullopt, tdx);
+    EXPECT_EQ(cc.arrangement, DmaArrangement::Window);
+    EXPECT_NE(cc.why.find("Intel TDX"), std::string::npos) << cc.why;
+    EXPECT_EQ(choose_dma_arrangement(DmaArrangement::Direct, tdx).arrangement, DmaArrangement::Direct);
+    set_process_dma_arrangement(DmaArrangement::Window);
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, none).arrangement, DmaArrangement::Window);
+    EXPECT_EQ(choose_dma_arrangement(DmaArrangement::Direct, none).arrangement, DmaArrangement::Direct);
+    set_process_dma_arrangement(DmaArrangement::Direct);
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, tdx).arrangement, DmaArrangement::Direct);
+    set_process_dma_arrangement(std::nullopt);
+    EXPECT_EQ(parse_dma_arrangement("window"), DmaArrangement::Window);
+    EXPECT_EQ(parse_dma_arrangement("direct"), DmaArrangement::Direct);
+    EXPECT_EQ(parse_dma_arrangement("bounce"), std::nullopt);
+}
+
+// The markers, each in a fake root; a host's capability flags (sev, sev_es)
+// are not a guest.
+TEST(WindowPolicy, ConfidentialGuestMarkers) {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / ("vireo-cc-" + std::to_string(::getpid()));
+    auto fresh = [&](const std::string& flags) {
+        fs::remove_all(root);
+        fs::create_directories(root / "proc");
+        std::ofstream(root / "proc/cpuinfo") << "processor\t: 0\nflags\t\t: fpu sse2 " << flags << "\n\n";
+    };
+    fresh("sev sev_es");
+    EXPECT_FALSE(probe_confidential_guest(root.string()).detected);
+    fresh("tdx_guest");
+    EXPECT_NE(probe_confidential_guest(root.string()).evidence.find("tdx_guest"), std::string::npos);
+    fresh("");
+    fs::create_directories(root / "sys/devices/platform/sev-guest");
+    EXPECT_NE(probe_confidential_guest(root.string()).evidence.find("SEV-SNP"), std::string::npos);
+    fresh("");
+    fs::create_directories(root / "dev");
+    std::ofstream(root / "dev/tdx_guest") << "";
+    EXPECT_NE(probe_confidential_guest(root.string()).evidence.find("TDX"), std::string::npos);
+    fs::remove_all(root);
 }
 
 }  // namespace

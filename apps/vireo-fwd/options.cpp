@@ -104,6 +104,9 @@ const char* usage() {
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
            "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
+           "  --dma=auto|direct|window what devices may reach: direct (the packet pool) or window (only their\n"
+           "                         own rings and bounce slots; frames are copied). Default: window in a\n"
+           "                         confidential guest (TDX, SEV-SNP), else direct; dma= per device overrides\n"
            "  --total-num-mbufs=N    packet pool size (default: sized from rings, bursts and cores)\n"
            "  --json=FILE            write a machine-readable summary at the end\n"
            "exit codes: 0 done, 1 ran but something went wrong (leak, device fault, a link still down at the end),\n"
@@ -172,6 +175,12 @@ Options parse_options(int argc, char** argv) {
             if (v != "auto") {
                 o.iova = parse_iova_mode(v);
                 if (!o.iova) bad("--iova-mode wants auto, pa or va, not '" + v + "'");
+            }
+        } else if (key == "--dma") {
+            const std::string v = value();
+            if (v != "auto") {
+                o.dma = parse_dma_arrangement(v);
+                if (!o.dma) bad("--dma wants auto, direct or window, not '" + v + "'");
             }
         } else if (key == "--txpkts") {
             o.txpkts.clear();

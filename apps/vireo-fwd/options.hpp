@@ -26,6 +26,7 @@ struct Options {
     std::vector<uint16_t> txpkts{64};              // txonly/flowgen: segment lengths (sum = frame length)
     uint32_t flows = 1;                            // txonly: flows (varied source IP); flowgen: 5-tuples
     std::optional<IovaMode> iova;                  // --iova-mode=pa|va (auto: empty)
+    std::optional<DmaArrangement> dma;             // --dma=direct|window (auto: empty)
     std::string json;                              // --json FILE
     bool list = false;                             // --list
     bool tx_first = false;                         // --tx-first: one txonly burst per stream at start

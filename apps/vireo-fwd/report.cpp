@@ -34,7 +34,9 @@ std::string counters_json(const QueueCounters& c) {
     return "\"rx_packets\": " + std::to_string(c.rx_packets) + ", \"rx_bytes\": " + std::to_string(c.rx_bytes) +
            ", \"tx_packets\": " + std::to_string(c.tx_packets) + ", \"tx_bytes\": " + std::to_string(c.tx_bytes) +
            ", \"drops\": " + std::to_string(c.drops) + ", \"errors\": " + std::to_string(c.errors) +
-           ", \"rx_bursts\": " + std::to_string(c.rx_bursts) + ", \"tx_bursts\": " + std::to_string(c.tx_bursts);
+           ", \"rx_bursts\": " + std::to_string(c.rx_bursts) + ", \"tx_bursts\": " + std::to_string(c.tx_bursts) +
+           ", \"bounced_bytes\": " + std::to_string(c.bounced_bytes) +
+           ", \"copy_cycles\": " + std::to_string(c.copy_cycles) + ", \"slot_waits\": " + std::to_string(c.slot_waits);
 }
 
 std::string rate_line(const Rate& r) {
@@ -53,6 +55,9 @@ QueueCounters& QueueCounters::operator+=(const QueueCounters& o) {
     errors += o.errors;
     rx_bursts += o.rx_bursts;
     tx_bursts += o.tx_bursts;
+    bounced_bytes += o.bounced_bytes;
+    copy_cycles += o.copy_cycles;
+    slot_waits += o.slot_waits;
     return *this;
 }
 
@@ -79,6 +84,9 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
             c.errors = rx.errors + tx.errors;
             c.rx_bursts = rx.bursts;
             c.tx_bursts = tx.bursts;
+            c.bounced_bytes = rx.bounced_bytes + tx.bounced_bytes;
+            c.copy_cycles = rx.copy_cycles + tx.copy_cycles;
+            c.slot_waits = tx.slot_waits;
         }
     }
     for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused
@@ -100,7 +108,15 @@ std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vec
     for (size_t p = 0; p < ports.size(); p++) {
         const QueueCounters a = prev.total(p), b = now.total(p);
         out += fmt("[%7.1fs] ", now.t) + "port " + std::to_string(p) + "  " + rate_line(rate(a, b, dt)) + " | drops " +
-               std::to_string(b.drops - a.drops) + " errors " + std::to_string(b.errors - a.errors) + "\n";
+               std::to_string(b.drops - a.drops) + " errors " + std::to_string(b.errors - a.errors);
+        if (ports[p]->window() != nullptr) {  // what the bounce window costs, this period
+            const uint64_t frames = (b.rx_packets - a.rx_packets) + (b.tx_packets - a.tx_packets);
+            out += " | window " + fmt("%.1f", dt > 0 ? double(b.bounced_bytes - a.bounced_bytes) * 8 / dt / 1e9 : 0.0) +
+                   " Gbit/s copied, " +
+                   fmt("%.0f", frames ? double(b.copy_cycles - a.copy_cycles) / double(frames) : 0.0) +
+                   " cycles/frame, slot waits " + std::to_string(b.slot_waits - a.slot_waits);
+        }
+        out += "\n";
         if (now.port[p].size() > 1)
             for (size_t q = 0; q < now.port[p].size(); q++)
                 out += "            q" + std::to_string(q) + "  " +
@@ -149,7 +165,9 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         const Rate r = rate({}, c, last.t);
         j += "    {\"id\": " + std::to_string(p) + ", \"device\": " + json_string(info.devices[p]) +
              ", \"features\": \"" + hex(port.features()) + "\", \"iova_mode\": \"" +
-             std::string(to_string(port.iova_mode())) + "\", \"data_path\": " + json_string(port.data_path()) +
+             std::string(to_string(port.iova_mode())) + "\", \"dma\": \"" +
+             std::string(to_string(port.dma_plan().arrangement)) +
+             "\", \"data_path\": " + json_string(port.data_path()) +
              ", \"iova_why\": " + json_string(port.dma_plan().why) + ", " + counters_json(c) +
              ", \"rx_pps\": " + fmt("%.1f", r.rx_pps) + ", \"tx_pps\": " + fmt("%.1f", r.tx_pps) +
              ", \"fault\": " + json_string(info.faults[p]) +

@@ -2,6 +2,7 @@
 // tests/iova_policy_test.cpp checks every row.
 #include "vireo/iova/iova_policy.hpp"
 
+#include <atomic>
 #include <cctype>
 
 namespace vireo {
@@ -173,6 +174,51 @@ DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem
                            "PaSource::Pagemap") +
                     " (DeviceSet::memory_options() chooses it)");
     return p;
+}
+
+DmaPlan plan_window_dma(const DeviceDmaFacts& d, const std::string& device) {
+    DmaPlan p = plan_device_dma(d);
+    if (!p.ok) return fail(device + ": " + p.error);
+    p.arrangement = DmaArrangement::Window;
+    p.why = "only its window (rings, bounce slots) is given to the device; " + p.why;
+    // Real physical addresses and nothing that translates them: the device is
+    // handed only window addresses, but could reach any other page.
+    if (p.mode == IovaMode::PA && p.pa_source == PaSource::Pagemap)
+        p.warning = device +
+                    ": dma=window with physical addresses and no IOMMU in the device's way: its descriptors "
+                    "carry only window addresses, but nothing stops it from reaching the rest of memory (to "
+                    "enforce the window, put it behind an IOMMU with VIRTIO_F_ACCESS_PLATFORM: " +
+                    offer_hint(d) + ")";
+    return p;
+}
+
+namespace {
+// 0: automatic, 1 + DmaArrangement otherwise.
+std::atomic<int> g_process_arrangement{0};
+}  // namespace
+
+void set_process_dma_arrangement(std::optional<DmaArrangement> a) noexcept {
+    g_process_arrangement.store(a ? 1 + static_cast<int>(*a) : 0, std::memory_order_relaxed);
+}
+
+ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, const ConfidentialGuest& guest) {
+    if (device) return {*device, "dma=" + std::string(to_string(*device)) + " in the device string"};
+    if (const int g = g_process_arrangement.load(std::memory_order_relaxed); g != 0) {
+        const auto a = static_cast<DmaArrangement>(g - 1);
+        return {a, "the process's default (--dma=" + std::string(to_string(a)) + ")"};
+    }
+    if (guest.detected)
+        return {DmaArrangement::Window,
+                "a confidential guest (" + guest.evidence + "): the host must not reach the process's memory"};
+    return {DmaArrangement::Direct, "the default"};
+}
+
+std::string_view to_string(DmaArrangement a) noexcept { return a == DmaArrangement::Window ? "window" : "direct"; }
+
+std::optional<DmaArrangement> parse_dma_arrangement(std::string_view s) noexcept {
+    if (s == "window") return DmaArrangement::Window;
+    if (s == "direct") return DmaArrangement::Direct;
+    return std::nullopt;
 }
 
 std::string_view to_string(IovaMode m) noexcept { return m == IovaMode::VA ? "va" : "pa"; }

@@ -52,7 +52,7 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 }
 
 std::string known_keys() {
-    std::string k = "queues, ring, server, reconnect, iova, mac, mtu, timeout_ms, reply_timeout_ms";
+    std::string k = "queues, ring, server, reconnect, iova, dma, mac, mtu, timeout_ms, reply_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -108,6 +108,11 @@ DeviceSpec parse_device_string(const std::string& s) {
                 d.iova = m;
             else
                 bad(s, "iova=" + v + ": use auto, pa or va");
+        } else if (key == "dma") {
+            if (auto a = parse_dma_arrangement(v))
+                d.dma = a;
+            else
+                bad(s, "dma=" + v + ": use direct or window");
         } else if (key == "mac") {
             unsigned b[6];
             char tail;

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstdio>
 
+#include "dma_window.hpp"
 #include "net_port_watcher.hpp"
 #include "queue_pair.hpp"
 #include "vireo/base/error.hpp"
@@ -43,8 +44,13 @@ NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory
       watcher_(std::make_unique<Watcher>()) {
     device_features_ = transport_->device_features();
     negotiate();  // reports an impossible combination at open, before anything runs
+    if (plan_.arrangement == DmaArrangement::Window) {
+        if (!plan_.warning.empty()) std::fprintf(stderr, "vireo: warning: %s\n", plan_.warning.c_str());
+        window_ = std::make_unique<detail::DmaWindow>(plan_, mem_.options(), spec_.queues, spec_.ring, pool_.headroom(),
+                                                      pool_.data_room());
+    }
     try {
-        transport_->attach_memory(mem_);
+        transport_->attach_memory(device_memory());
     } catch (const Error& e) {
         throw Error(describe() + ": " + e.what(), e.sys_errno());
     }
@@ -66,7 +72,21 @@ void NetPort::negotiate() {
     const uint64_t offered = device_features_;
     if (!virtio::has(offered, kVersion1))
         throw Error(describe() + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
-    plan_ = plan_for_memory(dma_facts_of(*transport_, spec_), mem_.mode(), mem_.pa_source(), describe());
+    const ArrangementChoice arrangement = choose_dma_arrangement(spec_.dma, confidential_guest());
+    if (arrangement.arrangement == DmaArrangement::Window) {
+        // The device's own memory: its mode is the device's own row, whatever the process's memory is.
+        DmaPlan p = plan_window_dma(dma_facts_of(*transport_, spec_), describe());
+        if (p.ok && window_ != nullptr &&
+            (p.mode != window_->memory().mode() ||
+             (p.mode == IovaMode::PA && p.pa_source != window_->memory().pa_source())))
+            throw Error(describe() + ": the device now needs IOVA mode " + std::string(to_string(p.mode)) +
+                        " but its window was made in mode " + std::string(to_string(window_->memory().mode())) +
+                        " when the port opened: close the port and open it again");
+        if (p.ok) p.why = "window, from " + arrangement.why + ": " + p.why;
+        plan_ = std::move(p);
+    } else {
+        plan_ = plan_for_memory(dma_facts_of(*transport_, spec_), mem_.mode(), mem_.pa_source(), describe());
+    }
     if (!plan_.ok) throw Error(plan_.error);
     config_ = transport_->net_config();
     uint64_t f = offered & spec_.wanted_features & kSupported & ~virtio::bit(kAccessPlatform);
@@ -158,20 +178,23 @@ void NetPort::create_queues() {
                           virtio::has(features_, kNetMrgRxbuf),
                           virtio::has(features_, kNetCsum),
                           virtio::has(features_, kNetGuestCsum)};
-            pairs_.push_back(path.make_pair(mem_, pool_, pc));
+            if (window_ != nullptr)
+                pairs_.push_back(std::make_unique<detail::WindowPair>(path, window_->memory(), pool_, pc));
+            else
+                pairs_.push_back(path.make_pair(mem_, pool_, pc));
         }
     }
-    rx_fn_ = path.rx;
-    tx_fn_ = path.tx;
-    for (auto& p : pairs_) p->setup(*transport_, mem_);
+    rx_fn_ = window_ != nullptr ? detail::WindowPair::rx : path.rx;
+    tx_fn_ = window_ != nullptr ? detail::WindowPair::tx : path.tx;
+    for (auto& p : pairs_) p->setup(*transport_, device_memory());
     if (virtio::has(features_, kNetCtrlVq)) {
         // 5.1.2: the control queue follows the last possible queue pair.
         const uint16_t index =
             static_cast<uint16_t>(2 * (virtio::has(features_, kNetMq) ? config_.max_virtqueue_pairs : 1));
         if (ctrl_ == nullptr)
-            ctrl_ = path.make_control(mem_, index, virtio::has(features_, kEventIdx),
+            ctrl_ = path.make_control(device_memory(), index, virtio::has(features_, kEventIdx),
                                       virtio::has(features_, kNotificationData));
-        ctrl_->setup(*transport_, mem_);
+        ctrl_->setup(*transport_, device_memory());
     }
 }
 
@@ -182,8 +205,13 @@ void NetPort::destroy_queues() {
 }
 
 std::string NetPort::data_path() const {
-    return path_ != nullptr ? std::string(path_->name) + "/" + std::string(to_string(path_->isa)) : "";
+    if (path_ == nullptr) return "";
+    return std::string(path_->name) + "/" + std::string(to_string(path_->isa)) + (window_ != nullptr ? "/window" : "");
 }
+
+DmaMemory& NetPort::device_memory() noexcept { return window_ != nullptr ? window_->memory() : mem_; }
+const DmaMemory* NetPort::window() const noexcept { return window_ != nullptr ? &window_->memory() : nullptr; }
+IovaMode NetPort::iova_mode() const noexcept { return window_ != nullptr ? window_->memory().mode() : mem_.mode(); }
 
 void NetPort::stop() {
     if (!started_) return;

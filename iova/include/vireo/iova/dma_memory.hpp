@@ -47,6 +47,7 @@ public:
 
     IovaMode mode() const noexcept { return map_.mode(); }
     PaSource pa_source() const noexcept { return opts_.pa_source; }
+    const DmaMemoryOptions& options() const noexcept { return opts_; }
     const IovaMap& map() const noexcept { return map_; }
     size_t region_count() const noexcept { return regions_.size(); }
     const DmaRegion& region(size_t i) const noexcept { return *regions_[i]; }

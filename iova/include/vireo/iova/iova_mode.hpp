@@ -28,10 +28,19 @@ enum class PaSource : uint8_t {
     Linear,   // a guest-physical layout vireo publishes: regions packed from a base (vhost-user)
 };
 
+// Which memory a device may reach at all (iova_policy.hpp, the window rows).
+enum class DmaArrangement : uint8_t {
+    Direct,  // the device is given the application's packet memory
+    Window,  // only its own window (rings and bounce slots); packets are copied in and out
+};
+
 std::string_view to_string(IovaMode m) noexcept;
+std::string_view to_string(DmaArrangement a) noexcept;
 std::string_view to_string(IommuKind k) noexcept;
 std::string_view to_string(PaSource s) noexcept;
 // Parses "pa" / "va" (case-insensitive); empty optional when neither.
 std::optional<IovaMode> parse_iova_mode(std::string_view s) noexcept;
+// Parses "direct" / "window"; empty optional otherwise.
+std::optional<DmaArrangement> parse_dma_arrangement(std::string_view s) noexcept;
 
 }  // namespace vireo

@@ -25,6 +25,23 @@
 //   PA needed but no physical addresses (pagemap needs root)       | error
 //   --iova-mode forced where the row says otherwise                | error with the fix
 //
+// A second choice, per device, is what memory the device may reach at all
+// (DmaArrangement). Direct: the application's packet memory, as DPDK, VPP and
+// SPDK do. Window: only the device's own window, one DMA region holding its
+// rings and bounce slots; frames are copied in (Tx) and out (Rx), so a back
+// end or host that must not see the process's memory (a confidential VM's
+// untrusted VMM, an untrusted vhost-user back end) is never given it. The
+// window's addresses follow the rows above (it is the device's own memory,
+// so its mode is the device's own). Whether anything enforces it:
+//
+//   window | IOMMU                      | the device can reach
+//   VA     | type1 / vhost IOTLB        | the window only (the IOMMU maps nothing else)
+//   PA     | vhost-user (linear)        | the window only (the memory table holds only its fd)
+//   PA     | none / VFIO no-IOMMU / bit 33 absent | everything: the window is a convention (warned)
+//
+// The choice: the device string's dma=, else the process's (vireo-fwd
+// --dma=), else Window when running in a confidential guest, else Direct.
+//
 // Physical addresses mean two things: for PCI devices the host's real ones
 // (PaSource::Pagemap); over vhost-user a guest-physical layout vireo
 // publishes in the memory table (PaSource::Linear). One process has one DMA
@@ -68,8 +85,10 @@ struct DmaPlan {
     bool negotiate_access_platform = false;  // accept bit 33
     PaSource pa_source = PaSource::Pagemap;  // in PA mode, the addresses descriptors carry
     bool map_identity_pa = false;            // an IOMMU we program also maps IOVA = PA (PA mode, type1)
-    std::string why;                         // one line: why this mode
-    std::string error;                       // when !ok: what is wrong and what to change
+    DmaArrangement arrangement = DmaArrangement::Direct;
+    std::string why;      // one line: why this mode
+    std::string warning;  // one line for the log when the plan works but is weaker than asked
+    std::string error;    // when !ok: what is wrong and what to change
 };
 
 // One device on its own.
@@ -92,5 +111,29 @@ ProcessDmaPlan plan_process_dma(std::span<const DeviceDmaFacts> devices, std::op
 // The plan for a device whose DMA memory was made elsewhere (NetPort::open):
 // the memory's mode and PA source must suit it. `device` names it in errors.
 DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem_pa_source, const std::string& device);
+
+// A device that reaches only its window (DmaArrangement::Window): its own row
+// above decides the window's mode; a window nothing enforces gets a warning.
+DmaPlan plan_window_dma(const DeviceDmaFacts& d, const std::string& device);
+
+// Evidence that this process runs in a confidential guest (AMD SEV-SNP /
+// SEV-ES / SEV, Intel TDX), from what the kernel shows user space; probed once.
+struct ConfidentialGuest {
+    bool detected = false;
+    std::string evidence;  // e.g. "/proc/cpuinfo flag tdx_guest"
+};
+const ConfidentialGuest& confidential_guest();
+// Reads the markers under `root` (tests point it at a fake tree).
+ConfidentialGuest probe_confidential_guest(const std::string& root);
+
+// The process's default arrangement (vireo-fwd --dma=); nullopt: automatic.
+void set_process_dma_arrangement(std::optional<DmaArrangement> a) noexcept;
+struct ArrangementChoice {
+    DmaArrangement arrangement = DmaArrangement::Direct;
+    std::string why;
+};
+// The device string's dma= first, then the process's, then Window in a
+// confidential guest (`guest`), else Direct.
+ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, const ConfidentialGuest& guest);
 
 }  // namespace vireo

@@ -4,7 +4,8 @@
 //
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
-// default 1), iova=auto|pa|va, mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N (the
+// default 1), iova=auto|pa|va, dma=direct|window (what the device may reach:
+// iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N (the
 // first connect or accept), reply_timeout_ms=N (each answer of the back end), and
 // a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
 // order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
@@ -30,6 +31,7 @@ struct DeviceSpec {
     bool server = false;
     bool reconnect = true;
     std::optional<IovaMode> iova;  // empty: auto
+    std::optional<DmaArrangement> dma;  // empty: the process's default (choose_dma_arrangement)
     std::array<uint8_t, 6> mac{};
     bool mac_given = false;
     uint16_t mtu = 1500;

@@ -39,6 +39,7 @@ namespace detail {
 class QueuePairBase;
 class ControlQueueBase;
 struct DataPath;
+class DmaWindow;
 using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
 }  // namespace detail
 
@@ -102,7 +103,10 @@ public:
     // What the IOVA policy decided for this device, and why (iova_policy.hpp).
     const DmaPlan& dma_plan() const noexcept { return plan_; }
     uint64_t device_features() const noexcept { return device_features_; }
-    IovaMode iova_mode() const noexcept { return mem_.mode(); }
+    // The mode of the memory the device reaches (its window's in window mode).
+    IovaMode iova_mode() const noexcept;
+    // Window mode: the only memory the device is given (nullptr in direct mode).
+    const DmaMemory* window() const noexcept;
     bool started() const noexcept { return started_; }
     // Configuration-change events (link status over PCI): an eventfd to poll,
     // or -1; poll_config_change() says whether one came since the last call.
@@ -134,7 +138,8 @@ private:
     void close_gate();
     void create_queues();
     void destroy_queues();
-    void watch();  // the watcher thread's body
+    void watch();                         // the watcher thread's body
+    DmaMemory& device_memory() noexcept;  // what the device is given: the window, or mem_
 
     std::unique_ptr<Transport> transport_;
     DeviceSpec spec_;
@@ -144,7 +149,8 @@ private:
     uint64_t device_features_ = 0;
     uint64_t features_ = 0;
     DmaPlan plan_;
-    NetConfig config_{};  // read at negotiation
+    std::unique_ptr<detail::DmaWindow> window_;  // window mode: the device's own memory
+    NetConfig config_{};                         // read at negotiation
     std::array<uint8_t, 6> mac_{};
     uint16_t mtu_ = 1500;
     bool started_ = false;

@@ -1,0 +1,75 @@
+// The window arrangement's data path (iova_policy.hpp, DmaArrangement::Window).
+//
+// The device is given one DmaMemory of its own, the window: its rings and, per
+// queue pair, a pool of bounce slots (packets whose buffers live in the
+// window). The application's packets stay in its own pool, which the device
+// never sees:
+//   Tx: each frame is copied into slots, the slots go to the ring, and the
+//       application's packet is freed at once (the device has the copy);
+//   Rx: the ring is refilled from the slots; a completed frame (its lengths
+//       already checked by the queue against what was posted) is copied into
+//       the application's packets and its slots go back at once.
+// Each queue pair's slots are its own pool, used by the one thread that polls
+// the pair (bulk get and put through its thread cache: no shared allocator on
+// the hot path). Running out of slots is back-pressure (tx_burst takes fewer),
+// counted in QueueStats::slot_waits, not an error.
+//
+// WindowPair wraps the compiled queue pair of the negotiated data path
+// (data_paths.cpp) behind the same QueuePairBase, and its two bursts call the
+// inner ones: one more indirect call per burst, the copies, nothing else.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "queue_pair.hpp"
+#include "vireo/iova/dma_memory.hpp"
+#include "vireo/iova/iova_policy.hpp"
+#include "vireo/mempool/packet_pool.hpp"
+
+namespace vireo::detail {
+
+// A device's window: its own DMA memory, in the mode its plan chose, backed
+// like the application's memory (hugepages or 4 KiB pages), never shared.
+class DmaWindow {
+public:
+    // Room for `pairs` queue pairs of `ring` descriptors, their slots of
+    // `headroom` + `data_room` bytes, and a control queue.
+    DmaWindow(const DmaPlan& plan, const DmaMemoryOptions& like, uint16_t pairs, uint16_t ring, uint16_t headroom,
+              uint16_t data_room);
+    DmaMemory& memory() noexcept { return mem_; }
+    // Slots per queue pair: a full Rx ring, a full Tx ring and two bursts in hand.
+    static uint32_t slots_per_pair(uint16_t ring) noexcept { return 2u * ring + 128u; }
+
+private:
+    DmaMemory mem_;
+};
+
+class WindowPair final : public QueuePairBase {
+public:
+    WindowPair(const DataPath& inner, DmaMemory& window, PacketPool& app, const PairConfig& c);
+
+    void setup(Transport& t, const DmaMemory& mem) override { inner_->setup(t, mem); }
+    void refill() noexcept override;
+    void drain() noexcept override;
+    QueueStats& rx_stats() noexcept override { return inner_->rx_stats(); }
+    QueueStats& tx_stats() noexcept override { return inner_->tx_stats(); }
+    bool faulted() const noexcept override { return inner_->faulted(); }
+    std::string fault_report() const override { return inner_->fault_report(); }
+    uint32_t slots_in_use() const noexcept { return slots_.in_use(); }
+
+    // The bursts NetPort calls in window mode (BurstFn).
+    static uint16_t rx(QueuePairBase* p, Packet** pkts, uint16_t n) noexcept;
+    static uint16_t tx(QueuePairBase* p, Packet** pkts, uint16_t n) noexcept;
+
+private:
+    uint16_t rx_some(Packet** pkts, uint16_t n) noexcept;
+    uint16_t tx_some(Packet** pkts, uint16_t n) noexcept;
+
+    PacketPool slots_;  // before inner_: the inner pair refills its Rx ring from it
+    std::unique_ptr<QueuePairBase> inner_;
+    BurstFn inner_rx_, inner_tx_;
+    PacketPool& app_;
+};
+
+}  // namespace vireo::detail
