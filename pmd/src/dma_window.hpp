@@ -52,6 +52,7 @@ public:
     void setup(Transport& t, const DmaMemory& mem) override { inner_->setup(t, mem); }
     void refill() noexcept override;
     void drain() noexcept override;
+    uint16_t tx_room() noexcept override { return inner_->tx_room(); }
     QueueStats& rx_stats() noexcept override { return inner_->rx_stats(); }
     QueueStats& tx_stats() noexcept override { return inner_->tx_stats(); }
     bool faulted() const noexcept override { return inner_->faulted(); }

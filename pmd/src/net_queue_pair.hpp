@@ -103,6 +103,10 @@ public:
         return static_cast<NetQueuePair*>(self)->tx(pkts, n);
     }
 
+    uint16_t tx_room() noexcept override {
+        if (tx_.free_descs() < kBurst) reclaim_tx();
+        return tx_.free_descs();
+    }
     QueueStats& rx_stats() noexcept override { return rx_stats_; }
     QueueStats& tx_stats() noexcept override { return tx_stats_; }
     bool faulted() const noexcept override { return rx_.needs_reset() || tx_.needs_reset(); }

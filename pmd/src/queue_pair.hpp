@@ -42,6 +42,9 @@ public:
     virtual void refill() noexcept = 0;
     // After the device stopped: every buffer the rings held back to the pool.
     virtual void drain() noexcept = 0;
+    // Descriptors free in the Tx ring once what the device finished is
+    // reclaimed (window mode copies no more frames than can go out).
+    virtual uint16_t tx_room() noexcept = 0;
     virtual QueueStats& rx_stats() noexcept = 0;
     virtual QueueStats& tx_stats() noexcept = 0;
     virtual bool faulted() const noexcept = 0;

@@ -32,6 +32,12 @@ pair "$C,packed=1" "$D,packed=1" packed
 # (behind the IOMMU) is mapped IOVA = PA.
 run vireo-vm-check loop --dev "pci:$A" --dev "pci:$B" --expect-mode pa --count 1500
 run vireo-vm-check loop --dev "pci:$C,packed=1" --dev "pci:$D,packed=1" --expect-mode pa --count 1500
+# dma=window: each device reaches only its own window (A through the IOMMU,
+# IOVA = VA; B without bit 33: physical addresses, bounced but unenforced,
+# with a warning); the process's packet memory is mapped for neither.
+run vireo-vm-check loop --dev "pci:$A,dma=window" --dev "pci:$B,dma=window" --expect-mode va --count 1500
+run vireo-vm-check loop --dev "pci:$C,packed=1,dma=window" --dev "pci:$D,packed=1,dma=window" --expect-mode va \
+    --count 1500
 # vireo-fwd over PCI: it lists the devices, and macswaps on B (PA, alone in its
 # process) what this check's port on A (VA) sends and verifies.
 run vireo-fwd --list

@@ -24,6 +24,7 @@
 
 #include "support/traffic.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/iova/vfio.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -116,6 +117,28 @@ void report_modes(const Args& a, Setup& s) {
     for (size_t r = 0; r < s.mem.region_count(); r++)
         std::printf("INFO DMA region %zu: %zu bytes in %zu-byte pages, iova 0x%llx\n", r, s.mem.region(r).length(),
                     s.mem.region(r).page_size(), static_cast<unsigned long long>(s.mem.region_iova(r)));
+    // dma=window: the container maps nothing but the windows (the devices can
+    // reach nothing else through the IOMMU), never the application's memory.
+    bool windows = false;
+    for (const auto& p : s.ports) windows |= p->window() != nullptr;
+    if (windows) {
+        size_t outside = 0, app = 0;
+        const auto maps = vfio_container()->mappings();
+        for (const auto& [iova, len] : maps) {
+            // A window's IOVA range translates to its own pages (in PA mode each
+            // hugepage is its own mapping: the map knows every one).
+            bool in_window = false;
+            for (const auto& p : s.ports)
+                if (const DmaMemory* w = p->window()) in_window |= w->map().va(iova, len) != nullptr;
+            outside += !in_window;
+            app += s.mem.map().va(iova, 1) != nullptr || s.mem.map().va(iova + len - 1, 1) != nullptr;
+            std::printf("INFO VFIO mapping iova 0x%llx, %zu bytes%s\n", static_cast<unsigned long long>(iova), len,
+                        in_window ? " (a window)" : "");
+        }
+        check(!maps.empty() && outside == 0 && app == 0, "the IOMMU maps only the windows",
+              std::to_string(outside) + " mapping(s) outside them, " + std::to_string(app) +
+                  " over the application's memory");
+    }
     if (a.expect_mode)
         check(s.set.iova_mode() == *a.expect_mode, "process IOVA mode is " + std::string(to_string(*a.expect_mode)),
               "got " + std::string(to_string(s.set.iova_mode())));

@@ -63,6 +63,12 @@ public:
     void map_dma(uint64_t iova, const void* va, size_t len);
     void unmap_dma(uint64_t iova, size_t len);
     size_t mapping_count() const noexcept { return maps_.size(); }
+    // Every DMA mapping made, as (iova, length): what devices in this container can reach.
+    std::vector<std::pair<uint64_t, size_t>> mappings() const {
+        std::vector<std::pair<uint64_t, size_t>> out;
+        for (const Mapping& m : maps_) out.emplace_back(m.iova, m.len);
+        return out;
+    }
 
     // Maps every region of mem as its IovaMap translates it, now and as regions
     // are added. A second attach of the same memory does nothing. The memory
