@@ -6,10 +6,10 @@
 // compiled for that level while every out-of-line copy stays baseline: no
 // instruction beyond x86-64-v2 can leak into code a baseline CPU runs).
 // choose_data_path() picks one from the negotiated features and the CPU.
-#include "vireo/pmd/isa.hpp"
 #include "net_ctrl_queue.hpp"
 #include "net_queue_pair.hpp"
 #include "queue_pair.hpp"
+#include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/packed_queue.hpp"
 #include "vireo/pmd/split_queue.hpp"
 

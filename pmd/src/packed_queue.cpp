@@ -55,10 +55,10 @@ void PackedQueue<InOrder, Ord, I>::init() noexcept {
 // Every kind for every instruction-set level (data_paths.cpp); the members
 // compiled here are the slow path (construction, reset): baseline code that
 // may call a kernel only when the type's level was chosen from CPUID.
-#define VIREO_PACKED_KINDS(I)                                 \
-    template class PackedQueue<false, SmpOrdering, I>;       \
-    template class PackedQueue<true, SmpOrdering, I>;        \
-    template class PackedQueue<false, PlatformOrdering, I>;  \
+#define VIREO_PACKED_KINDS(I)                               \
+    template class PackedQueue<false, SmpOrdering, I>;      \
+    template class PackedQueue<true, SmpOrdering, I>;       \
+    template class PackedQueue<false, PlatformOrdering, I>; \
     template class PackedQueue<true, PlatformOrdering, I>;
 VIREO_PACKED_KINDS(Isa::Baseline)
 VIREO_PACKED_KINDS(Isa::Avx2)

@@ -5,13 +5,12 @@
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
 // default 1), iova=auto|pa|va, dma=direct|window (what the device may reach:
-// iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N (the
-// first connect or accept), reply_timeout_ms=N (each answer of the back end), and
-// a 0|1 switch per feature: packed, in_order, event_idx, access_platform,
-// order_platform, notification_data, mrg_rxbuf, csum, guest_csum, mac_feature,
-// status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated
-// over vhost-user: see docs/vhost-user.md). A feature switched on is asked for, not forced: the
-// device may not offer it. An unknown key or a malformed value is an error.
+// iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N
+// (the first connect or accept), reply_timeout_ms=N (each answer of the back end), and a 0|1 switch per feature:
+// packed, in_order, event_idx, access_platform, order_platform, notification_data, mrg_rxbuf, csum, guest_csum,
+// mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated over vhost-user: see
+// docs/vhost-user.md). A feature switched on is asked for, not forced: the device may not offer it. An unknown key or a
+// malformed value is an error.
 #pragma once
 
 #include <array>
@@ -30,7 +29,7 @@ struct DeviceSpec {
     uint16_t ring = 256;
     bool server = false;
     bool reconnect = true;
-    std::optional<IovaMode> iova;  // empty: auto
+    std::optional<IovaMode> iova;       // empty: auto
     std::optional<DmaArrangement> dma;  // empty: the process's default (choose_dma_arrangement)
     std::array<uint8_t, 6> mac{};
     bool mac_given = false;
