@@ -1,44 +1,14 @@
 // PCI discovery over a fake sysfs tree (the real one is exercised in tests/vm).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-
+#include "support/fake_sysfs.hpp"
 #include "vireo/iova/vfio.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 
 namespace vireo {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct FakeSysfs {
-    fs::path root = fs::temp_directory_path() / ("vireo-sysfs-" + std::to_string(::getpid()));
-    FakeSysfs() { fs::remove_all(root); }
-    ~FakeSysfs() { fs::remove_all(root); }
-    void write(const fs::path& p, const std::string& s) {
-        fs::create_directories(p.parent_path());
-        std::ofstream(p) << s << "\n";
-    }
-    void device(const std::string& bdf, const std::string& vendor, const std::string& id, int group,
-                const std::string& driver, int numa, const std::string& group_name = "") {
-        fs::path d = root / "bus/pci/devices" / bdf;
-        write(d / "vendor", vendor);
-        write(d / "device", id);
-        write(d / "numa_node", std::to_string(numa));
-        if (group >= 0) {
-            fs::path g = root / "kernel/iommu_groups" / std::to_string(group);
-            fs::create_directories(g);
-            if (!group_name.empty()) write(g / "name", group_name);
-            fs::create_symlink(g, d / "iommu_group");
-        }
-        if (!driver.empty()) {
-            fs::create_directories(root / "bus/pci/drivers" / driver);
-            fs::create_symlink(root / "bus/pci/drivers" / driver, d / "driver");
-        }
-    }
-};
+using test::FakeSysfs;
 
 TEST(PciDiscovery, ListsVirtioNetFunctionsOnlyWithGroupDriverAndNode) {
     FakeSysfs s;

@@ -75,8 +75,9 @@ DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
         if (!translates_va(iommu))
             return fail(std::string("--iova-mode=va refused: nothing translates virtual addresses (IOMMU: ") +
                         std::string(to_string(iommu)) +
-                        "); bind the device under an IOMMU (guest kernel intel_iommu=on, VFIO type1), or "
-                        "run with --iova-mode=pa");
+                        (iommu == IommuKind::Uio ? "; uio_pci_generic never has one" : "") +
+                        "); bind the device to vfio-pci under an IOMMU (guest kernel intel_iommu=on, VFIO type1), "
+                        "or run with --iova-mode=pa");
         if (!covers_va) return fail(kNarrowIommu);
         return va(d, "--iova-mode=va, and the device translates through an IOMMU vireo programs");
     }
@@ -229,6 +230,7 @@ std::string_view to_string(IommuKind k) noexcept {
     case IommuKind::VfioType1: return "vfio-type1";
     case IommuKind::VfioNoIommu: return "vfio-noiommu";
     case IommuKind::VhostIotlb: return "vhost-iotlb";
+    case IommuKind::Uio: return "uio";
     }
     return "?";
 }

@@ -1,7 +1,5 @@
 // Opening a transport from a device string, and the facts the IOVA policy
 // needs about it. Below NetPort, DeviceSet and PCI discovery, which all use it.
-#include <filesystem>
-
 #include "pci/virtio_pci_transport.hpp"
 #include "vhost_user/transport.hpp"
 #include "vireo/base/error.hpp"
@@ -14,13 +12,8 @@ namespace vireo {
 
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
     if (spec.kind == DeviceSpec::Kind::Pci) {
-        std::error_code ec;
-        if (!std::filesystem::exists("/sys/bus/pci/devices/" + spec.path, ec))
-            throw Error("pci:" + spec.path +
-                        ": no such PCI device (lspci -D lists them; vireo-fwd --list shows the "
-                        "virtio-net ones)");
         try {
-            return std::make_unique<VirtioPciTransport>(open_vfio_device(spec.path));
+            return std::make_unique<VirtioPciTransport>(open_pci_function(spec.path));
         } catch (const Error& e) {
             const std::string w = e.what();
             if (w.find(spec.path) != std::string::npos) throw;

@@ -1,4 +1,5 @@
-// Discovery of virtio-net PCI functions through sysfs (and VFIO for features).
+// Discovery of virtio-net PCI functions through sysfs (and their driver, vfio-pci
+// or uio_pci_generic, for features).
 #include "vireo/pmd/pci_discovery.hpp"
 
 #include <algorithm>
@@ -55,8 +56,9 @@ std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sys
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.bdf < b.bdf; });
     if (!probe) return out;
     for (PciNetDevice& d : out) {
-        if (d.driver != "vfio-pci") {
-            d.note = "bound to " + (d.driver.empty() ? std::string("no driver") : d.driver) + ", not vfio-pci";
+        if (d.driver != "vfio-pci" && d.driver != "uio_pci_generic") {
+            d.note = "bound to " + (d.driver.empty() ? std::string("no driver") : d.driver) +
+                     ", not vfio-pci or uio_pci_generic (pci:" + d.bdf + " as a device string says how to bind it)";
             continue;
         }
         try {

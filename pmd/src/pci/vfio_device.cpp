@@ -1,5 +1,6 @@
 // VfioDevice: a vfio-pci device's regions, config space, IRQs and reset.
 #include <linux/vfio.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,22 +13,6 @@
 #include "vireo/base/error.hpp"
 
 namespace vireo {
-
-VfioMappedBar::VfioMappedBar(VfioMappedBar&& o) noexcept
-    : base_(std::exchange(o.base_, nullptr)), len_(std::exchange(o.len_, 0)) {}
-
-VfioMappedBar& VfioMappedBar::operator=(VfioMappedBar&& o) noexcept {
-    if (this != &o) {
-        if (base_ != nullptr) ::munmap(base_, len_);
-        base_ = std::exchange(o.base_, nullptr);
-        len_ = std::exchange(o.len_, 0);
-    }
-    return *this;
-}
-
-VfioMappedBar::~VfioMappedBar() {
-    if (base_ != nullptr) ::munmap(base_, len_);
-}
 
 bool VfioRegionInfo::mappable() const noexcept { return (flags & VFIO_REGION_INFO_FLAG_MMAP) != 0 && size != 0; }
 
@@ -55,6 +40,8 @@ VfioDevice::VfioDevice(std::shared_ptr<VfioContainer> container, std::string bdf
 }
 
 VfioDevice::~VfioDevice() {
+    unwire_irqs();
+    if (irq_efd_ >= 0) ::close(irq_efd_);
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -67,7 +54,7 @@ VfioRegionInfo VfioDevice::region_info(uint32_t index) const {
     return {index, r.flags, r.size, r.offset};
 }
 
-VfioMappedBar VfioDevice::map_bar(uint32_t bar) const {
+PciMappedBar VfioDevice::map_bar(uint32_t bar) const {
     if (bar > VFIO_PCI_BAR5_REGION_INDEX) throw Error(bdf_ + ": BAR " + std::to_string(bar) + " does not exist");
     VfioRegionInfo r = region_info(VFIO_PCI_BAR0_REGION_INDEX + bar);
     if (r.size == 0) throw Error(bdf_ + ": BAR " + std::to_string(bar) + " is empty");
@@ -75,7 +62,7 @@ VfioMappedBar VfioDevice::map_bar(uint32_t bar) const {
         throw Error(bdf_ + ": BAR " + std::to_string(bar) + " cannot be mmapped (an I/O BAR, or vfio-pci refused it)");
     void* p = ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, static_cast<off_t>(r.offset));
     if (p == MAP_FAILED) throw_sys_error(bdf_ + ": mmap of BAR " + std::to_string(bar), errno);
-    return VfioMappedBar(p, r.size);
+    return PciMappedBar(p, r.size);
 }
 
 void VfioDevice::config_read(uint32_t offset, void* buf, size_t len) const {
@@ -88,34 +75,6 @@ void VfioDevice::config_write(uint32_t offset, const void* buf, size_t len) cons
     const ssize_t n = ::pwrite(fd_, buf, len, static_cast<off_t>(config_offset_ + offset));
     if (n != static_cast<ssize_t>(len))
         throw_sys_error(bdf_ + ": config space write at " + std::to_string(offset), n < 0 ? errno : EIO);
-}
-
-uint8_t VfioDevice::config_read8(uint32_t offset) const {
-    uint8_t v;
-    config_read(offset, &v, 1);
-    return v;
-}
-
-uint16_t VfioDevice::config_read16(uint32_t offset) const {
-    uint16_t v;
-    config_read(offset, &v, 2);
-    return v;
-}
-
-uint32_t VfioDevice::config_read32(uint32_t offset) const {
-    uint32_t v;
-    config_read(offset, &v, 4);
-    return v;
-}
-
-void VfioDevice::config_write16(uint32_t offset, uint16_t v) const { config_write(offset, &v, 2); }
-
-void VfioDevice::enable_bus_master() const {
-    constexpr uint32_t kCommand = 0x04;
-    constexpr uint16_t kMemorySpace = 1u << 1, kBusMaster = 1u << 2;
-    const uint16_t cmd = config_read16(kCommand);
-    if ((cmd & (kMemorySpace | kBusMaster)) != (kMemorySpace | kBusMaster))
-        config_write16(kCommand, cmd | kMemorySpace | kBusMaster);
 }
 
 bool VfioDevice::reset() const {
@@ -154,6 +113,44 @@ void VfioDevice::disable_irqs(uint32_t index) const {
     s.start = 0;
     s.count = 0;
     ::ioctl(fd_, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+ConfigIrq VfioDevice::wire_config_irq(bool msix_capable) {
+    if (irq_efd_ < 0) {
+        irq_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (irq_efd_ < 0) throw_sys_error(bdf_ + ": eventfd", errno);
+    }
+    if (msix_capable && num_irqs_ > VFIO_PCI_MSIX_IRQ_INDEX && irq_info(VFIO_PCI_MSIX_IRQ_INDEX).count > 0) {
+        set_irq_eventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, {irq_efd_});
+        irq_ = ConfigIrq::Msix;
+    } else if (num_irqs_ > VFIO_PCI_INTX_IRQ_INDEX && irq_info(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
+        set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, {irq_efd_});
+        irq_ = ConfigIrq::Intx;
+    }
+    return irq_;
+}
+
+bool VfioDevice::take_irq() {
+    uint64_t n = 0;
+    return irq_efd_ >= 0 && ::read(irq_efd_, &n, sizeof n) == sizeof n;
+}
+
+// VFIO masks a level-triggered INTx when it fires; the driver unmasks it once
+// the device has deasserted the line.
+void VfioDevice::unmask_intx() {
+    if (irq_ != ConfigIrq::Intx) return;
+    vfio_irq_set s{};
+    s.argsz = sizeof s;
+    s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK;
+    s.index = VFIO_PCI_INTX_IRQ_INDEX;
+    s.count = 1;
+    ::ioctl(fd_, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+void VfioDevice::unwire_irqs() {
+    if (irq_ == ConfigIrq::Msix) disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
+    if (irq_ == ConfigIrq::Intx) disable_irqs(VFIO_PCI_INTX_IRQ_INDEX);
+    irq_ = ConfigIrq::None;
 }
 
 std::unique_ptr<VfioDevice> open_vfio_device(const std::string& bdf) {

@@ -11,27 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "pci_function.hpp"
 #include "vireo/iova/vfio.hpp"
 
 namespace vireo {
-
-// One BAR mapped into the process; unmapped when destroyed.
-class VfioMappedBar {
-public:
-    VfioMappedBar() = default;
-    VfioMappedBar(void* base, size_t len) : base_(base), len_(len) {}
-    VfioMappedBar(VfioMappedBar&& o) noexcept;
-    VfioMappedBar& operator=(VfioMappedBar&& o) noexcept;
-    VfioMappedBar(const VfioMappedBar&) = delete;
-    VfioMappedBar& operator=(const VfioMappedBar&) = delete;
-    ~VfioMappedBar();
-    uint8_t* base() const noexcept { return static_cast<uint8_t*>(base_); }
-    size_t size() const noexcept { return len_; }
-
-private:
-    void* base_ = nullptr;
-    size_t len_ = 0;
-};
 
 struct VfioRegionInfo {
     uint32_t index = 0;
@@ -49,14 +32,15 @@ struct VfioIrqInfo {
 
 // A PCI device bound to vfio-pci. Keeps its container (and so the group and
 // the DMA maps) alive.
-class VfioDevice {
+class VfioDevice final : public PciFunction {
 public:
     VfioDevice(std::shared_ptr<VfioContainer> container, std::string bdf, int fd);
     VfioDevice(const VfioDevice&) = delete;
     VfioDevice& operator=(const VfioDevice&) = delete;
-    ~VfioDevice();
+    ~VfioDevice() override;
 
-    const std::string& bdf() const noexcept { return bdf_; }
+    const std::string& bdf() const noexcept override { return bdf_; }
+    const char* kernel_driver() const noexcept override { return "vfio-pci"; }
     int fd() const noexcept { return fd_; }
     VfioContainer& container() const noexcept { return *container_; }
     uint32_t num_regions() const noexcept { return num_regions_; }
@@ -64,18 +48,21 @@ public:
     bool can_reset() const noexcept { return can_reset_; }
 
     VfioRegionInfo region_info(uint32_t index) const;
-    // Maps a whole BAR (0..5); throws when it is empty or not mappable.
-    VfioMappedBar map_bar(uint32_t bar) const;
+    PciMappedBar map_bar(uint32_t bar) const override;
+    // PCI configuration space: VFIO_PCI_CONFIG_REGION_INDEX of the device fd.
+    void config_read(uint32_t offset, void* buf, size_t len) const override;
+    void config_write(uint32_t offset, const void* buf, size_t len) const override;
 
-    // PCI configuration space (VFIO_PCI_CONFIG_REGION_INDEX), little-endian.
-    void config_read(uint32_t offset, void* buf, size_t len) const;
-    void config_write(uint32_t offset, const void* buf, size_t len) const;
-    uint8_t config_read8(uint32_t offset) const;
-    uint16_t config_read16(uint32_t offset) const;
-    uint32_t config_read32(uint32_t offset) const;
-    void config_write16(uint32_t offset, uint16_t v) const;
-    // Sets Memory Space and Bus Master in the command register (PCI 3.0 6.2.2).
-    void enable_bus_master() const;
+    // MSI-X vector 0 or INTx into an eventfd.
+    ConfigIrq wire_config_irq(bool msix_capable) override;
+    int irq_fd() const noexcept override { return irq_efd_; }
+    bool take_irq() override;
+    void unmask_intx() override;
+    void unwire_irqs() override;
+
+    IommuKind iommu() const override { return container_->iommu(); }
+    uint64_t max_iova() const override { return container_->info().max_iova(); }
+    void attach_memory(DmaMemory& mem) override { container_->attach(mem); }
     // VFIO_DEVICE_RESET (function-level or equivalent); false when unsupported.
     bool reset() const;
 
@@ -92,6 +79,8 @@ private:
     uint32_t num_regions_ = 0, num_irqs_ = 0;
     bool can_reset_ = false;
     uint64_t config_offset_ = 0;
+    int irq_efd_ = -1;
+    ConfigIrq irq_ = ConfigIrq::None;
 };
 
 // Opens the device through the process's container (vfio_container()).

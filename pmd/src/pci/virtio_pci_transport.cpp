@@ -1,13 +1,7 @@
-// virtio-pci (modern) over VFIO. Section numbers are virtio 1.2's.
+// virtio-pci (modern) over a PCI function (vfio-pci or uio_pci_generic). Section numbers are virtio 1.2's.
 #include "virtio_pci_transport.hpp"
 
-#include <linux/vfio.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -19,7 +13,7 @@ namespace vireo {
 
 using namespace virtio_pci;
 
-VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VfioDevice> dev) : dev_(std::move(dev)) {
+VirtioPciTransport::VirtioPciTransport(std::unique_ptr<PciFunction> dev) : dev_(std::move(dev)) {
     const uint16_t vendor = dev_->config_read16(0x00), device = dev_->config_read16(0x02);
     if (vendor != kVendorId || (device != kDeviceIdNetModern && device != kDeviceIdNetTransitional)) {
         char id[16];
@@ -43,9 +37,7 @@ VirtioPciTransport::~VirtioPciTransport() {
         reset();
     } catch (...) {
     }
-    if (config_msix_) dev_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
-    if (config_intx_) dev_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX);
-    if (config_efd_ >= 0) ::close(config_efd_);
+    dev_->unwire_irqs();
 }
 
 // Maps the BAR holding a structure (once per BAR) and checks the structure fits.
@@ -53,7 +45,7 @@ uint8_t* VirtioPciTransport::locate(const Location& loc, uint32_t min_len, const
     if (loc.length < min_len)
         throw Error(describe() + ": the " + what + " configuration structure is " + std::to_string(loc.length) +
                     " bytes, need " + std::to_string(min_len));
-    VfioMappedBar* bar = nullptr;
+    PciMappedBar* bar = nullptr;
     for (auto& [n, b] : bars_)
         if (n == loc.bar) bar = &b;
     if (bar == nullptr) {
@@ -189,51 +181,38 @@ NetConfig VirtioPciTransport::net_config() {
 
 bool VirtioPciTransport::present() { return read16(common::kNumQueues) != 0xffff; }
 
-// The IOMMU is the process's VFIO container (type1, or none in no-IOMMU mode);
-// physical addresses are the host's real ones.
+// The IOMMU is the PCI function's: the process's VFIO container (type1, or
+// none in no-IOMMU mode), or none at all under uio; physical addresses are the
+// host's real ones.
 DmaTraits VirtioPciTransport::dma_traits() const {
-    return {dev_->container().iommu(), dev_->container().info().max_iova(), PaSource::Pagemap,
+    return {dev_->iommu(), dev_->max_iova(), PaSource::Pagemap,
             "start the VM's device with iommu_platform=on (QEMU: -device virtio-net-pci,...,iommu_platform=on)"};
 }
 
 // The configuration-change interrupt (4.1.4.5, 4.1.5.3): MSI-X vector 0 when
-// the device has MSI-X, else INTx; either lands in config_efd_.
+// the device and its driver have MSI-X, else INTx; either makes
+// config_event_fd() readable.
 void VirtioPciTransport::setup_config_irq() {
-    config_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (config_efd_ < 0) throw_sys_error(describe() + ": eventfd", errno);
-    if (layout_.msix_vectors > 0 && dev_->num_irqs() > VFIO_PCI_MSIX_IRQ_INDEX &&
-        dev_->irq_info(VFIO_PCI_MSIX_IRQ_INDEX).count > 0) {
-        dev_->set_irq_eventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, {config_efd_});
-        config_msix_ = true;
-    } else if (dev_->num_irqs() > VFIO_PCI_INTX_IRQ_INDEX && dev_->irq_info(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
-        dev_->set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, {config_efd_});
-        config_intx_ = true;
-    }
+    config_irq_ = dev_->wire_config_irq(layout_.msix_vectors > 0);
     program_config_vector();
 }
 
 // After every reset: MSI-X vector 0 for configuration changes. The device
 // answers NO_VECTOR when it cannot (4.1.5.1.2); then the event stays silent.
 void VirtioPciTransport::program_config_vector() {
-    if (!config_msix_) return;
+    if (config_irq_ != ConfigIrq::Msix) return;
     write16(common::kConfigMsixVector, 0);
     if (read16(common::kConfigMsixVector) != 0) {
-        dev_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
-        config_msix_ = false;
+        dev_->unwire_irqs();
+        config_irq_ = ConfigIrq::None;
     }
 }
 
 bool VirtioPciTransport::poll_config_change() {
-    uint64_t n = 0;
-    if (config_efd_ < 0 || ::read(config_efd_, &n, sizeof n) != sizeof n) return false;
-    if (config_intx_) {
-        const uint8_t isr = *isr_;  // 4.1.4.5: reading clears it; bit 1 = configuration change
-        vfio_irq_set s{};
-        s.argsz = sizeof s;
-        s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK;
-        s.index = VFIO_PCI_INTX_IRQ_INDEX;
-        s.count = 1;
-        ::ioctl(dev_->fd(), VFIO_DEVICE_SET_IRQS, &s);
+    if (!dev_->take_irq()) return false;
+    if (config_irq_ == ConfigIrq::Intx) {
+        const uint8_t isr = *isr_;  // 4.1.4.5: reading clears it (and deasserts the line); bit 1 = config change
+        dev_->unmask_intx();
         return (isr & virtio_pci::kIsrConfigChange) != 0;
     }
     return true;

@@ -1,6 +1,7 @@
 // The virtio-pci transport (virtio 1.2 section 4.1, modern interface) over a
-// VFIO device: the same Transport the vhost-user front end implements, so a
-// NetPort does over PCI everything it does over vhost-user.
+// PCI function (vfio-pci or uio_pci_generic, pci_function.hpp): the same
+// Transport the vhost-user front end implements, so a NetPort does over PCI
+// everything it does over vhost-user.
 //
 // Mapping of the control path:
 //   features      device/driver_feature_select + device/driver_feature (4.1.4.3)
@@ -9,15 +10,15 @@
 //                 32-bit halves each, queue_enable (4.1.5.1.3)
 //   notify        a store at notify.offset + queue_notify_off * multiplier (4.1.4.4)
 //   config        the device-specific structure, read under config_generation (2.5.1)
-//   config irq    MSI-X vector 0 (or INTx) -> an eventfd, for link-status changes
-// Memory: attach_memory() maps the DmaMemory into the VFIO container.
+//   config irq    MSI-X vector 0 (or INTx) -> a pollable fd, for link-status changes
+// Memory: attach_memory() maps the DmaMemory into the VFIO container (uio: no IOMMU, nothing to map).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "vfio_device.hpp"
+#include "pci_function.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "virtio_pci_caps.hpp"
 
@@ -27,7 +28,7 @@ class VirtioPciTransport final : public Transport {
 public:
     // Walks the capabilities, maps the BARs they name, enables bus mastering,
     // resets the device and wires the configuration interrupt.
-    explicit VirtioPciTransport(std::unique_ptr<VfioDevice> dev);
+    explicit VirtioPciTransport(std::unique_ptr<PciFunction> dev);
     ~VirtioPciTransport() override;  // resets the device: no DMA after this
 
     std::string describe() const override { return "pci:" + dev_->bdf(); }
@@ -41,9 +42,9 @@ public:
     Doorbell doorbell(uint16_t index) override;
     NetConfig net_config() override;
     DmaTraits dma_traits() const override;
-    void attach_memory(DmaMemory& mem) override { dev_->container().attach(mem); }
+    void attach_memory(DmaMemory& mem) override { dev_->attach_memory(mem); }
     bool present();  // false once the device reads as all-ones (surprise removal)
-    int config_event_fd() const override { return config_efd_; }
+    int config_event_fd() const override { return dev_->irq_fd(); }
     bool poll_config_change() override;
 
     uint16_t num_queues();
@@ -62,17 +63,15 @@ private:
     void setup_config_irq();
     void program_config_vector();
 
-    std::unique_ptr<VfioDevice> dev_;
+    std::unique_ptr<PciFunction> dev_;
     virtio_pci::Layout layout_;
-    std::vector<std::pair<uint8_t, VfioMappedBar>> bars_;
+    std::vector<std::pair<uint8_t, PciMappedBar>> bars_;
     volatile uint8_t* common_ = nullptr;
     uint8_t* notify_ = nullptr;
     volatile uint8_t* isr_ = nullptr;
     volatile uint8_t* device_ = nullptr;
     uint64_t features_ = 0;
-    int config_efd_ = -1;
-    bool config_msix_ = false;  // MSI-X vector 0; otherwise INTx
-    bool config_intx_ = false;
+    ConfigIrq config_irq_ = ConfigIrq::None;
 };
 
 }  // namespace vireo

@@ -20,6 +20,7 @@ enum class IommuKind : uint8_t {
     VfioType1,    // VFIO type1 v2 container or iommufd: we program the translation
     VfioNoIommu,  // VFIO in unsafe no-IOMMU mode: the device sees physical addresses
     VhostIotlb,   // vhost-user with IOTLB messages: the front end plays the IOMMU
+    Uio,          // a PCI function bound to uio_pci_generic: never an IOMMU, physical addresses
 };
 
 // In PA mode, where a device's "physical" addresses come from.

@@ -19,7 +19,7 @@
 //   bit 33 | IOMMU                      | mode | ACCESS_PLATFORM | IOMMU maps
 //   offered| type1 / vhost IOTLB        | VA   | negotiated      | IOVA = VA, by us
 //   offered| type1 narrower than 2^47   | PA   | negotiated      | IOVA = PA, by us
-//   offered| VFIO no-IOMMU / none       | PA   | negotiated      | nothing (no IOMMU)
+//   offered| VFIO no-IOMMU / uio / none | PA   | negotiated      | nothing (no IOMMU)
 //   absent | any                        | PA   | -               | type1: IOVA = PA too
 //   any    | vhost IOTLB, PA asked      | PA   | refused (the back end must not expect IOTLB) | -
 //   PA needed but no physical addresses (pagemap needs root)       | error
