@@ -77,11 +77,15 @@ std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sys
 }
 
 std::string format_device_list(const std::vector<PciNetDevice>& devices) {
-    std::string s = "address       id    driver      group  numa  bit33  iommu         iova\n";
+    std::string s = "address       id    driver           group       numa  bit33  iommu         iova\n";
     char line[256];
     for (const auto& d : devices) {
-        std::snprintf(line, sizeof line, "%-13s %04x  %-10s  %5d  %4d  %-5s  %-12s  %s\n", d.bdf.c_str(), d.device_id,
-                      d.driver.empty() ? "-" : d.driver.c_str(), d.iommu_group, d.numa_node,
+        // The group as /dev/vfio names it: N, noiommu-N, or - without an IOMMU group.
+        const std::string group = d.iommu_group < 0 ? "-"
+                                  : d.noiommu_group ? "noiommu-" + std::to_string(d.iommu_group)
+                                                    : std::to_string(d.iommu_group);
+        std::snprintf(line, sizeof line, "%-13s %04x  %-15s  %-10s  %4d  %-5s  %-12s  %s\n", d.bdf.c_str(), d.device_id,
+                      d.driver.empty() ? "-" : d.driver.c_str(), group.c_str(), d.numa_node,
                       d.probed ? (d.dma.access_platform ? "yes" : "no") : "?",
                       d.probed ? std::string(to_string(d.dma.iommu)).c_str() : "?",
                       d.probed && d.dma.plan.ok ? std::string(to_string(d.dma.plan.mode)).c_str() : "-");
