@@ -44,6 +44,7 @@ constexpr auto T1 = IommuKind::VfioType1;
 constexpr auto NOI = IommuKind::VfioNoIommu;
 constexpr auto NONE = IommuKind::None;
 constexpr auto IOTLB = IommuKind::VhostIotlb;
+constexpr auto UIO = IommuKind::Uio;
 const std::optional<IovaMode> AUTO;
 
 const Row kTable[] = {
@@ -55,11 +56,14 @@ const Row kTable[] = {
     {true, NOI, false, AUTO, false, PA, false, "run as root"},
     {true, NONE, true, AUTO, true, PA, false, ""},
     {true, NONE, false, AUTO, false, PA, false, "CAP_SYS_ADMIN"},
+    {true, UIO, true, AUTO, true, PA, false, ""},
+    {true, UIO, false, AUTO, false, PA, false, "run as root"},
     // bit 33 not offered: the device bypasses the IOMMU
     {false, T1, true, AUTO, true, PA, true, ""},
     {false, T1, false, AUTO, false, PA, false, "iommu_platform=on"},
     {false, NOI, true, AUTO, true, PA, false, ""},
     {false, NOI, false, AUTO, false, PA, false, "run as root"},
+    {false, UIO, true, AUTO, true, PA, false, ""},
     {false, NONE, true, AUTO, true, PA, false, ""},
     {false, NONE, false, AUTO, false, PA, false, "run as root"},
     {false, IOTLB, true, AUTO, true, PA, false, ""},
@@ -71,6 +75,10 @@ const Row kTable[] = {
     {true, NONE, true, VA, false, VA, false, "intel_iommu=on"},
     {false, T1, true, VA, false, VA, false, "iommu_platform=on"},
     {false, NONE, true, VA, false, VA, false, "bypasses the IOMMU"},
+    // no-IOMMU drivers: offering bit 33 would not help, so the fix is another driver or PA
+    {true, UIO, true, VA, false, VA, false, "uio_pci_generic never has one"},
+    {false, UIO, true, VA, false, VA, false, "bind the device to vfio-pci under an IOMMU"},
+    {false, NOI, true, VA, false, VA, false, "nothing translates"},
     // --iova-mode=pa
     {true, T1, true, PA, true, PA, true, ""},
     {true, T1, false, PA, false, PA, false, "CAP_SYS_ADMIN"},
@@ -223,6 +231,7 @@ TEST(IovaPolicy, ParseAndPrint) {
     EXPECT_EQ(parse_iova_mode("xa"), std::nullopt);
     EXPECT_EQ(to_string(IovaMode::PA), "pa");
     EXPECT_EQ(to_string(IommuKind::VfioNoIommu), "vfio-noiommu");
+    EXPECT_EQ(to_string(IommuKind::Uio), "uio");
     EXPECT_EQ(to_string(PaSource::Linear), "linear");
 }
 

@@ -67,7 +67,9 @@ DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
     const IommuKind iommu = d.traits.iommu;
     const bool covers_va = d.traits.iommu_max_iova >= kUserVaTop;
     if (d.forced == IovaMode::VA) {
-        if (!bit)
+        // Under VFIO no-IOMMU or uio no bit 33 could help: say what would.
+        const bool never_translates = iommu == IommuKind::VfioNoIommu || iommu == IommuKind::Uio;
+        if (!bit && !never_translates)
             return fail(
                 "--iova-mode=va refused: the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33), so "
                 "it bypasses the IOMMU and would take virtual addresses as physical ones; " +

@@ -1,8 +1,10 @@
 #!/bin/sh
 # /init of the vmlab guest (busybox sh). vmlab.py writes /etc/vmlab.conf beside it with:
-#   VMLAB_MODULES  vfio chain in insmod order      VMLAB_SLOTS  bus-0 slot of each NIC, in --nic order
-#   VMLAB_MACS     MAC of each NIC, same order      VM_IOMMU, VM_HUGEPAGES and the --env variables
-# It binds every virtio-net device to vfio-pci, runs /test.sh, prints VIREO-VM-EXIT <rc> and powers off.
+#   VMLAB_MODULES  the driver's modules in insmod order, one "NAME [PARAM=VALUE...]" a line
+#                  (/lib/modules/NAME.ko; e.g. "vfio enable_unsafe_noiommu_mode=1" with --vfio-noiommu)
+#   VMLAB_SLOTS    bus-0 slot of each NIC, in --nic order       VMLAB_MACS  MAC of each NIC, same order
+#   VM_DRIVER      vfio-pci or uio_pci_generic                  VM_IOMMU, VM_HUGEPAGES, the --env variables
+# It binds every virtio-net device to $VM_DRIVER, runs /test.sh, prints VIREO-VM-EXIT <rc> and powers off.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
 mount -t devtmpfs devtmpfs /dev
 exec 0</dev/console 1>/dev/console 2>&1
@@ -19,25 +21,31 @@ set -a
 set +a
 echo "$VM_HUGEPAGES" > /proc/sys/vm/nr_hugepages
 
-for m in $VMLAB_MODULES; do
-    insmod "/lib/modules/$m.ko" || echo "VM-WARN insmod $m failed"
-done
+while read -r m params; do
+    [ -n "$m" ] || continue
+    # shellcheck disable=SC2086 # one word per parameter
+    insmod "/lib/modules/$m.ko" $params || echo "VM-WARN insmod $m${params:+ $params} failed"
+done <<EOF
+$VMLAB_MODULES
+EOF
 
-# Every virtio-net device (transitional 0x1000, modern 0x1041) goes to vfio-pci; no virtio driver is loaded.
+# Every virtio-net device (transitional 0x1000, modern 0x1041) goes to $VM_DRIVER; no virtio driver is loaded.
 for d in /sys/bus/pci/devices/*; do
     case "$(cat "$d/vendor"):$(cat "$d/device")" in
         0x1af4:0x1000 | 0x1af4:0x1041) ;;
         *) continue ;;
     esac
     bdf=${d##*/}
-    echo vfio-pci > "$d/driver_override"
+    echo "$VM_DRIVER" > "$d/driver_override"
     [ -e "$d/driver" ] && echo "$bdf" > "$d/driver/unbind"
-    echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null || echo "VM-WARN vfio-pci probe of $bdf failed"
+    echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null || echo "VM-WARN $VM_DRIVER probe of $bdf failed"
 done
 
-# VM_NICS in --nic order. Behind a pcie-root-port the NIC is the port's child.
+# VM_NICS in --nic order. Behind a pcie-root-port the NIC is the port's child. A group is named as in
+# /dev/vfio: N, or noiommu-N for vfio's no-IOMMU groups; uio is the uioN of uio_pci_generic.
 VM_NICS=""
 VM_GROUPS=""
+VM_UIOS=""
 set -- $VMLAB_MACS
 for slot in $VMLAB_SLOTS; do
     d=/sys/bus/pci/devices/$slot
@@ -45,14 +53,18 @@ for slot in $VMLAB_SLOTS; do
     bdf=${d##*/}
     grp=none
     drv=none
+    uio=none
     [ -e "$d/iommu_group" ] && grp=$(basename "$(readlink "$d/iommu_group")")
+    [ -c "/dev/vfio/noiommu-$grp" ] && grp=noiommu-$grp
     [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
-    echo "VM-NIC $bdf group=$grp driver=$drv mac=$1 id=$(cat "$d/vendor"):$(cat "$d/device")"
+    for u in "$d"/uio/uio*; do [ -e "$u" ] && uio=${u##*/}; done
+    echo "VM-NIC $bdf group=$grp driver=$drv mac=$1 id=$(cat "$d/vendor"):$(cat "$d/device") uio=$uio"
     VM_NICS="$VM_NICS $bdf"
     VM_GROUPS="$VM_GROUPS $grp"
+    VM_UIOS="$VM_UIOS $uio"
     shift
 done
-export VM_NICS="${VM_NICS# }" VM_GROUPS="${VM_GROUPS# }" VM_MACS="$VMLAB_MACS"
+export VM_NICS="${VM_NICS# }" VM_GROUPS="${VM_GROUPS# }" VM_UIOS="${VM_UIOS# }" VM_MACS="$VMLAB_MACS"
 
 cd /tmp
 sh /test.sh

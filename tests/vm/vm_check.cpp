@@ -1,7 +1,7 @@
 // vireo-vm-check: runs inside the test VM (tests/vm/vmlab.py) against real
 // virtio-net-pci devices bound to vfio-pci behind QEMU's intel-iommu.
 //
-//   list   [--expect BDF=va|pa|refused ...]     discovery, and what mode each device gets
+//   list   [--expect BDF=va|pa|refused[/IOMMU] ...]  discovery, what mode (and IOMMU kind) each device gets
 //   loop   --dev A --dev B [--iova-mode M] [--expect-mode M] [--count N]
 //          one process, both devices, one IOVA mode: A sends verified frames,
 //          B reflects them (checking each) back to A, which verifies them again
@@ -209,8 +209,12 @@ int run(const Args& a) {
             const auto eq = e.find('=');
             const std::string bdf = e.substr(0, eq), want = e.substr(eq + 1);
             std::string got = "absent";
+            const bool with_iommu = want.find('/') != std::string::npos;  // BDF=pa/uio: the mode and the IOMMU
             for (const auto& d : devs)
-                if (d.bdf == bdf) got = d.probed && d.dma.plan.ok ? std::string(to_string(d.dma.plan.mode)) : "refused";
+                if (d.bdf == bdf) {
+                    got = d.probed && d.dma.plan.ok ? std::string(to_string(d.dma.plan.mode)) : "refused";
+                    if (with_iommu && d.probed) got.append("/").append(to_string(d.dma.iommu));
+                }
             check(got == want, "list: " + bdf + " would get " + want, "got " + got);
         }
         return 0;

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """vmlab: run our userspace binaries inside a QEMU-TCG Linux guest with VFIO, an
-emulated Intel vIOMMU and several virtio-net-pci devices bound to vfio-pci.
+emulated Intel vIOMMU and several virtio-net-pci devices bound to vfio-pci (or uio_pci_generic).
 
 The guest kernel is Debian's current linux-image-*-amd64 package, fetched once with
-apt-get into a cache; an initramfs with busybox, the vfio modules, the binaries (plus
+apt-get into a cache; an initramfs with busybox, the driver's modules, the binaries (plus
 their shared libraries) and a test script is built fresh each run. The guest's /init
-binds every virtio-net device to vfio-pci, runs the script and prints
-`VIREO-VM-EXIT <rc>`; vmlab exits with that rc. See tests/vm/README.md.
+binds every virtio-net device to the driver, runs the script and prints
+`VIREO-VM-EXIT <rc>`; vmlab exits with that rc. --vfio-noiommu builds (once, cached) a
+vfio.ko with CONFIG_VFIO_NOIOMMU from Debian's linux-source. See tests/vm/README.md.
 """
 
 import argparse
@@ -20,25 +21,38 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
+import urllib.parse
+from collections import namedtuple
 
 BUSYBOX = "/bin/busybox"
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKER = re.compile(rb"VIREO-VM-EXIT (-?\d+)\r?\n")  # the newline: a chunk may split the number
 INIT_MARKER = b"VIREO-VM-INIT"
-# (module, required): insmod order of the vfio chain. Absent optional or built-in ones are skipped.
-VFIO_MODULES = [("vfio", True), ("vfio_iommu_type1", True), ("irqbypass", False),
-                ("vfio_virqfd", False), ("vfio_pci_core", True), ("vfio_pci", True)]
+# (module, required): insmod order of each --driver's chain. Absent optional or built-in ones are skipped.
+DRIVER_MODULES = {
+    "vfio-pci": [("vfio", True), ("vfio_iommu_type1", True), ("irqbypass", False),
+                 ("vfio_virqfd", False), ("vfio_pci_core", True), ("vfio_pci", True)],
+    "uio_pci_generic": [("uio", True), ("uio_pci_generic", True)],
+}
+NOIOMMU_PARAMS = "enable_unsafe_noiommu_mode=1"  # given to the rebuilt vfio.ko by --vfio-noiommu
 FIRST_SLOT = 0x10          # NIC i sits at pcie.0 slot 0x10+i (or behind a root port there)
 MAX_NICS = 16
 RESERVED_NIC_KEYS = {"netdev", "id", "bus", "addr"}  # vmlab sets these
-EXIT_SETUP, EXIT_VM = 98, 99
+EXIT_SKIP, EXIT_SETUP, EXIT_VM = 77, 98, 99  # 77: meson's "skipped"
+
+Kernel = namedtuple("Kernel", "kver version vmlinux moddir")  # 6.1.0-56-amd64, 6.1.192-2, paths
 
 
 class SetupError(Exception):
     """A host-side problem (kernel fetch, bad argument, missing library): no VM ran."""
+
+
+class SkipError(Exception):
+    """An optional piece (--vfio-noiommu's vfio.ko) cannot be built on this host: exit 77."""
 
 
 def log(msg):
@@ -47,6 +61,12 @@ def log(msg):
 
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def makedir(parent, name):
+    path = os.path.join(parent, name)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 # ---------------------------------------------------------------- guest kernel
@@ -100,7 +120,7 @@ def extract_vmlinux(vmlinuz, out):
 
 
 def prepare_kernel(cache):
-    """Return (kver, vmlinux, modules_dir), downloading and unpacking only what is not cached."""
+    """Return a Kernel, downloading and unpacking only what is not cached."""
     os.makedirs(cache, exist_ok=True)
     debs = sorted(glob.glob(os.path.join(cache, "linux-image-*-amd64_*_amd64.deb")),
                   key=os.path.getmtime)
@@ -127,13 +147,198 @@ def prepare_kernel(cache):
         glob.glob(os.path.join(root, "usr/lib/modules/*"))
     if not moddirs:
         raise SetupError(f"no lib/modules/KVER in {root}")
-    return os.path.basename(moddirs[0]), os.path.join(root, "vmlinux"), moddirs[0]
+    version = urllib.parse.unquote(os.path.basename(deb).split("_")[1])  # an epoch is saved as %3a
+    return Kernel(os.path.basename(moddirs[0]), version, os.path.join(root, "vmlinux"), moddirs[0])
+
+
+# ---------------------------------------------------------------- vfio.ko with CONFIG_VFIO_NOIOMMU
+
+def noiommu_packages(kernel):
+    """The name=version specs the no-IOMMU vfio.ko is built from, all at the image's version."""
+    series = re.match(r"\d+\.\d+", kernel.version).group(0)      # 6.1
+    abi = re.match(r"\d+\.\d+\.\d+-\d+", kernel.kver).group(0)  # 6.1.0-56
+    names = [f"linux-source-{series}", f"linux-headers-{kernel.kver}", f"linux-headers-{abi}-common",
+             f"linux-kbuild-{series}"]
+    return [f"{n}={kernel.version}" for n in names]
+
+
+def apt_download(specs, dest):
+    """apt-get download SPECS (name=version) into DEST; apt-get update and retry once. {name: deb}."""
+    for attempt in (1, 2):
+        r = run(["apt-get", "download", *specs], cwd=dest)
+        debs = {os.path.basename(d).split("_")[0]: d for d in glob.glob(os.path.join(dest, "*.deb"))}
+        if r.returncode == 0 and len(debs) == len(specs):
+            return debs
+        if attempt == 1:
+            log("vfio-noiommu: apt-get download failed; running apt-get update and retrying once")
+            run(["apt-get", "update"])
+    errors = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("E:")]
+    raise SkipError(f"apt-get download failed, also after apt-get update: {'; '.join(errors) or 'no .deb'}")
+
+
+def extract_vfio_source(source_deb, dest):
+    """Write the files of drivers/vfio/ (not its subfolders) from the linux-source-X.Y.tar.xz inside
+    SOURCE_DEB to DEST. Streams the tarball and stops behind drivers/vfio/ (it is sorted by name)."""
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", source_deb], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    names = []
+    try:
+        outer = tarfile.open(fileobj=proc.stdout, mode="r|")
+        tarball = next((m for m in outer if re.search(r"usr/src/linux-source-[\d.]+\.tar\.xz$", m.name)), None)
+        if tarball is None:
+            raise SkipError(f"{os.path.basename(source_deb)} holds no usr/src/linux-source-*.tar.xz")
+        inner = tarfile.open(fileobj=outer.extractfile(tarball), mode="r|xz")
+        for m in inner:
+            vfio_file = re.fullmatch(r"[^/]+/drivers/vfio/([^/]+)", m.name)
+            if vfio_file and m.isfile():
+                with open(os.path.join(dest, vfio_file.group(1)), "wb") as f:
+                    shutil.copyfileobj(inner.extractfile(m), f)
+                names.append(vfio_file.group(1))
+            elif names and "/drivers/vfio/" not in m.name:
+                break
+    except (tarfile.TarError, lzma.LZMAError, EOFError) as e:
+        raise SkipError(f"cannot read {os.path.basename(source_deb)}: {e}") from e
+    finally:
+        proc.kill()
+        proc.wait()
+    if "Makefile" not in names:
+        raise SkipError(f"no drivers/vfio/Makefile in {os.path.basename(source_deb)}")
+
+
+def unpack_debs(debs, root):
+    """dpkg -x each of DEBS into ROOT (nothing is installed)."""
+    for deb in debs:
+        r = run(["dpkg", "-x", deb, root])
+        if r.returncode != 0:
+            raise SkipError(f"dpkg -x {os.path.basename(deb)} failed: {r.stderr.strip()}")
+
+
+def compile_vfio(root, src, kver, log_path):
+    """make SRC's vfio.ko (the vfio-* objects of its Makefile) with CONFIG_VFIO_NOIOMMU against the
+    linux-headers-KVER unpacked in ROOT."""
+    hdr = os.path.join(root, "usr/src", f"linux-headers-{kver}")
+    makefile = os.path.join(hdr, "Makefile")  # "include /usr/src/linux-headers-ABI-common/Makefile"
+    with open(makefile) as f:
+        text = f.read()
+    with open(makefile, "w") as f:
+        f.write(re.sub(r"^include /", f"include {root}/", text, flags=re.M))
+    with open(os.path.join(src, "Makefile")) as f:
+        objects = re.findall(r"^vfio-\S+\s*[:+]?=.*$", f.read().replace("\\\n", " "), re.M)
+    if not objects:
+        raise SkipError("drivers/vfio/Makefile has no vfio-y line")
+    os.remove(os.path.join(src, "Makefile"))  # the Kbuild below builds vfio.ko only
+    with open(os.path.join(src, "Kbuild"), "w") as f:
+        f.write("\n".join(["obj-m := vfio.o", *objects, "ccflags-y += -DCONFIG_VFIO_NOIOMMU=1", ""]))
+    with open(log_path, "w") as logf:
+        try:
+            r = subprocess.run(["make", "-j2", "-C", hdr, f"M={src}", "modules"], stdin=subprocess.DEVNULL,
+                               stdout=logf, stderr=subprocess.STDOUT)
+        except FileNotFoundError:
+            raise SkipError("no `make` on this host") from None
+    if r.returncode != 0:
+        lines = open(log_path).read().splitlines() or [""]
+        first = next((s for s in lines if re.search(r"error|not found|No such file", s, re.I)), lines[-1])
+        raise SkipError(f"make failed (exit {r.returncode}): {first.strip()} (whole log: {log_path})")
+    return os.path.join(src, "vfio.ko")
+
+
+def read_module(path):
+    return lzma.open(path).read() if path.endswith(".xz") else open(path, "rb").read()
+
+
+def modinfo_field(data, key):
+    m = re.search(rb"\0" + key.encode() + rb"=([^\0]*)", data)
+    return m.group(1).decode() if m else None
+
+
+def export_crcs(symvers, module=None):
+    """{symbol: crc} of MODULE's (every module's when None) exports listed in a Module.symvers."""
+    with open(symvers) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return {r[1]: r[0] for r in rows if len(r) >= 3 and module in (None, r[2])}
+
+
+def check_vfio_ko(ko, stock, symvers):
+    """KO must load where the kernel's STOCK vfio module does: same vermagic, the no-IOMMU parameter,
+    and export CRCs equal to the kernel's SYMVERS (vfio_pci_core was built against those)."""
+    built, magic = read_module(ko), modinfo_field(read_module(stock), "vermagic")
+    if modinfo_field(built, "vermagic") != magic:
+        raise SkipError(f"vermagic {modinfo_field(built, 'vermagic')!r} differs from the guest kernel's {magic!r}")
+    if b"\0parmtype=enable_unsafe_noiommu_mode:" not in built:
+        raise SkipError("the built vfio.ko has no enable_unsafe_noiommu_mode parameter")
+    ours = export_crcs(os.path.join(os.path.dirname(ko), "Module.symvers"))
+    kernels = export_crcs(symvers, "drivers/vfio/vfio")
+    if ours != kernels:
+        differ = sorted(s for s in ours.keys() | kernels.keys() if ours.get(s) != kernels.get(s))
+        raise SkipError(f"exported symbol CRCs differ from the kernel's Module.symvers: {' '.join(differ)}")
+    return magic, len(ours)
+
+
+def build_noiommu_vfio(tmp, kernel, stock, log_path):
+    """Download, extract and compile vfio.ko with CONFIG_VFIO_NOIOMMU in TMP; return its path."""
+    specs = noiommu_packages(kernel)
+    stages = []
+    t = time.monotonic()
+    log(f"vfio-noiommu: building vfio.ko for {kernel.kver}; downloading {' '.join(specs)}")
+    debs = apt_download(specs, makedir(tmp, "debs"))
+    stages.append(f"download {time.monotonic() - t:.1f}s")
+    mb = sum(os.path.getsize(d) for d in debs.values()) / 1e6
+    log(f"vfio-noiommu: {stages[-1]} ({mb:.0f} MB); unpacking the headers and streaming drivers/vfio "
+        "out of the source tarball")
+    t = time.monotonic()
+    source = debs.pop(specs[0].split("=")[0])
+    root, src = makedir(tmp, "root"), makedir(tmp, "src")
+    unpack_debs(debs.values(), root)
+    extract_vfio_source(source, src)
+    stages.append(f"extract {time.monotonic() - t:.1f}s")
+    log(f"vfio-noiommu: {stages[-1]} ({' '.join(sorted(os.listdir(src)))}); compiling (make -j2)")
+    t = time.monotonic()
+    ko = compile_vfio(root, src, kernel.kver, log_path)
+    hdr = os.path.join(root, "usr/src", f"linux-headers-{kernel.kver}")
+    magic, ncrc = check_vfio_ko(ko, stock, os.path.join(hdr, "Module.symvers"))
+    stages.append(f"compile {time.monotonic() - t:.1f}s")
+    log(f"vfio-noiommu: {stages[-1]}; vermagic '{magic.strip()}' and {ncrc} export CRCs match the kernel's")
+    log(f"vfio-noiommu: built: {', '.join(stages)}")
+    return ko
+
+
+def prepare_noiommu_vfio(cache, kernel, stock):
+    """The cached vfio.ko with CONFIG_VFIO_NOIOMMU for KERNEL (STOCK: its own vfio module), built
+    first if missing. Raises SkipError when it cannot be built here."""
+    final = os.path.join(cache, f"vfio-noiommu-{kernel.kver}_{kernel.version}")
+    ko = os.path.join(final, "vfio.ko")
+    if os.path.isfile(ko):
+        log(f"vfio-noiommu: cached {ko}")
+        return ko
+    tmp = tempfile.mkdtemp(dir=cache, prefix=".vfio-noiommu-")
+    try:
+        built = build_noiommu_vfio(tmp, kernel, stock, final + ".log")
+        out = makedir(tmp, "out")
+        shutil.copy2(built, os.path.join(out, "vfio.ko"))
+        try:
+            os.replace(out, final)
+        except OSError:  # a concurrent run finished first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"vfio-noiommu: cached as {ko}")
+    return ko
+
+
+def with_noiommu_vfio(modules, cache, kernel):
+    """MODULES [(name, path, params)] with vfio replaced by the no-IOMMU build and its parameter."""
+    stock = next((path for name, path, _ in modules if name == "vfio"), None)
+    if stock is None:
+        raise SkipError(f"vfio is built into {kernel.kver}, so it cannot be replaced")
+    ko = prepare_noiommu_vfio(cache, kernel, stock)
+    return [(n, ko, NOIOMMU_PARAMS) if n == "vfio" else (n, p, a) for n, p, a in modules]
 
 
 # ---------------------------------------------------------------- initramfs
 
-def module_files(moddir):
-    """[(name, path)] of the vfio chain in insmod order (.ko or .ko.xz), skipping built-ins."""
+def module_files(moddir, driver):
+    """[(name, path, params)] of DRIVER's module chain in insmod order (.ko or .ko.xz), skipping
+    built-ins; params is "" (--vfio-noiommu sets vfio's)."""
     index = {}
     for dirpath, _, files in os.walk(moddir):
         for f in files:
@@ -142,9 +347,9 @@ def module_files(moddir):
     builtin_path = os.path.join(moddir, "modules.builtin")
     builtin = open(builtin_path).read().replace("-", "_") if os.path.exists(builtin_path) else ""
     chosen = []
-    for name, required in VFIO_MODULES:
+    for name, required in DRIVER_MODULES[driver]:
         if name in index:
-            chosen.append((name, index[name]))
+            chosen.append((name, index[name], ""))
         elif required and f"/{name}.ko" not in builtin:
             raise SetupError(f"kernel module {name} is neither in {moddir} nor built in")
     return chosen
@@ -175,8 +380,8 @@ def install_file(src, root, dest, mode=None):
         os.chmod(target, mode)
 
 
-def build_initramfs(workdir, moddir, args, slots, macs):
-    """Build WORKDIR/initramfs.cpio (uncompressed newc) and return its path."""
+def build_initramfs(workdir, modules, args, slots, macs):
+    """Build WORKDIR/initramfs.cpio (uncompressed newc) with MODULES [(name, path, params)]."""
     root = os.path.join(workdir, "root")
     shutil.rmtree(root, ignore_errors=True)  # a --keep DIR from an earlier run
     for d in ("bin", "dev", "proc", "sys", "tmp", "lib/modules", "usr", "etc"):
@@ -191,8 +396,7 @@ def build_initramfs(workdir, moddir, args, slots, macs):
         os.mknod(os.path.join(root, "dev/console"), 0o600 | 0o020000, os.makedev(5, 1))
     except PermissionError:
         pass  # /init reopens /dev/console from devtmpfs anyway
-    modules = module_files(moddir)
-    for name, path in modules:
+    for name, path, _ in modules:
         install_file(path, root, f"/lib/modules/{name}.ko")
     for binary in args.binary:
         install_file(binary, root, "/bin/" + os.path.basename(binary), 0o755)
@@ -200,9 +404,10 @@ def build_initramfs(workdir, moddir, args, slots, macs):
             install_file(lib, root, lib)
     install_file(args.script, root, "/test.sh", 0o755)
     install_file(os.path.join(HERE, "guest-init.sh"), root, "/init", 0o755)
-    conf = {"VMLAB_MODULES": " ".join(n for n, _ in modules), "VMLAB_SLOTS": " ".join(slots),
-            "VMLAB_MACS": " ".join(macs), "VM_IOMMU": "0" if args.no_iommu_device else "1",
-            "VM_HUGEPAGES": str(args.hugepages), **dict(e.split("=", 1) for e in args.env)}
+    conf = {"VMLAB_MODULES": "\n".join(f"{n} {a}".strip() for n, _, a in modules),  # one "NAME [PARAM=V...]" a line
+            "VMLAB_SLOTS": " ".join(slots), "VMLAB_MACS": " ".join(macs), "VM_DRIVER": args.driver,
+            "VM_IOMMU": "0" if args.no_iommu_device else "1", "VM_HUGEPAGES": str(args.hugepages),
+            **dict(e.split("=", 1) for e in args.env)}
     with open(os.path.join(root, "etc/vmlab.conf"), "w") as f:
         f.writelines(f"{k}={shlex.quote(v)}\n" for k, v in conf.items())
     names = []
@@ -380,6 +585,11 @@ def parse_args(argv):
     p.add_argument("--aw-bits", type=int, default=48, help="intel-iommu address width (39 or 48)")
     p.add_argument("--iommu-opts", default="", help="extra intel-iommu properties, e.g. device-iotlb=on")
     p.add_argument("--no-iommu-device", action="store_true", help="guest without vIOMMU")
+    p.add_argument("--driver", choices=sorted(DRIVER_MODULES), default="vfio-pci",
+                   help="kernel driver every virtio-net device is bound to (default vfio-pci)")
+    p.add_argument("--vfio-noiommu", action="store_true",
+                   help="load a vfio.ko built (once, cached) with CONFIG_VFIO_NOIOMMU, with "
+                        f"{NOIOMMU_PARAMS}; exit 77 if it cannot be built here")
     p.add_argument("--root-ports", action="store_true",
                    help="put each NIC behind its own pcie-root-port (PCIe device; BDF 0000:0N:00.0)")
     p.add_argument("--timeout", type=float, default=240, help="seconds from QEMU start to the exit marker")
@@ -402,6 +612,8 @@ def parse_args(argv):
     for path in args.binary + [args.script]:
         if not os.path.isfile(path):
             p.error(f"{path}: no such file")
+    if args.vfio_noiommu and args.driver != "vfio-pci":
+        p.error("--vfio-noiommu needs --driver vfio-pci")
     if len(args.nic) > MAX_NICS:
         p.error(f"at most {MAX_NICS} --nic")
     if any("=" not in e for e in args.env):
@@ -425,19 +637,26 @@ def main(argv):
                                             tempfile.mkstemp(prefix="vmlab-", suffix=".log")[1]))
     try:
         t = time.monotonic()
-        kver, vmlinux, moddir = prepare_kernel(cache)
-        t_kernel = time.monotonic() - t
+        kernel = prepare_kernel(cache)
+        timing = f"kernel fetch {time.monotonic() - t:.1f}s"
+        modules = module_files(kernel.moddir, args.driver)
+        if args.vfio_noiommu:
+            t = time.monotonic()
+            modules = with_noiommu_vfio(modules, cache, kernel)
+            timing += f", vfio-noiommu {time.monotonic() - t:.1f}s"
         t = time.monotonic()
         qmp_path = os.path.join(workdir, "qmp.sock")
-        cmd, slots, macs = qemu_command(args, vmlinux, os.path.join(workdir, "initramfs.cpio"), qmp_path)
-        build_initramfs(workdir, moddir, args, slots, macs)
-        t_initrd = time.monotonic() - t
-        timing = f"kernel fetch {t_kernel:.1f}s, initramfs {t_initrd:.2f}s"
-        log(f"kernel {kver}; {timing}; qemu: {shlex.join(cmd)}")
+        cmd, slots, macs = qemu_command(args, kernel.vmlinux, os.path.join(workdir, "initramfs.cpio"), qmp_path)
+        build_initramfs(workdir, modules, args, slots, macs)
+        timing += f", initramfs {time.monotonic() - t:.2f}s"
+        log(f"kernel {kernel.kver}; {timing}; qemu: {shlex.join(cmd)}")
         console, why, t_init, t_marker = run_vm(cmd, args, log_path, qmp_path)
     except SetupError as e:
         print(f"vmlab: error: {e}", file=sys.stderr)
         return EXIT_SETUP
+    except SkipError as e:
+        log(f"SKIP: cannot build vfio.ko with CONFIG_VFIO_NOIOMMU: {' '.join(str(e).split())}")
+        return EXIT_SKIP
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -108,17 +108,25 @@ void UioDevice::config_write(uint32_t offset, const void* buf, size_t len) const
         throw_sys_error("pci:" + bdf_ + ": config space write at " + std::to_string(offset), n < 0 ? errno : EIO);
 }
 
-void UioDevice::irq_control(int32_t on) const {
-    if (::write(uio_fd_, &on, sizeof on) != sizeof on)
-        throw_sys_error("pci:" + bdf_ + ": " + (on ? "unmasking" : "masking") + " INTx through " + node_, errno);
+// uio_pci_generic has no irqcontrol (a write to /dev/uioN is ENOSYS): its
+// handler masks a firing line by setting INTx Disable in the command register
+// (PCI 3.0 6.2.2, bit 10), and the driver clears that bit to let it fire again.
+void UioDevice::intx_disable(bool disable) const {
+    constexpr uint32_t kCommand = 0x04;
+    constexpr uint16_t kIntxDisable = 1u << 10;
+    const uint16_t cmd = config_read16(kCommand);
+    const uint16_t want = disable ? cmd | kIntxDisable : cmd & ~kIntxDisable;
+    if (want != cmd) config_write16(kCommand, want);
 }
 
 // uio_pci_generic has INTx only (MSI-X stays disabled, so a virtio device
-// signals through INTx and the ISR, 4.1.5.3). A device without an interrupt
-// line refuses irqcontrol: then the link is polled only.
+// signals through INTx and the ISR, 4.1.5.3). A function without an
+// interrupt line (sysfs irq 0) gets none: its link is polled only.
 ConfigIrq UioDevice::wire_config_irq(bool) {
-    int32_t on = 1;
-    if (::write(uio_fd_, &on, sizeof on) != sizeof on) return irq_ = ConfigIrq::None;
+    std::ifstream f(dir_ + "/irq");
+    long irq = 0;
+    if (!(f >> irq) || irq <= 0) return irq_ = ConfigIrq::None;
+    intx_disable(false);
     return irq_ = ConfigIrq::Intx;
 }
 
@@ -128,14 +136,15 @@ bool UioDevice::take_irq() {
 }
 
 void UioDevice::unmask_intx() {
-    if (irq_ == ConfigIrq::Intx) irq_control(1);
+    if (irq_ == ConfigIrq::Intx) intx_disable(false);
 }
 
 void UioDevice::unwire_irqs() {
     if (irq_ == ConfigIrq::Intx) {
-        int32_t off = 0;
-        ssize_t r = ::write(uio_fd_, &off, sizeof off);  // shutdown: nothing to do if it fails
-        (void)r;
+        try {
+            intx_disable(true);
+        } catch (const Error&) {  // shutdown of a device that is gone: nothing to mask
+        }
     }
     irq_ = ConfigIrq::None;
 }

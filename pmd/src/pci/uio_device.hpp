@@ -3,8 +3,10 @@
 //   BARs          mmap of /sys/bus/pci/devices/BDF/resourceN (memory BARs only)
 //   config space  pread/pwrite of /sys/bus/pci/devices/BDF/config (root: all 256 bytes)
 //   interrupt     INTx only: /dev/uioN is readable after it fired (a 4-byte
-//                 count); writing 1 unmasks the line again (uio_pci_generic's
-//                 irqcontrol clears INTx Disable), 0 masks it
+//                 count); the kernel masked the line (INTx Disable in the
+//                 command register) and the driver clears that bit through
+//                 the config file once the ISR is read (uio_pci_generic has
+//                 no irqcontrol: writing to /dev/uioN is ENOSYS)
 //   DMA           no IOMMU, ever: descriptors carry physical addresses
 //                 (pagemap), the memory is pinned hugepages
 // The process takes an exclusive flock on /dev/uioN: two drivers of one device
@@ -45,7 +47,7 @@ public:
     void attach_memory(DmaMemory& mem) override;
 
 private:
-    void irq_control(int32_t on) const;
+    void intx_disable(bool disable) const;
 
     std::string bdf_;
     std::string dir_;   // sysfs folder of the function
