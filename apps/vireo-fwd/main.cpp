@@ -5,6 +5,7 @@
 // Ports come from device strings; ports are paired 0<->1, 2<->3 (an odd last
 // port, or a single one, forwards to itself); each queue of a port is one
 // stream, and streams are spread over the polling threads, one per core.
+#include <poll.h>
 #include <signal.h>
 
 #include <atomic>
@@ -219,6 +220,18 @@ int run(const Options& o) {
                             static_cast<unsigned long long>(l.reconnects));
                 info.link_events.push_back({now(), i, true, ""});
             }
+            // PCI: a configuration change (link status, speed, or the device
+            // asking the port to announce itself after a live migration).
+            if (pollfd pf{ports[i]->config_event_fd(), POLLIN, 0}; pf.fd >= 0 && ::poll(&pf, 1, 0) == 1) {
+                const uint64_t announced = ports[i]->announcements();
+                if (ports[i]->poll_config_change()) {
+                    const bool up = ports[i]->link_up();
+                    std::printf("[%7.1fs] port %zu: configuration change: link %s, %s%s\n", now(), i,
+                                up ? "up" : "down", to_string(ports[i]->link_speed()).c_str(),
+                                ports[i]->announcements() != announced ? "; announced its MAC (RARP sent, acked)" : "");
+                    info.link_events.push_back({now(), i, up, "configuration change"});
+                }
+            }
             std::fflush(stdout);
             links[i] = std::move(l);
         }
@@ -247,6 +260,7 @@ int run(const Options& o) {
     Snapshot last = take_snapshot(ports, streams, now());
     for (NetPort* p : ports) info.faults.push_back(p->fault_report());
     for (NetPort* p : ports) info.links.push_back(p->link_status());
+    for (NetPort* p : ports) info.speeds.push_back(to_string(p->link_speed()));
     for (const Stream& st : streams) info.first_bursts_resent += st.first_bursts > 1 ? st.first_bursts - 1 : 0;
     for (NetPort* p : ports) p->stop();
     info.pool_size = pool.size();

@@ -89,7 +89,8 @@ const char* to_string(Mode m) {
 const char* usage() {
     return "usage: vireo-fwd [options] DEVICE...\n"
            "  DEVICE                 vhost-user:/path/sock[,key=value...] or pci:0000:01:00.0[,key=value...]\n"
-           "                         (keys: queues, ring, packed, in_order, mrg_rxbuf, iova, server, mac, ...)\n"
+           "                         (keys: queues, ring, packed, in_order, mrg_rxbuf, iova, dma, server, mac,\n"
+           "                         promisc, allmulti, vlans, ...: docs/api.md)\n"
            "  --list                 show virtio-net PCI devices, their driver (vfio-pci, uio_pci_generic...)\n"
            "                         and the IOVA mode each gets\n"
            "  --forward-mode=MODE    io (default), mac, macswap, txonly, rxonly, flowgen\n"

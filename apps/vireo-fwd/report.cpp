@@ -174,7 +174,9 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
              ", \"link\": {\"up\": " + (info.links[p].up ? "true" : "false") +
              ", \"reason\": " + json_string(info.links[p].reason) +
              ", \"downs\": " + std::to_string(info.links[p].downs) +
-             ", \"reconnects\": " + std::to_string(info.links[p].reconnects) + "}" + ",\n     \"queues\": [";
+             ", \"reconnects\": " + std::to_string(info.links[p].reconnects) +
+             ", \"speed\": " + json_string(p < info.speeds.size() ? info.speeds[p] : "") +
+             ", \"announcements\": " + std::to_string(port.announcements()) + "}" + ",\n     \"queues\": [";
         for (size_t q = 0; q < last.port[p].size(); q++)
             j += std::string(q ? ", " : "") + "{\"queue\": " + std::to_string(q) + ", " +
                  counters_json(last.port[p][q]) + "}";

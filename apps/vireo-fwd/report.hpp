@@ -52,6 +52,7 @@ struct RunInfo {
     };
     std::vector<LinkEvent> link_events;  // as they happened
     std::vector<LinkStatus> links;       // per port, at the end
+    std::vector<std::string> speeds;     // per port, at the end (LinkSpeed, as text)
     uint64_t first_bursts_resent = 0;    // --tx-first loops restarted
 };
 

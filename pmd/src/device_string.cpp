@@ -35,6 +35,11 @@ const std::map<std::string, Switch>& switches() {
         {"mq", {kNetMq, true}},
         {"ctrl_vq", {kNetCtrlVq, true}},  // never over vhost-user: no device processes the control queue there
         {"ctrl_rx", {kNetCtrlRx, true}},
+        {"ctrl_mac_addr", {kNetCtrlMacAddr, true}},
+        // Off by default: with it a device drops every tagged frame until NetPort::vlan_filter_add (QEMU does).
+        {"vlan_filter", {kNetCtrlVlan, false}},
+        {"guest_announce", {kNetGuestAnnounce, true}},
+        {"speed_duplex", {kNetSpeedDuplex, true}},
     };
     return m;
 }
@@ -52,7 +57,8 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 }
 
 std::string known_keys() {
-    std::string k = "queues, ring, server, reconnect, iova, dma, mac, mtu, timeout_ms, reply_timeout_ms";
+    std::string k =
+        "queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, mtu, timeout_ms, reply_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -121,6 +127,18 @@ DeviceSpec parse_device_string(const std::string& s) {
                 bad(s, "mac=" + v + " is not aa:bb:cc:dd:ee:ff");
             for (int i = 0; i < 6; i++) d.mac[i] = static_cast<uint8_t>(b[i]);
             d.mac_given = true;
+        } else if (key == "promisc") {
+            d.promiscuous = number(s, key, v, 0, 1) != 0;
+        } else if (key == "allmulti") {
+            d.all_multicast = number(s, key, v, 0, 1) != 0;
+        } else if (key == "vlans") {
+            d.vlans.clear();
+            for (size_t at = 0; at <= v.size();) {
+                const size_t plus = std::min(v.find('+', at), v.size());
+                d.vlans.push_back(static_cast<uint16_t>(number(s, key, v.substr(at, plus - at), 0, 4095)));
+                at = plus + 1;
+            }
+            d.wanted_features |= virtio::bit(kNetCtrlVlan);  // VLAN filters need CTRL_VLAN
         } else if (auto it = switches().find(key); it != switches().end()) {
             if (number(s, key, v, 0, 1))
                 d.wanted_features |= virtio::bit(it->second.bit);

@@ -45,8 +45,12 @@ public:
         b[1] = cmd;
         std::memcpy(b + 8, data, len);
         b[48] = 0xff;  // the device overwrites it with its ack
-        const VqSeg segs[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + 48, 1, true}};
-        if (!q_.add(segs, 3, this)) throw Error("control queue full while sending " + what);
+        // A command without data (ANNOUNCE_ACK) has no data descriptor: a
+        // zero-length one is invalid (QEMU marks the device broken, 2.7.4).
+        const VqSeg with_data[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + 48, 1, true}};
+        const VqSeg without_data[2] = {{buf_.iova, 2, false}, {buf_.iova + 48, 1, true}};
+        if (!(len != 0 ? q_.add(with_data, 3, this) : q_.add(without_data, 2, this)))
+            throw Error("control queue full while sending " + what);
         q_.publish();
         if (q_.kick_needed()) bell_.ring(q_.notification_value());
         const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

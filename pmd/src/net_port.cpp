@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "dma_window.hpp"
+#include "net_port_filters.hpp"
 #include "net_port_watcher.hpp"
 #include "queue_pair.hpp"
 #include "vireo/base/error.hpp"
@@ -21,11 +22,16 @@ namespace st = virtio::status;
 // device processes the control queue (not over vhost-user: there QEMU handles
 // it in its own device model, so queue pairs are switched with
 // SET_VRING_ENABLE, as DPDK's virtio-user does).
-constexpr uint64_t kSupported =
-    virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) | virtio::bit(kInOrder) |
-    virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) | virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) |
-    virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
-    virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx);
+constexpr uint64_t kSupported = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) |
+                                virtio::bit(kInOrder) | virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) |
+                                virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCsum) |
+                                virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
+                                virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) |
+                                virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) |
+                                virtio::bit(kNetGuestAnnounce) | virtio::bit(kNetSpeedDuplex);
+// What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
+constexpr uint64_t kNeedControlQueue =
+    virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce);
 
 std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
     DeviceSpec spec = parse_device_string(device);
@@ -41,9 +47,11 @@ NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory
       pool_(pool),
       port_id_(port_id),
       gates_(new detail::QueueGate[2 * size_t{spec.queues}]),
-      watcher_(std::make_unique<Watcher>()) {
+      watcher_(std::make_unique<Watcher>()),
+      filters_(std::make_unique<Filters>()) {
     device_features_ = transport_->device_features();
     negotiate();  // reports an impossible combination at open, before anything runs
+    filters_from_spec();
     if (plan_.arrangement == DmaArrangement::Window) {
         if (!plan_.warning.empty()) std::fprintf(stderr, "vireo: warning: %s\n", plan_.warning.c_str());
         window_ = std::make_unique<detail::DmaWindow>(plan_, mem_.options(), spec_.queues, spec_.ring, pool_.headroom(),
@@ -92,8 +100,8 @@ void NetPort::negotiate() {
     uint64_t f = offered & spec_.wanted_features & kSupported & ~virtio::bit(kAccessPlatform);
     if (plan_.negotiate_access_platform) f |= virtio::bit(kAccessPlatform);
     f |= virtio::bit(kVersion1);
-    if (!config_.control_queue_processed) f &= ~(virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx));
-    if (!virtio::has(f, kNetCtrlVq)) f &= ~virtio::bit(kNetCtrlRx);  // 5.1.3.1: CTRL_RX requires CTRL_VQ
+    if (!config_.control_queue_processed) f &= ~(virtio::bit(kNetCtrlVq) | kNeedControlQueue);
+    if (!virtio::has(f, kNetCtrlVq)) f &= ~kNeedControlQueue;
     if (spec_.queues > 1) {
         if (config_.control_queue_processed && !virtio::has(f, kNetCtrlVq))
             throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
@@ -146,11 +154,13 @@ void NetPort::bring_up() {
     mtu_ = virtio::has(features_, kNetMtu) ? c.mtu : spec_.mtu;
     create_queues();
     t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk | st::kDriverOk);
+    driver_ok_ = true;
     if (ctrl_ != nullptr && virtio::has(features_, kNetMq)) {  // 5.1.6.5.5: enable the pairs we use
         const uint16_t pairs = spec_.queues;
         ctrl_->command(virtio::kNetCtrlClassMq, virtio::kNetCtrlMqVqPairsSet, &pairs, sizeof pairs,
                        "VQ_PAIRS_SET(" + std::to_string(pairs) + ")");
     }
+    apply_filters();  // a reset forgot them
     for (auto& p : pairs_) p->refill();
     pool_.flush_thread_cache();  // what the refill left in this thread's cache
     ready_.store(true, std::memory_order_release);
@@ -231,13 +241,13 @@ void NetPort::close_gate() {
 void NetPort::take_down() {
     close_gate();
     transport_->reset();
+    driver_ok_ = false;
     for (auto& p : pairs_) p->drain();  // every buffer back to the pool; the queues stay for a restart
     if (ctrl_ != nullptr) ctrl_->reset();
     pool_.flush_thread_cache();
 }
 
 int NetPort::config_event_fd() const { return transport_->config_event_fd(); }
-bool NetPort::poll_config_change() { return transport_->poll_config_change(); }
 
 bool NetPort::link_up() { return ready() && (transport_->net_config().status & virtio::kNetStatusLinkUp); }
 

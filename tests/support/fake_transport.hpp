@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ public:
         std::lock_guard<std::mutex> g(lock);
         if (q.index >= areas.size()) areas.resize(q.index + 1);
         areas[q.index] = q;
+        setups++;
     }
     bool area(uint16_t index, QueueAreas* out) {
         std::lock_guard<std::mutex> g(lock);
@@ -37,7 +39,11 @@ public:
         return true;
     }
     Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
-    NetConfig net_config() override { return {{2, 0, 0, 0, 0, 9}, 1, max_pairs, 1500, true}; }
+    NetConfig net_config() override {
+        NetConfig c{{2, 0, 0, 0, 0, 9}, net_status, max_pairs, 1500, speed_mbps, duplex, control_queue_processed};
+        return c;
+    }
+    bool poll_config_change() override { return config_changed.exchange(false); }
     DmaTraits dma_traits() const override {
         return {IommuKind::VhostIotlb, ~uint64_t{0}, PaSource::Linear, "fake: offer bit 33"};
     }
@@ -48,6 +54,13 @@ public:
     int attached = 0;
     bool refuse_features = false;
     uint16_t max_pairs = 1;
+    // What net_config() reports; config_changed makes poll_config_change() say so once.
+    uint16_t net_status = 1;
+    uint32_t speed_mbps = NetConfig::kSpeedUnknown;
+    uint8_t duplex = NetConfig::kDuplexUnknown;
+    bool control_queue_processed = true;
+    std::atomic<bool> config_changed{false};
+    std::atomic<int> setups{0};  // setup_queue() calls: a device model starts over when it changes
     std::vector<QueueAreas> areas;
     std::mutex lock;
 

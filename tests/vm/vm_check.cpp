@@ -10,6 +10,9 @@
 //   refuse --dev X [--iova-mode M] --says TEXT...   setting up must fail with an error containing each TEXT
 //   start  --dev X                               open, negotiate, start and stop (e.g. a transitional device)
 //   link   --dev X          waits for configuration-change events: link down, then up (QMP set_link)
+//   filters --dev A --dev B  B's receive, MAC and VLAN filters (control queue) keep out and let in A's frames
+//   announce --dev A --dev B A announces itself when QEMU asks (QMP announce-self); B sees the RARPs
+//   speed  --dev X --says "25000 Mbit/s full-duplex"   the link speed the device reports
 // Prints "PASS <what>" or "FAIL <what>: <why>" lines; exit 0 only when all passed.
 #include <poll.h>
 
@@ -28,6 +31,7 @@
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
+#include "vm_ctrl.hpp"
 
 using namespace vireo;
 
@@ -43,12 +47,18 @@ struct Args {
 
 int failures = 0;
 
-void check(bool ok, const std::string& what, const std::string& why = "") {
+}  // namespace
+
+void vm::check(bool ok, const std::string& what, const std::string& why) {
     std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", what.c_str(), ok || why.empty() ? "" : ": ",
                 ok ? "" : why.c_str());
     std::fflush(stdout);
     if (!ok) failures++;
 }
+
+namespace {
+
+using vm::check;
 
 Args parse(int argc, char** argv) {
     Args a;
@@ -259,6 +269,15 @@ int run(const Args& a) {
         check(s.ports[0]->started(), "started " + a.devs[0]);
     } else if (a.cmd == "traffic") {
         check_traffic(*s.ports[0], s.pool, a.count, "traffic " + a.devs[0] + " <-> peer process");
+    } else if (a.cmd == "filters") {
+        if (s.ports.size() != 2) throw Error("filters needs two --dev");
+        vm::check_filters(*s.ports[0], *s.ports[1], s.pool);
+    } else if (a.cmd == "announce") {
+        if (s.ports.size() != 2) throw Error("announce needs two --dev");
+        vm::check_announce(*s.ports[0], *s.ports[1], a.seconds);
+    } else if (a.cmd == "speed") {
+        const std::string got = to_string(s.ports[0]->link_speed());
+        for (const std::string& w : a.says) check(got == w, "link speed: " + w, "the port says " + got);
     } else if (a.cmd == "link") {
         pollfd p{s.ports[0]->config_event_fd(), POLLIN, 0};
         check(p.fd >= 0, "configuration interrupt wired");

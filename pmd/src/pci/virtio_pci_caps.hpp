@@ -54,6 +54,8 @@ inline constexpr uint32_t kMac = 0;                // u8[6], with VIRTIO_NET_F_M
 inline constexpr uint32_t kStatus = 6;             // le16, with VIRTIO_NET_F_STATUS
 inline constexpr uint32_t kMaxVirtqueuePairs = 8;  // le16, with VIRTIO_NET_F_MQ
 inline constexpr uint32_t kMtu = 10;               // le16, with VIRTIO_NET_F_MTU
+inline constexpr uint32_t kSpeed = 12;             // le32 Mbit/s, with VIRTIO_NET_F_SPEED_DUPLEX
+inline constexpr uint32_t kDuplex = 16;            // u8: 0 half, 1 full, 0xff unknown
 }  // namespace netcfg
 
 // Where one structure lives: BAR, offset and length within it.

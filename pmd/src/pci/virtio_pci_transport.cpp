@@ -176,6 +176,10 @@ NetConfig VirtioPciTransport::net_config() {
     if (c.max_virtqueue_pairs == 0) c.max_virtqueue_pairs = 1;
     c.mtu = 0;
     if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
+    if (virtio::has(f, virtio::feature::kNetSpeedDuplex)) {
+        read_device_config(&c.speed_mbps, netcfg::kSpeed, 4);
+        read_device_config(&c.duplex, netcfg::kDuplex, 1);
+    }
     return c;
 }
 

@@ -5,18 +5,21 @@
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
 // default 1), iova=auto|pa|va, dma=direct|window (what the device may reach:
-// iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff, mtu=N, timeout_ms=N
+// iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff (PCI: set
+// with CTRL_MAC_ADDR), promisc=0|1, allmulti=0|1, vlans=ID[+ID...] (PCI receive filters), mtu=N, timeout_ms=N
 // (the first connect or accept), reply_timeout_ms=N (each answer of the back end), and a 0|1 switch per feature:
 // packed, in_order, event_idx, access_platform, order_platform, notification_data, mrg_rxbuf, csum, guest_csum,
-// mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx (the last two are never negotiated over vhost-user: see
-// docs/vhost-user.md). A feature switched on is asked for, not forced: the device may not offer it. An unknown key or a
-// malformed value is an error.
+// mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx, ctrl_mac_addr, guest_announce, speed_duplex, and
+// vlan_filter (off by default: a device with it drops tagged frames of every VLAN not added). The control-queue
+// features are never negotiated over vhost-user: see docs/vhost-user.md. A feature switched on is asked for, not
+// forced: the device may not offer it. An unknown key or a malformed value is an error.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vireo/iova/iova_mode.hpp"
 
@@ -32,7 +35,11 @@ struct DeviceSpec {
     std::optional<IovaMode> iova;       // empty: auto
     std::optional<DmaArrangement> dma;  // empty: the process's default (choose_dma_arrangement)
     std::array<uint8_t, 6> mac{};
-    bool mac_given = false;
+    bool mac_given = false;  // vhost-user: the MAC vireo publishes; PCI: set through the control queue
+    // Receive filters (PCI: the control queue), applied at start: promisc=0|1,
+    // allmulti=0|1, vlans=ID[+ID...] (asks for vlan_filter).
+    std::optional<bool> promiscuous, all_multicast;
+    std::vector<uint16_t> vlans;
     uint16_t mtu = 1500;
     int timeout_ms = 5000;
     int reply_timeout_ms = 5000;

@@ -55,6 +55,14 @@ struct LinkStatus {
     bool coming_back = false;  // down, and waiting for its device to return (reconnect=1)
 };
 
+// What the device says of its link (VIRTIO_NET_F_SPEED_DUPLEX, virtio 1.2 5.1.4.2).
+struct LinkSpeed {
+    enum class Duplex : uint8_t { Unknown, Half, Full };
+    uint32_t mbps = 0;  // 0: the device does not say
+    Duplex duplex = Duplex::Unknown;
+};
+std::string to_string(const LinkSpeed& s);  // "10000 Mbit/s full-duplex", "speed unknown"
+
 class NetPort {
 public:
     // Parses the device string, connects the transport and checks the device's
@@ -95,6 +103,25 @@ public:
     // ready(), and the link up by the device's own status (virtio-net config).
     bool link_up();
     LinkStatus link_status() const;
+    LinkSpeed link_speed();
+
+    // Receive filters through the control queue (virtio 1.2 5.1.6.5): each
+    // needs its feature (CTRL_RX; CTRL_MAC_ADDR; CTRL_VLAN, asked for with the
+    // device key vlan_filter=1), which only a device that processes the control
+    // queue offers (PCI; not vhost-user). A call before start() is kept for it;
+    // every setting is sent again whenever the device is brought up (a reset
+    // forgets them). Throws naming the missing feature, or the device's refusal.
+    void set_promiscuous(bool on);
+    void set_all_multicast(bool on);
+    void set_mac(const std::array<uint8_t, 6>& mac);
+    void vlan_filter_add(uint16_t vid);
+    void vlan_filter_remove(uint16_t vid);
+    // GUEST_ANNOUNCE (5.1.6.5.4): after a live migration the device sets
+    // VIRTIO_NET_S_ANNOUNCE and signals a configuration change;
+    // poll_config_change() then sends a RARP for the port's MAC on Tx queue 0
+    // (as QEMU and DPDK's virtio PMD do: a port has a MAC, not an IP) and acks.
+    // How many were sent:
+    uint64_t announcements() const noexcept { return announcements_.load(std::memory_order_relaxed); }
 
     uint16_t queue_pairs() const noexcept { return spec_.queues; }
     uint64_t features() const noexcept { return features_; }
@@ -109,7 +136,8 @@ public:
     const DmaMemory* window() const noexcept;
     bool started() const noexcept { return started_; }
     // Configuration-change events (link status over PCI): an eventfd to poll,
-    // or -1; poll_config_change() says whether one came since the last call.
+    // or -1; poll_config_change() says whether one came since the last call
+    // (and answers an announcement request, see announcements()).
     int config_event_fd() const;
     bool poll_config_change();
     std::array<uint8_t, 6> mac() const noexcept { return mac_; }
@@ -140,6 +168,11 @@ private:
     void destroy_queues();
     void watch();                         // the watcher thread's body
     DmaMemory& device_memory() noexcept;  // what the device is given: the window, or mem_
+    void require_ctrl(unsigned feature, const char* what) const;
+    void ctrl_command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what);
+    void filters_from_spec();  // at open: promisc=, allmulti=, mac= (PCI), vlans=
+    void apply_filters();      // after DRIVER_OK: every setting the application made
+    void announce();           // one RARP on Tx queue 0, then ANNOUNCE_ACK
 
     std::unique_ptr<Transport> transport_;
     DeviceSpec spec_;
@@ -154,6 +187,7 @@ private:
     std::array<uint8_t, 6> mac_{};
     uint16_t mtu_ = 1500;
     bool started_ = false;
+    bool driver_ok_ = false;  // the device is live: control commands go out now
     const detail::DataPath* path_ = nullptr;
     std::vector<std::unique_ptr<detail::QueuePairBase>> pairs_;
     std::unique_ptr<detail::ControlQueueBase> ctrl_;  // when CTRL_VQ is negotiated
@@ -162,6 +196,9 @@ private:
     std::atomic<bool> ready_{false};              // the gates' flag
     std::unique_ptr<detail::QueueGate[]> gates_;  // per pair: rx, tx
     std::unique_ptr<Watcher> watcher_;
+    struct Filters;  // what the application set (net_port_ctrl.cpp)
+    std::unique_ptr<Filters> filters_;
+    std::atomic<uint64_t> announcements_{0};
 };
 
 }  // namespace vireo

@@ -73,6 +73,11 @@ struct NetConfig {
     uint16_t status;               // virtio::kNetStatus* (link up: kNetStatusLinkUp)
     uint16_t max_virtqueue_pairs;  // 1 without VIRTIO_NET_F_MQ
     uint16_t mtu;
+    // With VIRTIO_NET_F_SPEED_DUPLEX (5.1.4.2); the "unknown" values otherwise.
+    uint32_t speed_mbps = kSpeedUnknown;
+    uint8_t duplex = kDuplexUnknown;  // 0 half, 1 full
+    static constexpr uint32_t kSpeedUnknown = 0xffffffff;
+    static constexpr uint8_t kDuplexUnknown = 0xff;
     // Whether a device processes the control queue. Not over vhost-user: the
     // back end never sees it (QEMU handles it in its own device model), so
     // queue pairs are switched with SET_VRING_ENABLE there.

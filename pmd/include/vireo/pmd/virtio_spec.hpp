@@ -162,6 +162,20 @@ inline constexpr uint16_t kNetStatusLinkUp = 1;
 inline constexpr uint16_t kNetStatusAnnounce = 2;
 
 // 5.1.6.5 Control Virtqueue: {u8 class, u8 command}, command data, {u8 ack}.
+// 5.1.6.5.1 Packet Receive Filtering: data u8 (1 on, 0 off).
+inline constexpr uint8_t kNetCtrlClassRx = 0;
+inline constexpr uint8_t kNetCtrlRxPromisc = 0;
+inline constexpr uint8_t kNetCtrlRxAllmulti = 1;
+// 5.1.6.5.2 Setting MAC Address Filtering: MAC_ADDR_SET, data u8[6].
+inline constexpr uint8_t kNetCtrlClassMac = 1;
+inline constexpr uint8_t kNetCtrlMacAddrSet = 1;
+// 5.1.6.5.3 VLAN Filtering: data le16 vid.
+inline constexpr uint8_t kNetCtrlClassVlan = 2;
+inline constexpr uint8_t kNetCtrlVlanAdd = 0;
+inline constexpr uint8_t kNetCtrlVlanDel = 1;
+// 5.1.6.5.4 Gratuitous Packet Sending: ACK, no data.
+inline constexpr uint8_t kNetCtrlClassAnnounce = 3;
+inline constexpr uint8_t kNetCtrlAnnounceAck = 0;
 inline constexpr uint8_t kNetCtrlClassMq = 4;
 inline constexpr uint8_t kNetCtrlMqVqPairsSet = 0;  // data: le16 virtqueue_pairs
 inline constexpr uint8_t kNetCtrlOk = 0;
