@@ -178,6 +178,44 @@ TEST(Fwd, RxonlyCountsEveryFrame) {
     EXPECT_EQ(json_number(j, "tx_packets"), 0) << j;
 }
 
+// --sleep-when-idle: with nothing to do the polling thread sleeps on its Rx
+// queue's call eventfd (the back end signals it once the ring asks), and
+// frames wake it: every frame of a paced, verified run comes back, and the
+// summary counts sleeps ended by a frame (the timeout alone would be 100 ms
+// per sleep: 2000 frames one by one could not finish in time).
+TEST(Fwd, SleepsWhenIdleAndFramesWakeIt) {
+    Chain c;
+    ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
+    Fwd fwd({"--forward-mode=macswap", "--cores=0", "--stats-period=0", "--sleep-when-idle=100", "--json=" + c.json,
+             "vhost-user:" + c.tp1 + std::string(",mac=") + kVMac});
+    ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // idle: asleep
+    auto v = NetPort::open("vhost-user:" + c.tp0 + ",mac=" + kVMac, c.mem, c.pool);
+    v->start();
+    TrafficOptions o;
+    o.per_queue = 2000;
+    o.window = 1;  // one frame at a time: vireo-fwd falls asleep between most of them
+    o.size = [](uint64_t) { return 128u; };
+    o.macswap = true;
+    o.limit = std::chrono::milliseconds(60000);
+    const auto t0 = std::chrono::steady_clock::now();
+    TrafficResult r = run_traffic(*v, c.pool, o);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_TRUE(r.complete() && r.received == o.per_queue) << r.first_problem << "\n" << fwd.log();
+    EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+    v->stop();
+    EXPECT_EQ(c.pool.in_use(), 0u);
+    const std::string j = read_file(c.json);
+    const size_t at = j.find("\"sleep_when_idle\"");
+    ASSERT_NE(at, std::string::npos) << j;
+    EXPECT_EQ(json_number(j, "polls", at), 100) << j;
+    EXPECT_GT(json_number(j, "sleeps", at), 10) << j;
+    EXPECT_GT(json_number(j, "wakeups", at), 10) << "frames, not timeouts, ended its sleeps\n" << j;
+    EXPECT_GT(json_number(j, "asleep_s", at), 0.3) << j;
+    EXPECT_NE(fwd.log().find("--sleep-when-idle: slept"), std::string::npos) << fwd.log();
+    ::testing::Test::RecordProperty("seconds_for_2000_one_by_one", std::to_string(s));
+}
+
 // Two ports, two queue pairs, two polling threads, --tx-first ping-pong with
 // testpmd; SIGINT mid-run: every buffer comes back.
 TEST(Fwd, SigintMidRunOnTwoPortsTwoQueuesLeavesNothingLeaked) {

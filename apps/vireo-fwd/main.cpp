@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cpu_claims.hpp"
+#include "idle.hpp"
 #include "options.hpp"
 #include "placement.hpp"
 #include "report.hpp"
@@ -173,6 +174,13 @@ int run(const Options& o) {
     if (workers < place.cores.size())
         std::printf("vireo-fwd: %zu streams for %zu cores: using %zu cores\n", streams.size(), place.cores.size(),
                     workers);
+    IdleCounters idle_counters;
+    if (o.sleep_when_idle != 0) {
+        if (const std::string why = idle_sleep_problem(streams); !why.empty()) {
+            std::fprintf(stderr, "vireo-fwd: %s\n", why.c_str());
+            return 2;
+        }
+    }
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     for (size_t w = 0; w < workers; w++)
@@ -183,9 +191,11 @@ int run(const Options& o) {
             const bool loops = o.tx_first && o.mode != Mode::RxOnly;
             LoopKeeper keeper;
             if (loops) keeper.start(mine);
+            IdleSleeper idle(mine, o.sleep_when_idle, idle_counters);
             for (uint32_t i = 1; !stop.load(std::memory_order_relaxed); i++) {
                 for (Stream* s : mine) s->run(*s);
                 if (loops && (i & 0xfff) == 0) keeper.check(mine);
+                if (o.sleep_when_idle != 0) idle.after_round();
             }
             pool.flush_thread_cache();  // this thread's cached packets back to the shared ring
         });
@@ -261,6 +271,10 @@ int run(const Options& o) {
     for (NetPort* p : ports) info.faults.push_back(p->fault_report());
     for (NetPort* p : ports) info.links.push_back(p->link_status());
     for (NetPort* p : ports) info.speeds.push_back(to_string(p->link_speed()));
+    info.sleep_when_idle = o.sleep_when_idle;
+    info.sleeps = idle_counters.sleeps.load();
+    info.wakeups = idle_counters.wakeups.load();
+    info.asleep_s = static_cast<double>(idle_counters.asleep_ns.load()) / 1e9;
     for (const Stream& st : streams) info.first_bursts_resent += st.first_bursts > 1 ? st.first_bursts - 1 : 0;
     for (NetPort* p : ports) p->stop();
     info.pool_size = pool.size();

@@ -105,6 +105,8 @@ const char* usage() {
            "  --flows=N              txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)\n"
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
+           "  --sleep-when-idle[=N]  after N empty rounds (1000) a thread sleeps on its Rx queues'\n"
+           "                         notifications until a frame comes (vhost-user ports)\n"
            "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
            "  --dma=auto|direct|window what devices may reach: direct (the packet pool) or window (only their\n"
            "                         own rings and bounce slots; frames are copied). Default: window in a\n"
@@ -144,6 +146,8 @@ Options parse_options(int argc, char** argv) {
             o.list = true;
         else if (key == "--tx-first")
             o.tx_first = true;
+        else if (key == "--sleep-when-idle")
+            o.sleep_when_idle = has_val ? static_cast<uint32_t>(number(key, val, 1, 1u << 30)) : 1000;
         else if (key == "--device")
             o.devices.push_back(value());
         else if (key == "--forward-mode")

@@ -143,6 +143,9 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
             out += "  link " + std::string(l.up ? "up" : "down: " + l.reason) + "; lost " + std::to_string(l.downs) +
                    " time(s), came back " + std::to_string(l.reconnects) + " time(s)\n";
     }
+    if (info.sleep_when_idle != 0)
+        out += "--sleep-when-idle: slept " + std::to_string(info.sleeps) + " time(s), " + fmt("%.2f", info.asleep_s) +
+               " s in all; " + std::to_string(info.wakeups) + " woken by a frame\n";
     if (info.first_bursts_resent != 0)
         out += "--tx-first: first bursts sent again " + std::to_string(info.first_bursts_resent) +
                " time(s) (loops that had lost every frame)\n";
@@ -200,7 +203,10 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         j += std::string(i ? ", " : "") + "{\"t\": " + fmt("%.3f", e.t) + ", \"port\": " + std::to_string(e.port) +
              ", \"up\": " + (e.up ? "true" : "false") + ", \"reason\": " + json_string(e.reason) + "}";
     }
-    j += "],\n  \"first_bursts_resent\": " + std::to_string(info.first_bursts_resent) +
+    j += "],\n  \"sleep_when_idle\": {\"polls\": " + std::to_string(info.sleep_when_idle) +
+         ", \"sleeps\": " + std::to_string(info.sleeps) + ", \"wakeups\": " + std::to_string(info.wakeups) +
+         ", \"asleep_s\": " + fmt("%.3f", info.asleep_s) + "}";
+    j += ",\n  \"first_bursts_resent\": " + std::to_string(info.first_bursts_resent) +
          ",\n  \"pool\": {\"size\": " + std::to_string(info.pool_size) +
          ", \"in_use_after_stop\": " + std::to_string(info.pool_in_use_after_stop) +
          ", \"leaked\": " + (info.pool_in_use_after_stop ? "true" : "false") + "}\n}\n";

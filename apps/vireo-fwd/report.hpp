@@ -54,6 +54,9 @@ struct RunInfo {
     std::vector<LinkStatus> links;       // per port, at the end
     std::vector<std::string> speeds;     // per port, at the end (LinkSpeed, as text)
     uint64_t first_bursts_resent = 0;    // --tx-first loops restarted
+    uint32_t sleep_when_idle = 0;        // --sleep-when-idle's rounds (0: off)
+    uint64_t sleeps = 0, wakeups = 0;    // its sleeps, and those a frame ended
+    double asleep_s = 0;                 // time asleep, summed over threads
 };
 
 std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);

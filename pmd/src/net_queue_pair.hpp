@@ -103,6 +103,8 @@ public:
         return static_cast<NetQueuePair*>(self)->tx(pkts, n);
     }
 
+    bool arm_rx_notify() noexcept override { return rx_.enable_used_notify(); }
+    void disarm_rx_notify() noexcept override { rx_.disable_used_notify(); }
     uint16_t tx_room() noexcept override {
         if (tx_.free_descs() < kBurst) reclaim_tx();
         return tx_.free_descs();

@@ -45,6 +45,10 @@ public:
     // Descriptors free in the Tx ring once what the device finished is
     // reclaimed (window mode copies no more frames than can go out).
     virtual uint16_t tx_room() noexcept = 0;
+    // Rx interrupt mode: asks for a notification when the device uses the next
+    // Rx buffer; false when one is already used (poll instead of sleeping).
+    virtual bool arm_rx_notify() noexcept = 0;
+    virtual void disarm_rx_notify() noexcept = 0;
     virtual QueueStats& rx_stats() noexcept = 0;
     virtual QueueStats& tx_stats() noexcept = 0;
     virtual bool faulted() const noexcept = 0;

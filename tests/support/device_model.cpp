@@ -125,6 +125,14 @@ void SplitDevice::set_notify(DevNotify mode) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
+bool SplitDevice::driver_wants_notification(uint16_t old_used_idx) const {
+    if (event_idx_) {  // used_event sits after the available ring
+        const uint16_t event = rd16_acquire(avail_ + 4 + 2u * size_);
+        return static_cast<uint16_t>(used_idx_ - event - 1) < static_cast<uint16_t>(used_idx_ - old_used_idx);
+    }
+    return (rd16_acquire(avail_) & 1) == 0;  // VIRTQ_AVAIL_F_NO_INTERRUPT
+}
+
 bool SplitDevice::arm_and_recheck() {
     set_notify(event_idx_ ? DevNotify::EventIdx : DevNotify::Always);
     return rd16_acquire(avail_ + 2) != last_avail_;
@@ -220,6 +228,20 @@ void PackedDevice::set_notify(DevNotify mode) {
         wr<uint16_t>(dev_event_, static_cast<uint16_t>(avail_pos_ | (avail_wrap_ ? 0x8000 : 0)));
     wr<uint16_t>(dev_event_ + 2, flags);
     std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool PackedDevice::driver_wants_notification(uint16_t old_pos, bool old_wrap) const {
+    const uint16_t flags = rd16_acquire(drv_event_ + 2);
+    if (flags == 1) return false;  // RING_EVENT_FLAGS_DISABLE
+    if (flags == 0) return true;   // RING_EVENT_FLAGS_ENABLE
+    if (flags != 2 || !event_idx_) return true;
+    // RING_EVENT_FLAGS_DESC: notify when the descriptor at off_wrap was used.
+    // Positions of the previous lap count one ring size lower.
+    const uint16_t off_wrap = rd16_acquire(drv_event_);
+    int32_t event = off_wrap & 0x7fff, from = old_pos;
+    if (((off_wrap >> 15) != 0) != used_wrap_) event -= size_;
+    if (old_wrap != used_wrap_) from -= size_;
+    return event >= from && event < used_pos_;
 }
 
 bool PackedDevice::arm_and_recheck() {

@@ -47,6 +47,9 @@ public:
     // Sleep/wake support: re-arm notifications at the current position and
     // report whether work arrived meanwhile (the device side of the race).
     bool arm_and_recheck();
+    // After used entries from old_used_idx up to used_idx() were published:
+    // whether the driver asked for a used-buffer notification (2.7.7.2, 2.7.10).
+    bool driver_wants_notification(uint16_t old_used_idx) const;
     uint16_t avail_idx() const;
     // Raw writes for the malicious tests.
     void write_used_raw(uint16_t slot, uint32_t id, uint32_t len);
@@ -78,6 +81,9 @@ public:
     void complete(const std::vector<DevBuffer>& bufs, bool batch_last_only = false);
     void set_notify(DevNotify mode);
     bool arm_and_recheck();
+    // After used descriptors from (old_pos, old_wrap) up to next_used() were
+    // written: whether the driver asked for a notification (2.8.10, 2.8.21.3).
+    bool driver_wants_notification(uint16_t old_pos, bool old_wrap) const;
     // Raw write of a descriptor's id/len/flags at the next used position, for
     // the malicious tests.
     void write_used_raw(uint16_t id, uint32_t len, uint16_t flags);

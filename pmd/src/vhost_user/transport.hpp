@@ -60,6 +60,8 @@ public:
     DmaTraits dma_traits() const override;
     void attach_memory(DmaMemory& mem) override { mem_ = &mem; }
     TransportConnection* connection() override { return can_reconnect() ? this : nullptr; }
+    // The queue's call eventfd (SET_VRING_CALL): the back end writes it when the ring asks for a notification.
+    int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }
 
     bool connected();
 

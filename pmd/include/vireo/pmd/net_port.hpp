@@ -82,6 +82,19 @@ public:
     // Stops watching, resets the device and returns every buffer in flight to the pool.
     void stop();
 
+    // Sleeping when idle (Rx interrupt mode, virtio 1.2 2.7.10 / 2.8.21.3.1).
+    // rx_notify_fd(q) becomes readable when the device uses an Rx buffer of
+    // queue q after rx_notify_arm(q); -1 when the transport cannot say
+    // (uio_pci_generic: INTx only). The thread that owns queue q, after its
+    // bursts came back empty:
+    //   if (port.rx_notify_arm(q)) poll(rx_notify_fd(q), timeout);  // false: frames came meanwhile
+    //   port.rx_notify_disarm(q);  // back to polling; drains the fd
+    // Arming closes the race the spec describes: it publishes the request,
+    // then looks at the ring once more.
+    int rx_notify_fd(uint16_t q) const;
+    bool rx_notify_arm(uint16_t q) noexcept;
+    void rx_notify_disarm(uint16_t q) noexcept;
+
     // Both return 0 while the port is not ready() (stopped, or its back end gone).
     uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
         detail::QueueGate& g = gates_[2 * q];

@@ -202,6 +202,28 @@ public:
         pending_heads_ = 0;
     }
 
+    // Interrupt mode (2.8.10, 2.8.21.3.1): asks the device to notify when it
+    // uses the next buffer (EVENT_IDX: that descriptor's position; else any),
+    // then looks once more. False when a used buffer is already there: the
+    // caller must poll, not sleep (it would wait for a notification the device
+    // already decided not to send).
+    bool enable_used_notify() noexcept {
+        if (event_idx_) {
+            store_relaxed(driver_event_->off_wrap, static_cast<uint16_t>(next_used_ | (used_wrap_ ? 0x8000 : 0)));
+            Ord::release();
+            store_relaxed(driver_event_->flags, virtio::kRingEventFDesc);
+        } else {
+            store_relaxed(driver_event_->flags, virtio::kRingEventFEnable);
+        }
+        Ord::full();  // the flags before the look at the ring (the device does the reverse)
+        if (batch_open_) return false;
+        const uint16_t used_bits = used_wrap_ ? (virtio::kPackedDescFAvail | virtio::kPackedDescFUsed) : 0;
+        return in_flight_ == 0 || (load_acquire(desc_[next_used_].flags) &
+                                   (virtio::kPackedDescFAvail | virtio::kPackedDescFUsed)) != used_bits;
+    }
+    // Back to polling: no notifications.
+    void disable_used_notify() noexcept { store_relaxed(driver_event_->flags, virtio::kRingEventFDisable); }
+
     // After publish(): full fence, then the device event suppression structure
     // (2.8.10, 2.8.21.3): ENABLE kicks, DISABLE does not, DESC kicks when the
     // device's chosen descriptor lies among those just made available.

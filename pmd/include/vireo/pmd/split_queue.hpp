@@ -217,6 +217,26 @@ public:
     }
 
     VqFault fault() const noexcept { return fault_; }
+    // Interrupt mode (2.7.7, 2.7.10): asks the device to notify when it uses
+    // the next buffer (EVENT_IDX: used_event = the next used index to read;
+    // else the NO_INTERRUPT flag cleared), then looks once more. False when a
+    // used entry is already there: the caller must poll, not sleep.
+    bool enable_used_notify() noexcept {
+        if (event_idx_)
+            store_relaxed(*used_event_p_, last_used_);
+        else
+            store_relaxed(*avail_flags_p_, uint16_t{0});
+        Ord::full();  // published before the look at the used index (the device does the reverse)
+        return load_acquire(*used_idx_p_) == last_used_;
+    }
+    // Back to polling: no notifications (EVENT_IDX: half a ring of indices behind, as at init).
+    void disable_used_notify() noexcept {
+        if (event_idx_)
+            store_relaxed(*used_event_p_, static_cast<uint16_t>(last_used_ + 0x8000));
+        else
+            store_relaxed(*avail_flags_p_, virtio::kAvailFNoInterrupt);
+    }
+
     bool needs_reset() const noexcept { return fault_ != VqFault::None; }
     const VqStats& stats() const noexcept { return stats_; }
 

@@ -128,6 +128,13 @@ public:
     // change (link status), or -1; poll_config_change() consumes the event.
     virtual int config_event_fd() const { return -1; }
     virtual bool poll_config_change() { return false; }
+    // An fd that becomes readable when the device signals a used buffer on
+    // queue `index` (once the queue asked for it), or -1 when the transport
+    // cannot deliver that (vhost-user: the queue's call eventfd).
+    virtual int used_notify_fd(uint16_t index) const {
+        (void)index;
+        return -1;
+    }
     // The connection of a device that can go away, or nullptr (not supported).
     virtual TransportConnection* connection() { return nullptr; }
 };

@@ -111,5 +111,9 @@ template <class T>
 inline T load_relaxed(const T& v) noexcept {
     return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_relaxed);
 }
+template <class T>
+inline void store_relaxed(T& v, T x) noexcept {
+    std::atomic_ref<T>(v).store(x, std::memory_order_relaxed);
+}
 
 }  // namespace vireo
