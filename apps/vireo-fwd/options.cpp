@@ -106,7 +106,7 @@ const char* usage() {
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
            "  --sleep-when-idle[=N]  after N empty rounds (1000) a thread sleeps on its Rx queues'\n"
-           "                         notifications until a frame comes (vhost-user ports)\n"
+           "                         notifications until a frame comes (vhost-user, vfio-pci)\n"
            "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
            "  --dma=auto|direct|window what devices may reach: direct (the packet pool) or window (only their\n"
            "                         own rings and bounce slots; frames are copied). Default: window in a\n"

@@ -16,8 +16,8 @@ run vireo-vm-check speed --dev "pci:$B" --says "25000 Mbit/s full-duplex"
 # CTRL_RX, CTRL_MAC_ADDR, CTRL_VLAN (5.1.6.5.1-3): B's filters against A's frames, and again after a restart.
 run vireo-vm-check filters --dev "pci:$A" --dev "pci:$B,vlan_filter=1"
 # The same through vireo-fwd's device string: the filters go out at start (QEMU would refuse a bad one), the
-# JSON names the speed.
-run vireo-fwd --forward-mode=rxonly --stats-period=0 --duration=2 --json=/tmp/fwd.json \
+# JSON names the speed; idle, it sleeps on B's Rx MSI-X vector.
+run vireo-fwd --forward-mode=rxonly --stats-period=0 --duration=2 --sleep-when-idle --json=/tmp/fwd.json \
     "pci:$B,promisc=0,allmulti=1,vlans=10+20,mac=02:00:00:00:00:42"
 if grep -q '"speed": "25000 Mbit/s full-duplex"' /tmp/fwd.json; then
     echo "PASS vireo-fwd reports B's speed"
@@ -25,6 +25,14 @@ else
     echo "FAIL vireo-fwd reports B's speed"
     rc=1
 fi
+if grep -q '"sleeps": [1-9]' /tmp/fwd.json; then
+    echo "PASS vireo-fwd --sleep-when-idle slept on B's MSI-X vector"
+else
+    echo "FAIL vireo-fwd --sleep-when-idle did not sleep"
+    rc=1
+fi
+# Rx interrupts: B sleeps on its Rx queue's MSI-X vector; A's frames wake it.
+run vireo-vm-check sleep --dev "pci:$A" --dev "pci:$B"
 # GUEST_ANNOUNCE (5.1.6.5.4): QEMU asks A to announce itself; B sees QEMU's RARP and A's.
 run vireo-vm-check announce --dev "pci:$A" --dev "pci:$B" --seconds 60
 exit $rc

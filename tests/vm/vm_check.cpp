@@ -13,6 +13,7 @@
 //   filters --dev A --dev B  B's receive, MAC and VLAN filters (control queue) keep out and let in A's frames
 //   announce --dev A --dev B A announces itself when QEMU asks (QMP announce-self); B sees the RARPs
 //   speed  --dev X --says "25000 Mbit/s full-duplex"   the link speed the device reports
+//   sleep  --dev A --dev B  B sleeps on its Rx queue's MSI-X vector between A's frames
 // Prints "PASS <what>" or "FAIL <what>: <why>" lines; exit 0 only when all passed.
 #include <poll.h>
 
@@ -272,6 +273,9 @@ int run(const Args& a) {
     } else if (a.cmd == "filters") {
         if (s.ports.size() != 2) throw Error("filters needs two --dev");
         vm::check_filters(*s.ports[0], *s.ports[1], s.pool);
+    } else if (a.cmd == "sleep") {
+        if (s.ports.size() != 2) throw Error("sleep needs two --dev");
+        vm::check_sleep(*s.ports[0], *s.ports[1], s.pool);
     } else if (a.cmd == "announce") {
         if (s.ports.size() != 2) throw Error("announce needs two --dev");
         vm::check_announce(*s.ports[0], *s.ports[1], a.seconds);

@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -105,6 +106,55 @@ void check_filters(NetPort& tx, NetPort& rx, PacketPool& pool) {
     check(rx.mac() == other, "after a restart the MAC is still " + mac_text(other), "it is " + mac_text(rx.mac()));
     expect(tx, rx, pool, other, -1, true, "after a restart, the MAC set again");
     expect(tx, rx, pool, own, -1, false, "after a restart, promiscuous still off");
+}
+
+void check_sleep(NetPort& tx, NetPort& rx, PacketPool& pool) {
+    const int fd = rx.rx_notify_fd(0);
+    check(fd >= 0, "sleep: Rx queue 0 has an MSI-X vector of its own");
+    if (fd < 0) return;
+    check(test::wait_path(tx, rx, pool, 20000), "sleep: the path carries frames", "no probe arrived");
+    constexpr int kN = 40;
+    std::atomic<int> received{0}, wakeups{0}, sleeps{0};
+    std::atomic<bool> stop{false};
+    std::thread sleeper([&] {
+        while (!stop.load() && received.load() < kN) {
+            Packet* in[8];
+            const uint16_t n = rx.rx_burst(0, in, 8);
+            for (uint16_t i = 0; i < n; i++) {
+                const uint8_t* d = in[i]->data();
+                received += in[i]->data_len >= 14 && d[12] == kEtherType >> 8 && d[13] == (kEtherType & 0xff);
+            }
+            PacketPool::free_bulk(in, n);
+            if (n != 0) continue;
+            if (rx.rx_notify_arm(0)) {
+                sleeps++;
+                pollfd p{fd, POLLIN, 0};
+                if (::poll(&p, 1, 1000) == 1) wakeups++;
+            }
+            rx.rx_notify_disarm(0);
+        }
+    });
+    for (int i = 0; i < kN; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        Packet* p = pool.alloc();
+        if (p == nullptr) break;
+        uint8_t* d = p->append(60);
+        std::memset(d, 0, 60);
+        std::memcpy(d, rx.mac().data(), 6);
+        std::memcpy(d + 6, tx.mac().data(), 6);
+        d[12] = kEtherType >> 8, d[13] = kEtherType & 0xff;
+        if (tx.tx_burst(0, &p, 1) != 1) PacketPool::free(p);
+    }
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (received.load() < kN && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    stop = true;
+    sleeper.join();
+    std::printf("INFO sleep: %d frames, %d sleeps, %d ended by the interrupt\n", received.load(), sleeps.load(),
+                wakeups.load());
+    check(received.load() == kN, "sleep: every frame arrived", std::to_string(received.load()) + " of 40");
+    check(wakeups.load() >= kN / 2, "sleep: frames woke the sleeping thread (MSI-X)",
+          std::to_string(wakeups.load()) + " wake-ups by interrupt");
 }
 
 void check_announce(NetPort& announcer, NetPort& watcher, int seconds) {

@@ -19,4 +19,7 @@ void check_filters(vireo::NetPort& tx, vireo::NetPort& rx, vireo::PacketPool& po
 // itself (QMP announce-self), then counts on `watcher` the RARPs for its MAC.
 void check_announce(vireo::NetPort& announcer, vireo::NetPort& watcher, int seconds);
 
+// rx sleeps on its Rx queue's MSI-X vector between frames tx sends 20 ms apart.
+void check_sleep(vireo::NetPort& tx, vireo::NetPort& rx, vireo::PacketPool& pool);
+
 }  // namespace vm

@@ -58,10 +58,14 @@ public:
     virtual void config_write(uint32_t offset, const void* buf, size_t len) const = 0;
 
     // Routes the configuration-change interrupt to irq_fd(): MSI-X vector 0
-    // when msix_capable and the driver can, else INTx when it can.
-    virtual ConfigIrq wire_config_irq(bool msix_capable) = 0;
+    // when the device has msix_vectors > 0 and the driver can, else INTx when
+    // it can. With MSI-X every vector up to msix_vectors gets an fd of its own
+    // (vector_fd: queues' used-buffer notifications).
+    virtual ConfigIrq wire_config_irq(uint16_t msix_vectors) = 0;
     // Readable (poll) while an interrupt is pending; -1 when none is wired.
     virtual int irq_fd() const noexcept = 0;
+    // MSI-X vector v's fd, or -1 (not wired, or INTx only).
+    virtual int vector_fd(uint16_t v) const noexcept = 0;
     // Consumes pending interrupts; false when none was pending.
     virtual bool take_irq() = 0;
     // INTx: lets the line fire again (after the ISR was read, 4.1.4.5).

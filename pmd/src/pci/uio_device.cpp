@@ -122,7 +122,7 @@ void UioDevice::intx_disable(bool disable) const {
 // uio_pci_generic has INTx only (MSI-X stays disabled, so a virtio device
 // signals through INTx and the ISR, 4.1.5.3). A function without an
 // interrupt line (sysfs irq 0) gets none: its link is polled only.
-ConfigIrq UioDevice::wire_config_irq(bool) {
+ConfigIrq UioDevice::wire_config_irq(uint16_t) {
     std::ifstream f(dir_ + "/irq");
     long irq = 0;
     if (!(f >> irq) || irq <= 0) return irq_ = ConfigIrq::None;

@@ -35,8 +35,9 @@ public:
     void config_read(uint32_t offset, void* buf, size_t len) const override;
     void config_write(uint32_t offset, const void* buf, size_t len) const override;
 
-    ConfigIrq wire_config_irq(bool msix_capable) override;
+    ConfigIrq wire_config_irq(uint16_t msix_vectors) override;
     int irq_fd() const noexcept override { return irq_ == ConfigIrq::Intx ? uio_fd_ : -1; }
+    int vector_fd(uint16_t) const noexcept override { return -1; }  // INTx only: no per-queue interrupts
     bool take_irq() override;
     void unmask_intx() override;
     void unwire_irqs() override;

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -42,6 +43,7 @@ VfioDevice::VfioDevice(std::shared_ptr<VfioContainer> container, std::string bdf
 VfioDevice::~VfioDevice() {
     unwire_irqs();
     if (irq_efd_ >= 0) ::close(irq_efd_);
+    for (int fd : vector_efds_) ::close(fd);
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -115,15 +117,25 @@ void VfioDevice::disable_irqs(uint32_t index) const {
     ::ioctl(fd_, VFIO_DEVICE_SET_IRQS, &s);
 }
 
-ConfigIrq VfioDevice::wire_config_irq(bool msix_capable) {
-    if (irq_efd_ < 0) {
-        irq_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (irq_efd_ < 0) throw_sys_error(bdf_ + ": eventfd", errno);
+ConfigIrq VfioDevice::wire_config_irq(uint16_t msix_vectors) {
+    if (msix_vectors > 0 && num_irqs_ > VFIO_PCI_MSIX_IRQ_INDEX) {
+        const uint32_t table = irq_info(VFIO_PCI_MSIX_IRQ_INDEX).count;
+        const uint32_t n = std::min<uint32_t>(table, msix_vectors);
+        if (n > 0) {
+            while (vector_efds_.size() < n) {
+                const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+                if (fd < 0) throw_sys_error(bdf_ + ": eventfd", errno);
+                vector_efds_.push_back(fd);
+            }
+            set_irq_eventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, vector_efds_);
+            return irq_ = ConfigIrq::Msix;
+        }
     }
-    if (msix_capable && num_irqs_ > VFIO_PCI_MSIX_IRQ_INDEX && irq_info(VFIO_PCI_MSIX_IRQ_INDEX).count > 0) {
-        set_irq_eventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, {irq_efd_});
-        irq_ = ConfigIrq::Msix;
-    } else if (num_irqs_ > VFIO_PCI_INTX_IRQ_INDEX && irq_info(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
+    if (num_irqs_ > VFIO_PCI_INTX_IRQ_INDEX && irq_info(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
+        if (irq_efd_ < 0) {
+            irq_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            if (irq_efd_ < 0) throw_sys_error(bdf_ + ": eventfd", errno);
+        }
         set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, {irq_efd_});
         irq_ = ConfigIrq::Intx;
     }
@@ -132,7 +144,8 @@ ConfigIrq VfioDevice::wire_config_irq(bool msix_capable) {
 
 bool VfioDevice::take_irq() {
     uint64_t n = 0;
-    return irq_efd_ >= 0 && ::read(irq_efd_, &n, sizeof n) == sizeof n;
+    const int fd = irq_fd();
+    return fd >= 0 && ::read(fd, &n, sizeof n) == sizeof n;
 }
 
 // VFIO masks a level-triggered INTx when it fires; the driver unmasks it once

@@ -54,8 +54,11 @@ public:
     void config_write(uint32_t offset, const void* buf, size_t len) const override;
 
     // MSI-X vector 0 or INTx into an eventfd.
-    ConfigIrq wire_config_irq(bool msix_capable) override;
-    int irq_fd() const noexcept override { return irq_efd_; }
+    ConfigIrq wire_config_irq(uint16_t msix_vectors) override;
+    int irq_fd() const noexcept override { return irq_ == ConfigIrq::Msix ? vector_fd(0) : irq_efd_; }
+    int vector_fd(uint16_t v) const noexcept override {
+        return irq_ == ConfigIrq::Msix && v < vector_efds_.size() ? vector_efds_[v] : -1;
+    }
     bool take_irq() override;
     void unmask_intx() override;
     void unwire_irqs() override;
@@ -79,7 +82,8 @@ private:
     uint32_t num_regions_ = 0, num_irqs_ = 0;
     bool can_reset_ = false;
     uint64_t config_offset_ = 0;
-    int irq_efd_ = -1;
+    int irq_efd_ = -1;              // INTx
+    std::vector<int> vector_efds_;  // MSI-X, one per vector
     ConfigIrq irq_ = ConfigIrq::None;
 };
 

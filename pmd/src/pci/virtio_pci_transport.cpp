@@ -130,7 +130,15 @@ void VirtioPciTransport::setup_queue(const QueueAreas& q) {
                     " descriptors, " + std::to_string(q.size) + " asked for: use ring=" + std::to_string(max) +
                     " or less");
     write16(common::kQueueSize, q.size);
-    write16(common::kQueueMsixVector, kMsixNoVector);  // polled: no queue interrupts
+    // Rx queue 2p: vector 1 + p, for sleeping when idle (the ring asks for
+    // notifications only then); Tx and control queues are polled. The device
+    // answers NO_VECTOR when it cannot (4.1.5.1.2).
+    uint16_t vector = kMsixNoVector;
+    if (config_irq_ == ConfigIrq::Msix && q.index % 2 == 0 && 1u + q.index / 2 < layout_.msix_vectors)
+        vector = static_cast<uint16_t>(1 + q.index / 2);
+    write16(common::kQueueMsixVector, vector);
+    if (queue_vector_.size() <= q.index) queue_vector_.resize(q.index + 1u, kMsixNoVector);
+    queue_vector_[q.index] = vector != kMsixNoVector ? read16(common::kQueueMsixVector) : kMsixNoVector;
     write64(common::kQueueDesc, q.desc_iova);
     write64(common::kQueueDriver, q.driver_iova);
     write64(common::kQueueDevice, q.device_iova);
@@ -183,6 +191,11 @@ NetConfig VirtioPciTransport::net_config() {
     return c;
 }
 
+int VirtioPciTransport::used_notify_fd(uint16_t index) const {
+    if (index >= queue_vector_.size() || queue_vector_[index] == kMsixNoVector) return -1;
+    return dev_->vector_fd(queue_vector_[index]);
+}
+
 bool VirtioPciTransport::present() { return read16(common::kNumQueues) != 0xffff; }
 
 // The IOMMU is the PCI function's: the process's VFIO container (type1, or
@@ -197,7 +210,7 @@ DmaTraits VirtioPciTransport::dma_traits() const {
 // the device and its driver have MSI-X, else INTx; either makes
 // config_event_fd() readable.
 void VirtioPciTransport::setup_config_irq() {
-    config_irq_ = dev_->wire_config_irq(layout_.msix_vectors > 0);
+    config_irq_ = dev_->wire_config_irq(layout_.msix_vectors);
     program_config_vector();
 }
 

@@ -45,6 +45,8 @@ public:
     void attach_memory(DmaMemory& mem) override { dev_->attach_memory(mem); }
     bool present();  // false once the device reads as all-ones (surprise removal)
     int config_event_fd() const override { return dev_->irq_fd(); }
+    // Rx queues (even indices) get MSI-X vector 1 + pair when the device has that many.
+    int used_notify_fd(uint16_t index) const override;
     bool poll_config_change() override;
 
     uint16_t num_queues();
@@ -72,6 +74,7 @@ private:
     volatile uint8_t* device_ = nullptr;
     uint64_t features_ = 0;
     ConfigIrq config_irq_ = ConfigIrq::None;
+    std::vector<uint16_t> queue_vector_;  // per queue index: its MSI-X vector, or kMsixNoVector
 };
 
 }  // namespace vireo
