@@ -10,7 +10,9 @@
 // and costs one predictable branch per burst, not per element.
 #pragma once
 
+#include <sched.h>
 #include <algorithm>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -112,9 +114,20 @@ private:
 
     static void publish(HeadTail& self, bool single, uint32_t old_head, uint32_t n) noexcept {
         if (!single)  // earlier claimants publish first, in claim order
-            while (self.tail.load(std::memory_order_relaxed) != old_head) cpu_relax();
+            for (uint32_t spins = 0; self.tail.load(std::memory_order_relaxed) != old_head; spins++) {
+                // An earlier claimant preempted between its claim and its
+                // publish holds everyone behind it until it runs again. With
+                // more runnable threads than CPUs (a control thread beside the
+                // pollers, or a test), spinning for a whole time slice only
+                // delays it: after a short spin, hand over the CPU.
+                if (spins < kSpinsBeforeYield)
+                    cpu_relax();
+                else
+                    sched_yield();
+            }
         self.tail.store(old_head + n, std::memory_order_release);
     }
+    static constexpr uint32_t kSpinsBeforeYield = 1024;
 
     // Slot copies through local pointers, in one run unless the burst wraps.
     static void copy(T* dst, const T* src, size_t n) noexcept { detail::copy_burst(dst, src, n); }
