@@ -23,6 +23,7 @@ const std::map<std::string, Switch>& switches() {
         {"packed", {kRingPacked, false}},
         {"in_order", {kInOrder, false}},
         {"event_idx", {kEventIdx, true}},
+        {"indirect_desc", {kIndirectDesc, true}},
         {"access_platform", {kAccessPlatform, true}},
         {"order_platform", {kOrderPlatform, true}},
         {"notification_data", {kNotificationData, true}},

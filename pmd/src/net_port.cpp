@@ -22,13 +22,13 @@ namespace st = virtio::status;
 // device processes the control queue (not over vhost-user: there QEMU handles
 // it in its own device model, so queue pairs are switched with
 // SET_VRING_ENABLE, as DPDK's virtio-user does).
-constexpr uint64_t kSupported = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) |
-                                virtio::bit(kInOrder) | virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) |
-                                virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCsum) |
-                                virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
-                                virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) |
-                                virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) |
-                                virtio::bit(kNetGuestAnnounce) | virtio::bit(kNetSpeedDuplex);
+constexpr uint64_t kSupported =
+    virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) | virtio::bit(kInOrder) |
+    virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) | virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) |
+    virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
+    virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx) |
+    virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
+    virtio::bit(kNetSpeedDuplex) | virtio::bit(kIndirectDesc);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
 constexpr uint64_t kNeedControlQueue =
     virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce);
@@ -187,7 +187,8 @@ void NetPort::create_queues() {
                           virtio::has(features_, kNotificationData),
                           virtio::has(features_, kNetMrgRxbuf),
                           virtio::has(features_, kNetCsum),
-                          virtio::has(features_, kNetGuestCsum)};
+                          virtio::has(features_, kNetGuestCsum),
+                          virtio::has(features_, kIndirectDesc)};
             if (window_ != nullptr)
                 pairs_.push_back(std::make_unique<detail::WindowPair>(path, window_->memory(), pool_, pc));
             else

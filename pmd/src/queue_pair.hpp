@@ -25,9 +25,10 @@ struct PairConfig {
     uint16_t rx_index, tx_index;
     uint16_t port_id, queue_id;
     bool event_idx, notification_data;
-    bool mrg_rxbuf;  // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
-    bool tx_csum;    // VIRTIO_NET_F_CSUM: the device computes Tx checksums
-    bool rx_csum;    // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
+    bool mrg_rxbuf;         // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
+    bool tx_csum;           // VIRTIO_NET_F_CSUM: the device computes Tx checksums
+    bool rx_csum;           // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
+    bool indirect = false;  // VIRTIO_F_INDIRECT_DESC: multi-segment Tx chains take one ring slot
 };
 
 namespace detail {

@@ -52,11 +52,14 @@ struct Harness {
         o.region.backing = DmaBacking::Memfd4K;
         return o;
     }()};
-    Q q{mem, {.size = kSize, .event_idx = true, .notification_data = true}};
+    static constexpr uint16_t kIndirect = 3;
+    Q q{mem, {.size = kSize, .event_idx = true, .notification_data = true, .indirect_max = kIndirect}};
     Token tok[kTokens];
-    // Everything the device side may touch, as (va, length) areas.
-    uint8_t* area[3];
-    size_t area_len[3];
+    // Everything the device side may touch, as (va, length) areas: the
+    // rings, and the indirect tables (device-readable; a hostile device
+    // writes there too, and the driver never reads them back).
+    uint8_t* area[4];
+    size_t area_len[4];
 
     Harness() {
         const IovaMap& m = mem.map();
@@ -66,6 +69,8 @@ struct Harness {
         area_len[1] = VQ_PACKED ? 4 : 6 + 2u * kSize;
         area[2] = static_cast<uint8_t*>(m.va(q.device_iova()));
         area_len[2] = VQ_PACKED ? 4 : 6 + 8u * kSize;
+        area[3] = static_cast<uint8_t*>(m.va(q.indirect_iova()));
+        area_len[3] = 16u * kSize * kIndirect;
     }
 
     void give_back(void* c, uint32_t len, bool from_reap) {
@@ -97,7 +102,16 @@ struct Harness {
                         s[j] = {0x1000u * (j + 1), 1u + in.u8(), ((shape >> (2 + j)) & 1) != 0};
                         wlen += s[j].device_writes ? s[j].len : 0;
                     }
-                    if (!q.add(s, nseg, &tok[free_tok])) break;
+                    if (shape & 0x80) {  // INDIRECT_DESC: device-readable chains only
+                        const bool ok = q.add_indirect(s, nseg, &tok[free_tok]);
+                        if (wlen != 0) {
+                            CHECK(!ok);  // a table never carries a device-writable buffer
+                            break;
+                        }
+                        if (!ok) break;
+                    } else if (!q.add(s, nseg, &tok[free_tok])) {
+                        break;
+                    }
                     tok[free_tok] = {true, wlen};
                 }
                 q.publish();
@@ -107,7 +121,7 @@ struct Harness {
             }
             case 1:
             case 2: {  // device: write anything into a device-reachable area
-                int a = in.u8() % 3;
+                int a = in.u8() % 4;
                 size_t width = std::min<size_t>(size_t{1} << (in.u8() % 4), area_len[a]);  // 1, 2, 4, 8 bytes
                 size_t off = in.u16() % area_len[a];
                 if (off + width > area_len[a]) off = area_len[a] - width;

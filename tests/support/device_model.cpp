@@ -40,6 +40,37 @@ bool append_seg(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBuffer&
     return true;
 }
 
+// An indirect descriptor (2.7.5.3 / 2.8.19): the table's descriptors become
+// the buffer's segments. The driver's rules are checked: not device-writable
+// itself, a whole number of descriptors, no NEXT beside INDIRECT (split), no
+// table inside a table; split tables chain through `next` within the table,
+// packed ones are read in order and carry no NEXT.
+bool append_indirect(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBuffer& b, bool packed) {
+    const uint32_t len = rd<uint32_t>(x + 8);
+    if ((flags & F_WRITE) || (flags & F_NEXT) || len == 0 || len % 16 != 0 || b.indirect || !b.segs.empty())
+        return false;
+    const auto* t = static_cast<const uint8_t*>(map.va(rd<uint64_t>(x), len));
+    if (t == nullptr) return false;
+    const uint32_t count = len / 16;
+    b.indirect = true;
+    for (uint32_t i = 0, k = 0;; k++) {
+        if (i >= count || k >= count) return false;  // out of the table, or a loop
+        const uint8_t* e = t + 16u * i;
+        const uint16_t f = rd<uint16_t>(e + 12);
+        if ((f & F_INDIRECT) || (packed && (f & F_NEXT))) return false;
+        const uint32_t elen = rd<uint32_t>(e + 8);
+        auto* va = static_cast<uint8_t*>(map.va(rd<uint64_t>(e), elen));
+        if (va == nullptr) return false;
+        b.segs.push_back({va, elen, (f & F_WRITE) != 0});
+        if (packed) {
+            if (++i == count) return true;
+        } else {
+            if (!(f & F_NEXT)) return true;
+            i = rd<uint16_t>(e + 14);
+        }
+    }
+}
+
 }  // namespace
 
 uint32_t DevBuffer::readable_bytes() const {
@@ -85,7 +116,7 @@ size_t SplitDevice::take(size_t max, std::deque<DevBuffer>& out) {
             }
             const uint8_t* x = desc_ + 16u * d;
             const uint16_t flags = rd<uint16_t>(x + 12);
-            if (!append_seg(*map_, x, flags, b)) {
+            if ((flags & F_INDIRECT) ? !append_indirect(*map_, x, flags, b, false) : !append_seg(*map_, x, flags, b)) {
                 bad_ = true;
                 return n;
             }
@@ -181,7 +212,7 @@ size_t PackedDevice::take(size_t max, std::deque<DevBuffer>& out) {
             }
             const uint8_t* x = desc_ + 16u * avail_pos_;
             const uint16_t flags = rd<uint16_t>(x + 14);
-            if (!append_seg(*map_, x, flags, b)) {
+            if ((flags & F_INDIRECT) ? !append_indirect(*map_, x, flags, b, true) : !append_seg(*map_, x, flags, b)) {
                 bad_ = true;
                 return n;
             }

@@ -26,7 +26,8 @@ struct DevBuffer {
     uint16_t id;     // split: head descriptor index; packed: buffer id
     uint16_t ndesc;  // descriptors in the chain
     std::vector<DevSeg> segs;
-    uint32_t written = 0;  // bytes the device wrote (used length)
+    uint32_t written = 0;   // bytes the device wrote (used length)
+    bool indirect = false;  // its descriptors came from an indirect table
     uint32_t readable_bytes() const;
     uint32_t writable_bytes() const;
 };

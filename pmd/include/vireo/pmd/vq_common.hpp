@@ -17,6 +17,7 @@ struct VqSeg {
     uint64_t iova;
     uint32_t len;
     bool device_writes;
+    bool indirect = false;  // the buffer is an indirect descriptor table (2.7.5.3, 2.8.19)
 };
 
 // A one-descriptor chain for the burst calls (the common case of a PMD).
@@ -45,6 +46,7 @@ struct VqConfig {
     uint16_t index = 0;              // virtqueue number, for NOTIFICATION_DATA
     bool event_idx = false;          // VIRTIO_F_EVENT_IDX negotiated
     bool notification_data = false;  // VIRTIO_F_NOTIFICATION_DATA negotiated
+    uint16_t indirect_max = 0;       // VIRTIO_F_INDIRECT_DESC: descriptors per indirect table (0: none)
 };
 
 // Memory ordering between driver and device (virtio 1.2 section 6,
