@@ -43,8 +43,8 @@ public:
         uint8_t* b = buf_.va;
         b[0] = cls;
         b[1] = cmd;
-        std::memcpy(b + 8, data, len);
-        b[48] = 0xff;  // the device overwrites it with its ack
+        if (len != 0) std::memcpy(b + 8, data, len);  // ANNOUNCE_ACK has no data (and data may be null)
+        b[48] = 0xff;                                 // the device overwrites it with its ack
         // A command without data (ANNOUNCE_ACK) has no data descriptor: a
         // zero-length one is invalid (QEMU marks the device broken, 2.7.4).
         const VqSeg with_data[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + 48, 1, true}};
