@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
 #include "vireo/pmd/net_port.hpp"
+#include "vireo/pmd/telemetry.hpp"
 
 namespace vireo {
 namespace {
@@ -176,6 +178,58 @@ TEST(Fwd, RxonlyCountsEveryFrame) {
     const std::string j = read_file(c.json);
     EXPECT_EQ(json_number(j, "rx_packets"), sent) << j;
     EXPECT_EQ(json_number(j, "tx_packets"), 0) << j;
+}
+
+// DPDK's own telemetry client (Debian's dpdk-telemetry.py) reads vireo-fwd:
+// the frames it counts match what was sent and what the JSON summary says.
+TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {
+    Chain c;
+    ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
+    const std::string prefix = "vireo-fwd-test-" + std::to_string(::getpid());
+    Fwd fwd({"--forward-mode=rxonly", "--cores=0", "--stats-period=0", "--file-prefix=" + prefix, "--json=" + c.json,
+             "vhost-user:" + c.tp1});
+    ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+    ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix)) << fwd.log();
+    auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
+    v->start();
+    uint64_t sent = 0;
+    while (sent < 3000) {
+        Packet* b[16];
+        if (!c.pool.alloc_bulk(b, 16)) break;
+        for (Packet* p : b) std::memset(p->append(64), 0x5a, 64);
+        const uint16_t n = v->tx_burst(0, b, 16);
+        PacketPool::free_bulk(b + n, 16 - n);
+        sent += n;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::string out;
+    const std::string cmd =
+        "printf '/ethdev/list\\n/ethdev/stats,0\\n/ethdev/xstats,0\\n/ethdev/link_status,0\\n"
+        "/vireo/iova,0\\n/ethdev/stats,9\\n' | dpdk-telemetry.py -f " +
+        prefix + " 2>&1";
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, p) != nullptr) out += line;
+        ::pclose(p);
+    }
+    EXPECT_NE(out.find("{\"/ethdev/list\": [0]}"), std::string::npos) << out;
+    const size_t stats = out.find("{\"/ethdev/stats\": {");
+    ASSERT_NE(stats, std::string::npos) << out;
+    EXPECT_EQ(json_number(out, "ipackets", stats), sent) << out;
+    EXPECT_EQ(json_number(out, "opackets", stats), 0) << out;
+    EXPECT_EQ(json_number(out, "ibytes", stats), 64.0 * sent) << out;
+    EXPECT_EQ(json_number(out, "rx_q0_packets", out.find("/ethdev/xstats")), sent) << out;
+    EXPECT_NE(out.find("\"status\": \"UP\""), std::string::npos) << out;
+    EXPECT_NE(out.find("\"/vireo/iova\": {\"mode\": \"pa\""), std::string::npos) << out;
+    EXPECT_NE(out.find("{\"/ethdev/stats\": null}"), std::string::npos) << "no port 9\n" << out;
+    EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+    v->stop();
+    EXPECT_EQ(json_number(read_file(c.json), "rx_packets"), sent);
+    std::error_code ec;
+    EXPECT_FALSE(std::filesystem::exists(telemetry_runtime_dir(prefix) + "/dpdk_telemetry.v2", ec))
+        << "the socket goes when vireo-fwd does";
+    std::filesystem::remove_all(telemetry_runtime_dir(prefix), ec);
 }
 
 // --sleep-when-idle: with nothing to do the polling thread sleeps on its Rx

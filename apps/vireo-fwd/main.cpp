@@ -26,6 +26,7 @@
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
+#include "vireo/pmd/telemetry.hpp"
 
 using namespace vireo;
 using namespace vireo::fwd;
@@ -168,6 +169,14 @@ int run(const Options& o) {
             std::string(to_string(ports[i]->iova_mode())).c_str(), ports[i]->dma_plan().why.c_str());
     std::fflush(stdout);
 
+    // DPDK telemetry, if asked for: before any thread starts, so that a refusal (another process serves
+    // the prefix) is a clean exit.
+    std::unique_ptr<Telemetry> telemetry;
+    if (!o.telemetry.empty()) {
+        telemetry = std::make_unique<Telemetry>(ports, TelemetryOptions{o.telemetry, "vireo-fwd"});
+        std::printf("telemetry: %s (dpdk-telemetry.py -f %s)\n", telemetry->socket_path().c_str(), o.telemetry.c_str());
+    }
+
     // 4. Streams over the polling threads.
     std::vector<Stream> streams = make_streams(o, ports, pool);
     const size_t workers = std::min(place.cores.size(), streams.size());
@@ -265,6 +274,7 @@ int run(const Options& o) {
     if (g_signal != 0) std::printf("vireo-fwd: signal %d, stopping\n", static_cast<int>(g_signal));
 
     // 6. Clean shutdown: threads out of the data path, queues drained, every buffer checked.
+    telemetry.reset();
     stop = true;
     for (auto& t : threads) t.join();
     Snapshot last = take_snapshot(ports, streams, now());

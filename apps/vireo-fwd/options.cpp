@@ -105,6 +105,8 @@ const char* usage() {
            "  --flows=N              txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)\n"
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
+           "  --telemetry[=PREFIX]   serve DPDK telemetry (dpdk-telemetry.py -f PREFIX; default prefix vireo);\n"
+           "  --file-prefix=PREFIX   the same, in testpmd's spelling\n"
            "  --sleep-when-idle[=N]  after N empty rounds (1000) a thread sleeps on its Rx queues'\n"
            "                         notifications until a frame comes (vhost-user, vfio-pci)\n"
            "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
@@ -146,6 +148,10 @@ Options parse_options(int argc, char** argv) {
             o.list = true;
         else if (key == "--tx-first")
             o.tx_first = true;
+        else if (key == "--telemetry")
+            o.telemetry = has_val ? val : "vireo";
+        else if (key == "--file-prefix")
+            o.telemetry = value();
         else if (key == "--sleep-when-idle")
             o.sleep_when_idle = has_val ? static_cast<uint32_t>(number(key, val, 1, 1u << 30)) : 1000;
         else if (key == "--device")
