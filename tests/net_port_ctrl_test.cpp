@@ -14,6 +14,7 @@
 
 #include "support/device_model.hpp"
 #include "support/error_of.hpp"
+#include "support/fake_memory.hpp"
 #include "support/fake_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -37,14 +38,7 @@ struct Command {
 // A port on a fake transport, and a device thread that acks every control
 // command (index 2: one queue pair) and records it.
 struct CtrlRig {
-    DmaMemory mem{[] {
-        DmaMemoryOptions o;
-        o.mode = IovaMode::PA;
-        o.pa_source = PaSource::Linear;
-        o.region_size = 16 << 20;
-        o.region.backing = DmaBacking::Memfd4K;
-        return o;
-    }()};
+    DmaMemory mem{fake_pa_memory()};
     PacketPool pool{mem, {.count = 512, .cache_size = 0}};
     FakeTransport* t;
     std::unique_ptr<NetPort> port;

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "support/device_model.hpp"
-#include "support/fake_transport.hpp"
+#include "support/port_rig.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -24,31 +24,6 @@ using namespace virtio::feature;
 
 constexpr uint64_t kOffered = virtio::bit(kVersion1) | virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) |
                               virtio::bit(kNetMrgRxbuf) | virtio::bit(kEventIdx);
-
-struct Rig {
-    DmaMemory mem{[] {
-        DmaMemoryOptions o;
-        o.mode = IovaMode::PA;
-        o.pa_source = PaSource::Linear;
-        o.region_size = 16 << 20;
-        o.region.backing = DmaBacking::Memfd4K;
-        return o;
-    }()};
-    PacketPool pool{mem, {.count = 1024, .cache_size = 0}};
-    FakeTransport* t;
-    std::unique_ptr<NetPort> port;
-
-    explicit Rig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64", uint16_t max_pairs = 1) {
-        auto tr = std::make_unique<FakeTransport>(offered);
-        tr->max_pairs = max_pairs;
-        t = tr.get();
-        port = std::make_unique<NetPort>(std::move(tr), parse_device_string(dev), mem, pool, 3);
-    }
-    SplitDevice device(uint16_t index) {
-        const QueueAreas& a = t->areas.at(index);
-        return SplitDevice(mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, true);
-    }
-};
 
 TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     Rig r(kOffered);

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "support/error_of.hpp"
+#include "support/fake_memory.hpp"
 #include "support/fake_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -44,14 +45,7 @@ struct Client {
 
 struct Rig {
     std::string run = (std::filesystem::temp_directory_path() / ("vireo-tel-" + std::to_string(::getpid()))).string();
-    DmaMemory mem{[] {
-        DmaMemoryOptions o;
-        o.mode = IovaMode::PA;
-        o.pa_source = PaSource::Linear;
-        o.region_size = 16 << 20;
-        o.region.backing = DmaBacking::Memfd4K;
-        return o;
-    }()};
+    DmaMemory mem{fake_pa_memory()};
     PacketPool pool{mem, {.count = 512, .cache_size = 0}};
     std::unique_ptr<NetPort> port;
     Rig() {

@@ -27,6 +27,7 @@
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/telemetry.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
 
 using namespace vireo;
 using namespace vireo::fwd;
@@ -47,6 +48,8 @@ std::string with_defaults(std::string dev, const Options& o) {
     auto has = [&](const char* key) { return dev.find(std::string(",") + key + "=") != std::string::npos; };
     if (o.queues > 1 && !has("queues")) dev += ",queues=" + std::to_string(o.queues);
     if (o.ring && !has("ring")) dev += ",ring=" + std::to_string(*o.ring);
+    if (o.large_segments && !has("guest_tso4")) dev += ",guest_tso4=1";
+    if (o.large_segments && !has("guest_tso6")) dev += ",guest_tso6=1";
     return dev;
 }
 
@@ -83,6 +86,9 @@ std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& 
             s.rx_port = static_cast<uint16_t>(p);
             s.tx_port = static_cast<uint16_t>(out);
             s.burst = o.burst;
+            s.rx_large_segments =
+                s.rx != nullptr && (virtio::has(ports[p]->features(), virtio::feature::kNetGuestTso4) ||
+                                    virtio::has(ports[p]->features(), virtio::feature::kNetGuestTso6));
             s.src_mac = ports[out]->mac();
             s.dst_mac = out < o.eth_peer.size() ? o.eth_peer[out]
                                                 : std::array<uint8_t, 6>{0x02, 0, 0, 0, 0, static_cast<uint8_t>(out)};

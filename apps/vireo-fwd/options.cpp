@@ -105,6 +105,8 @@ const char* usage() {
            "  --flows=N              txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)\n"
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
+           "  --enable-lro           take large TCP segments whole (guest_tso4=1,guest_tso6=1 on every device)\n"
+           "                         and send them on whole: the Tx device's TSO, or vireo cuts them\n"
            "  --telemetry[=PREFIX]   serve DPDK telemetry (dpdk-telemetry.py -f PREFIX; default prefix vireo);\n"
            "  --file-prefix=PREFIX   the same, in testpmd's spelling\n"
            "  --sleep-when-idle[=N]  after N empty rounds (1000) a thread sleeps on its Rx queues'\n"
@@ -148,6 +150,8 @@ Options parse_options(int argc, char** argv) {
             o.list = true;
         else if (key == "--tx-first")
             o.tx_first = true;
+        else if (key == "--enable-lro")
+            o.large_segments = true;
         else if (key == "--telemetry")
             o.telemetry = has_val ? val : "vireo";
         else if (key == "--file-prefix")

@@ -36,7 +36,9 @@ std::string counters_json(const QueueCounters& c) {
            ", \"drops\": " + std::to_string(c.drops) + ", \"errors\": " + std::to_string(c.errors) +
            ", \"rx_bursts\": " + std::to_string(c.rx_bursts) + ", \"tx_bursts\": " + std::to_string(c.tx_bursts) +
            ", \"bounced_bytes\": " + std::to_string(c.bounced_bytes) +
-           ", \"copy_cycles\": " + std::to_string(c.copy_cycles) + ", \"slot_waits\": " + std::to_string(c.slot_waits);
+           ", \"copy_cycles\": " + std::to_string(c.copy_cycles) + ", \"slot_waits\": " + std::to_string(c.slot_waits) +
+           ", \"rx_tso\": " + std::to_string(c.rx_tso) + ", \"tx_tso\": " + std::to_string(c.tx_tso) +
+           ", \"sw_segments\": " + std::to_string(c.sw_segments);
 }
 
 std::string rate_line(const Rate& r) {
@@ -58,6 +60,9 @@ QueueCounters& QueueCounters::operator+=(const QueueCounters& o) {
     bounced_bytes += o.bounced_bytes;
     copy_cycles += o.copy_cycles;
     slot_waits += o.slot_waits;
+    rx_tso += o.rx_tso;
+    tx_tso += o.tx_tso;
+    sw_segments += o.sw_segments;
     return *this;
 }
 
@@ -87,6 +92,9 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
             c.bounced_bytes = rx.bounced_bytes + tx.bounced_bytes;
             c.copy_cycles = rx.copy_cycles + tx.copy_cycles;
             c.slot_waits = tx.slot_waits;
+            c.rx_tso = rx.tso;
+            c.tx_tso = tx.tso;
+            c.sw_segments = tx.sw_segments;
         }
     }
     for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused

@@ -15,6 +15,7 @@ struct QueueCounters {
     uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, drops = 0, errors = 0;
     uint64_t rx_bursts = 0, tx_bursts = 0;                        // calls that moved at least one packet
     uint64_t bounced_bytes = 0, copy_cycles = 0, slot_waits = 0;  // window mode (NetPort QueueStats)
+    uint64_t rx_tso = 0, tx_tso = 0, sw_segments = 0;  // large TCP segments received / handed to the device, frames cut
     QueueCounters& operator+=(const QueueCounters& o);
 };
 

@@ -145,6 +145,17 @@ inline void swap_macs(uint8_t* frame) {
     store48(frame + 6, d);
 }
 
+// A large TCP segment received (GUEST_TSO4/6) is sent on as one: the Tx
+// port hands it to its device (HOST_TSO) or cuts it (tcp_segment.hpp). Sent
+// unflagged it would reach a peer that never asked for 64 KiB frames.
+void mark_large_segments(Packet** b, uint16_t n) {
+    for (uint16_t i = 0; i < n; i++) {
+        const uint32_t f = b[i]->ol_flags;
+        if (f & (pkt::kRxGsoTcp4 | pkt::kRxGsoTcp6))
+            b[i]->ol_flags = f | pkt::kTxTcpSeg | ((f & pkt::kRxGsoTcp4) ? pkt::kTxIpv4 : pkt::kTxIpv6);
+    }
+}
+
 template <Mode M>
 void forward(Stream& s) {
     if constexpr (M == Mode::TxOnly || M == Mode::FlowGen) {
@@ -163,6 +174,7 @@ void forward(Stream& s) {
             } else if constexpr (M == Mode::MacSwap) {
                 for (uint16_t i = 0; i < n; i++) swap_macs(b[i]->data());
             }
+            if (s.rx_large_segments) mark_large_segments(b, n);
             const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
             if (sent < n) {
                 PacketPool::free_bulk(b + sent, n - sent);

@@ -26,6 +26,9 @@ struct alignas(64) Stream {
     uint16_t txq = 0;
     uint16_t rx_port = 0, tx_port = 0;
     uint16_t burst = 32;
+    // The Rx port negotiated GUEST_TSO4/6: a large TCP segment it delivers
+    // leaves as one (pkt::kTxTcpSeg: the Tx port's TSO, or vireo cuts it).
+    bool rx_large_segments = false;
     std::array<uint8_t, 6> src_mac{}, dst_mac{};  // mac mode and generated frames
     // Generated frames (txonly, flowgen, --tx-first).
     PacketPool* pool = nullptr;

@@ -30,6 +30,12 @@ const std::map<std::string, Switch>& switches() {
         {"mrg_rxbuf", {kNetMrgRxbuf, true}},
         {"csum", {kNetCsum, true}},
         {"guest_csum", {kNetGuestCsum, true}},
+        // TSO: the device cuts what the application flags (pkt::kTxTcpSeg); without it vireo does.
+        {"host_tso4", {kNetHostTso4, true}},
+        {"host_tso6", {kNetHostTso6, true}},
+        // Off by default, as DPDK's LRO: with them a frame may arrive as one 64 KiB TCP segment.
+        {"guest_tso4", {kNetGuestTso4, false}},
+        {"guest_tso6", {kNetGuestTso6, false}},
         {"mac_feature", {kNetMac, true}},
         {"status", {kNetStatus, true}},
         {"mtu_feature", {kNetMtu, true}},

@@ -89,6 +89,7 @@ bool copy_frame(const Packet* src, Packet* head, PacketPool& to) noexcept {
     head->l2_len = src->l2_len;
     head->l3_len = src->l3_len;
     head->l4_len = src->l4_len;
+    head->tso_segsz = src->tso_segsz;
     return true;
 }
 

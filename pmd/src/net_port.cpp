@@ -28,7 +28,10 @@ constexpr uint64_t kSupported =
     virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
     virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx) |
     virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
-    virtio::bit(kNetSpeedDuplex) | virtio::bit(kIndirectDesc);
+    virtio::bit(kNetSpeedDuplex) | virtio::bit(kIndirectDesc) | virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6) |
+    virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
+constexpr uint64_t kHostTso = virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6);
+constexpr uint64_t kGuestTso = virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
 constexpr uint64_t kNeedControlQueue =
     virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce);
@@ -100,6 +103,17 @@ void NetPort::negotiate() {
     uint64_t f = offered & spec_.wanted_features & kSupported & ~virtio::bit(kAccessPlatform);
     if (plan_.negotiate_access_platform) f |= virtio::bit(kAccessPlatform);
     f |= virtio::bit(kVersion1);
+    // 5.1.3.1: HOST_TSO needs CSUM and GUEST_TSO needs GUEST_CSUM. A large
+    // received segment needs room too: vireo takes GUEST_TSO only with
+    // MRG_RXBUF (without it every Rx buffer would have to hold 64 KiB).
+    if ((spec_.wanted_features & kGuestTso) && !virtio::has(spec_.wanted_features, kNetMrgRxbuf))
+        throw Error(describe() +
+                    ": guest_tso4/guest_tso6 need mrg_rxbuf=1: a large TCP segment arrives over "
+                    "mergeable Rx buffers");
+    if ((spec_.wanted_features & kGuestTso) && !virtio::has(spec_.wanted_features, kNetGuestCsum))
+        throw Error(describe() + ": guest_tso4/guest_tso6 need guest_csum=1 (virtio 1.2 section 5.1.3.1)");
+    if (!virtio::has(f, kNetCsum)) f &= ~kHostTso;
+    if (!virtio::has(f, kNetGuestCsum) || !virtio::has(f, kNetMrgRxbuf)) f &= ~kGuestTso;
     if (!config_.control_queue_processed) f &= ~(virtio::bit(kNetCtrlVq) | kNeedControlQueue);
     if (!virtio::has(f, kNetCtrlVq)) f &= ~kNeedControlQueue;
     if (spec_.queues > 1) {
@@ -188,7 +202,10 @@ void NetPort::create_queues() {
                           virtio::has(features_, kNetMrgRxbuf),
                           virtio::has(features_, kNetCsum),
                           virtio::has(features_, kNetGuestCsum),
-                          virtio::has(features_, kIndirectDesc)};
+                          virtio::has(features_, kIndirectDesc),
+                          virtio::has(features_, kNetHostTso4),
+                          virtio::has(features_, kNetHostTso6),
+                          (features_ & kGuestTso) != 0};
             if (window_ != nullptr)
                 pairs_.push_back(std::make_unique<detail::WindowPair>(path, window_->memory(), pool_, pc));
             else

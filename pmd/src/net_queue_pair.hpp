@@ -5,6 +5,7 @@
 // per-pair constants.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "vireo/base/cpu.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/net_stats.hpp"
+#include "vireo/pmd/tcp_segment.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
@@ -48,6 +50,8 @@ public:
     // slot instead of five), never the single-segment fast path, which stays
     // one descriptor with the header in the headroom.
     static constexpr uint16_t kIndirectMax = 16;
+    // A large TCP segment cut in software: 64 KiB at an MSS of 536 is 123 frames.
+    static constexpr uint16_t kSegmentsMax = 128;
 
     NetQueuePair(DmaMemory& mem, PacketPool& pool, const PairConfig& c)
         : rx_(mem, {c.ring, c.rx_index, c.event_idx, c.notification_data}),
@@ -208,6 +212,8 @@ private:
                     if (cfg_.rx_csum) {
                         if (h->hdr.flags & virtio::kNetHdrFDataValid) p->ol_flags |= pkt::kRxL4CsumGood;
                         if (h->hdr.flags & virtio::kNetHdrFNeedsCsum) p->ol_flags |= pkt::kRxL4CsumPartial;
+                        if (h->hdr.gso_type != virtio::kNetHdrGsoNone && cfg_.guest_tso) [[unlikely]]
+                            mark_large_segment(p, h->hdr);
                     }
                     if (cfg_.mrg_rxbuf) nbuf = h->num_buffers;
                 }
@@ -226,6 +232,19 @@ private:
         if (k == 0 && !refilled && rx_.free_descs() != 0) refill();  // idle: top the ring up
         rx_stats_.bursts += k != 0;
         return k;
+    }
+
+    // GUEST_TSO4/6 (5.1.6.4): the frame is one large TCP segment; its headers
+    // are in this first buffer (a device fills each buffer of a frame but the
+    // last, and headers are far shorter than one).
+    void mark_large_segment(Packet* p, const virtio::NetHdr& h) noexcept {
+        const uint8_t type = h.gso_type & static_cast<uint8_t>(~virtio::kNetHdrGsoEcn);
+        const int v = tcp_headers(*p);
+        if ((type == virtio::kNetHdrGsoTcpv4 && v == 4) || (type == virtio::kNetHdrGsoTcpv6 && v == 6)) {
+            p->ol_flags |= v == 4 ? pkt::kRxGsoTcp4 : pkt::kRxGsoTcp6;
+            p->tso_segsz = h.gso_size;
+            rx_stats_.tso++;
+        }
     }
 
     void deliver(Packet* p, Packet** out, uint16_t& k) noexcept {
@@ -270,7 +289,17 @@ private:
     // or at h when the packet has no headroom left.
     void write_header(Packet* p, uint8_t* at = nullptr) noexcept {
         auto* h = reinterpret_cast<virtio::NetHdrMrg*>(at != nullptr ? at : p->data() - kHdr);
-        if (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum)) {
+        if (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum | pkt::kTxTcpSeg)) {
+            if (p->ol_flags & pkt::kTxTcpSeg) {  // the device cuts it (tx() checked; tcp_prepare_tso ran)
+                std::memset(h, 0, kHdr);
+                h->hdr.flags = virtio::kNetHdrFNeedsCsum;
+                h->hdr.gso_type = (p->ol_flags & pkt::kTxIpv6) ? virtio::kNetHdrGsoTcpv6 : virtio::kNetHdrGsoTcpv4;
+                h->hdr.gso_size = p->tso_segsz;
+                h->hdr.hdr_len = static_cast<uint16_t>(p->l2_len + p->l3_len + p->l4_len);
+                h->hdr.csum_start = static_cast<uint16_t>(p->l2_len + p->l3_len);
+                h->hdr.csum_offset = 16;
+                return;
+            }
             const uint16_t start = static_cast<uint16_t>(p->l2_len + p->l3_len);
             const uint16_t offset = (p->ol_flags & pkt::kTxTcpCsum) ? 16 : 6;  // TCP / UDP checksum field
             if (cfg_.tx_csum) {
@@ -311,9 +340,11 @@ private:
             if (pkts[i]->ol_flags & pkt::kRxDeviceHeader) __builtin_prefetch(pkts[i]->data() - kHdr, 1);
         VqBuf bufs[kBurst];
         uint16_t nb = 0, sent = 0;
+        uint64_t bytes = 0;
         bool full = false;
         auto flush = [&]() noexcept {
             const uint16_t added = tx_.add_burst(bufs, nb);
+            for (uint16_t j = 0; j < added; j++) bytes += static_cast<const Packet*>(bufs[j].cookie)->pkt_len;
             sent = static_cast<uint16_t>(sent + added);
             full = added != nb;
             nb = 0;
@@ -324,9 +355,16 @@ private:
                 tx_stats_.errors++;
                 break;
             }
+            if (p->ol_flags & pkt::kTxTcpSeg) [[unlikely]] {
+                if (nb != 0) flush();  // keep the order of the burst
+                if (full || !send_large_segment(p, bytes)) break;
+                sent++;
+                continue;
+            }
             if (p->data_off < kHdr) {  // no headroom: the header goes in a descriptor of its own
                 if (nb != 0) flush();
                 if (full || !send_with_header_slot(p)) break;
+                bytes += p->pkt_len;
                 sent++;
                 continue;
             }
@@ -338,13 +376,8 @@ private:
                 continue;
             }
             if (nb != 0) flush();  // keep the order of the burst
-            if (full) break;
-            VqSeg segs[kBurst];
-            uint16_t ns = 0;
-            segs[ns++] = first;
-            for (Packet* s = p->next; s != nullptr && ns < p->nb_segs; s = s->next)
-                segs[ns++] = {s->data_iova(), s->data_len, false};
-            if (!add_chain(segs, ns, p)) break;
+            if (full || !add_packet_chain(p, first)) break;
+            bytes += p->pkt_len;
             sent++;
         }
         if (nb != 0 && !full) flush();
@@ -359,7 +392,7 @@ private:
         // same lines it reads new descriptors from), and after this burst is
         // published, so that the device already has it meanwhile.
         if (tx_.free_descs() < reclaim_threshold_ + kBurst) reclaim_tx(1);
-        for (uint16_t j = 0; j < sent; j++) tx_stats_.bytes += pkts[j]->pkt_len;
+        tx_stats_.bytes += bytes;
         tx_stats_.packets += sent;
         tx_stats_.bursts += sent != 0;
         return sent;
@@ -367,12 +400,69 @@ private:
 
     // A multi-descriptor Tx chain: indirect when negotiated and it fits, else in the ring.
     bool add_chain(const VqSeg* segs, uint16_t ns, void* cookie) noexcept {
-        if (cfg_.indirect && ns <= kIndirectMax) {
+        if (cfg_.indirect && ns > 1 && ns <= kIndirectMax) {
             if (!tx_.add_indirect(segs, ns, cookie)) return false;
             tx_stats_.indirect++;
             return true;
         }
         return tx_.add(segs, ns, cookie);
+    }
+
+    // One packet as one chain: header descriptor (in the headroom) and segments.
+    bool add_packet_chain(Packet* p, const VqSeg& first) noexcept {
+        VqSeg segs[kBurst];
+        uint16_t ns = 0;
+        segs[ns++] = first;
+        for (Packet* s = p->next; s != nullptr && ns < p->nb_segs; s = s->next)
+            segs[ns++] = {s->data_iova(), s->data_len, false};
+        return add_chain(segs, ns, p);
+    }
+
+    // A frame flagged pkt::kTxTcpSeg (5.1.6.2). With HOST_TSO for its IP
+    // version the device cuts it: one chain whose header says how
+    // (write_header). Without, vireo cuts it here into frames from the pool,
+    // each with its checksum offloaded as any other frame's, all in the ring
+    // or none, and p goes back to its pool. A frame that is no TCP segment
+    // vireo can cut is dropped and counted (true: consumed). False: no room in
+    // the ring or the pool yet; p stays the caller's.
+    bool send_large_segment(Packet* p, uint64_t& bytes) noexcept {
+        const uint8_t type = tcp_prepare_tso(*p);  // header lengths and IP version from the frame
+        const uint32_t len = p->pkt_len;
+        if (type != 0 && (type == virtio::kNetHdrGsoTcpv4 ? cfg_.host_tso4 : cfg_.host_tso6)) {
+            if (p->data_off < kHdr) {
+                if (!send_with_header_slot(p)) return false;
+            } else {
+                write_header(p);
+                if (!add_packet_chain(p, {p->data_iova() - kHdr, static_cast<uint32_t>(p->data_len) + kHdr, false}))
+                    return false;
+            }
+            tx_stats_.tso++;
+            bytes += len;
+            return true;
+        }
+        const uint32_t count = type != 0 ? tcp_segment_count(*p) : 0;
+        const uint32_t hdrs = uint32_t{p->l2_len} + p->l3_len + p->l4_len;
+        if (count == 0 || count > kSegmentsMax ||
+            hdrs + std::min<uint32_t>(p->tso_segsz, len - hdrs) > pool_.data_room()) {
+            tx_stats_.errors++;
+            PacketPool::free(p);
+            return true;
+        }
+        if (tx_.free_descs() < count) reclaim_tx();
+        if (tx_.free_descs() < count) return false;
+        Packet* segs[kSegmentsMax];
+        const uint16_t made = tcp_segment(*p, pool_, segs, kSegmentsMax, SegmentChecksum::Partial);
+        if (made == 0) return false;  // the pool is empty
+        VqBuf bufs[kSegmentsMax];
+        for (uint16_t j = 0; j < made; j++) {
+            write_header(segs[j]);
+            bufs[j] = {segs[j]->data_iova() - kHdr, static_cast<uint32_t>(segs[j]->data_len) + kHdr, false, segs[j]};
+        }
+        tx_.add_burst(bufs, made);  // room checked above
+        tx_stats_.sw_segments += made;
+        bytes += len;
+        PacketPool::free(p);
+        return true;
     }
 
     bool send_with_header_slot(Packet* p) noexcept {
@@ -396,7 +486,7 @@ private:
     uint16_t reclaim_threshold_;
     uint16_t refill_threshold_;  // free Rx descriptors worth a refill while traffic flows
     uint32_t rx_buf_len_;        // bytes of every posted Rx buffer: header + the pool's data room
-    uint64_t rx_header_flag_;    // pkt::kRxDeviceHeader with MRG_RXBUF (the device wrote num_buffers), else 0
+    uint32_t rx_header_flag_;    // pkt::kRxDeviceHeader with MRG_RXBUF (the device wrote num_buffers), else 0
     std::vector<HdrSlot> hdr_slots_;
     std::vector<uint16_t> free_hdr_;
     Doorbell rx_bell_, tx_bell_;

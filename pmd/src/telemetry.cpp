@@ -130,11 +130,11 @@ std::string port_xstats(NetPort& p) {
         const std::string rq = "rx_q" + std::to_string(q) + "_", tq = "tx_q" + std::to_string(q) + "_";
         o.num(rq + "packets", r.packets).num(rq + "bytes", r.bytes).num(rq + "errors", r.errors);
         o.num(rq + "drops", r.drops).num(rq + "kicks", r.kicks).num(rq + "bursts", r.bursts);
-        o.num(rq + "bounced_bytes", r.bounced_bytes).num(rq + "copy_cycles", r.copy_cycles);
+        o.num(rq + "bounced_bytes", r.bounced_bytes).num(rq + "copy_cycles", r.copy_cycles).num(rq + "tso", r.tso);
         o.num(tq + "packets", t.packets).num(tq + "bytes", t.bytes).num(tq + "errors", t.errors);
         o.num(tq + "kicks", t.kicks).num(tq + "bursts", t.bursts).num(tq + "indirect", t.indirect);
         o.num(tq + "bounced_bytes", t.bounced_bytes).num(tq + "copy_cycles", t.copy_cycles);
-        o.num(tq + "slot_waits", t.slot_waits);
+        o.num(tq + "slot_waits", t.slot_waits).num(tq + "tso", t.tso).num(tq + "sw_segments", t.sw_segments);
     }
     const LinkStatus l = p.link_status();
     return o.num("link_downs", l.downs)

@@ -37,6 +37,7 @@ void TestPmd::start() {
         std::string v = "net_vhost" + std::to_string(n) + ",iface=" + socket + ",queues=" + std::to_string(o_.queues);
         if (o_.client) v += ",client=1";
         if (o_.iommu) v += ",iommu-support=1";
+        if (!o_.vhost_args.empty()) v += "," + o_.vhost_args;
         return v;
     };
     const std::string vdev = vdev_of(0, o_.socket);

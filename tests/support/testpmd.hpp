@@ -26,6 +26,7 @@ struct TestPmdOptions {
     bool virtio_user = false;
     bool virtio_user_server = true;  // virtio-user listens (OVS's dpdkvhostuserclient connects)
     int fwd_cpu = 1;                 // the forwarding lcore's CPU (the main lcore takes the other of 0 and 1)
+    std::string vhost_args;          // more net_vhost devargs for every port, e.g. "tso=1,legacy-ol-flags=1"
 };
 
 class TestPmd {

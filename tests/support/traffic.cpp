@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "packet_chain.hpp"
+
 namespace vireo::test {
 namespace {
 
@@ -35,30 +37,7 @@ void build_frame(std::vector<uint8_t>& f, const std::array<uint8_t, 6>& dst, uin
 }
 
 // A frame as a chain of pool packets (several when it exceeds the data room).
-Packet* to_packets(PacketPool& pool, const std::vector<uint8_t>& f) {
-    Packet* head = nullptr;
-    Packet* tail = nullptr;
-    size_t off = 0;
-    while (off < f.size()) {
-        Packet* p = pool.alloc();
-        if (p == nullptr) {
-            if (head) PacketPool::free(head);
-            return nullptr;
-        }
-        uint16_t n = static_cast<uint16_t>(std::min<size_t>(f.size() - off, pool.data_room()));
-        std::memcpy(p->append(n), f.data() + off, n);
-        off += n;
-        if (head == nullptr) {
-            head = tail = p;
-        } else {
-            tail->next = p;
-            tail = p;
-            head->nb_segs++;
-            head->pkt_len += n;
-        }
-    }
-    return head;
-}
+Packet* to_packets(PacketPool& pool, const std::vector<uint8_t>& f) { return to_chain(pool, f, pool.data_room()); }
 
 // Reads a received frame back: true when its length, MACs, pattern and
 // checksum hold; seq and sending queue out.

@@ -18,15 +18,27 @@ class PacketPool;
 
 // Offload flags (Packet::ol_flags).
 namespace pkt {
-inline constexpr uint64_t kRxL4CsumGood = 1u << 0;     // device verified the L4 checksum (DATA_VALID)
-inline constexpr uint64_t kRxL4CsumPartial = 1u << 1;  // checksum left to compute (NEEDS_CSUM): csum_start/offset valid
-inline constexpr uint64_t kRxRssHash = 1u << 2;        // rss_hash valid
-inline constexpr uint64_t kRxDeviceHeader = 1u << 3;   // the bytes in front of data hold the device's
+inline constexpr uint32_t kRxL4CsumGood = 1u << 0;     // device verified the L4 checksum (DATA_VALID)
+inline constexpr uint32_t kRxL4CsumPartial = 1u << 1;  // checksum left to compute (NEEDS_CSUM): the field holds
+                                                       // the pseudo-header sum; complete_checksum() finishes it
+inline constexpr uint32_t kRxRssHash = 1u << 2;        // rss_hash valid
+inline constexpr uint32_t kRxDeviceHeader = 1u << 3;   // the bytes in front of data hold the device's
                                                        // virtio-net header (nonzero): Tx overwrites it unread
-inline constexpr uint64_t kTxTcpCsum = 1u << 8;        // compute the TCP checksum (device offload)
-inline constexpr uint64_t kTxUdpCsum = 1u << 9;        // compute the UDP checksum (device offload)
-inline constexpr uint64_t kTxIpv4 = 1u << 10;
-inline constexpr uint64_t kTxIpv6 = 1u << 11;
+// GUEST_TSO4/6 (5.1.6.4): one large TCP segment the device did not cut (a
+// peer's TSO, or coalesced): tso_segsz holds the MSS it would be cut at,
+// l2_len/l3_len/l4_len its header lengths. tcp_segment() cuts it.
+inline constexpr uint32_t kRxGsoTcp4 = 1u << 4;
+inline constexpr uint32_t kRxGsoTcp6 = 1u << 5;
+inline constexpr uint32_t kTxTcpCsum = 1u << 8;  // compute the TCP checksum (device offload)
+inline constexpr uint32_t kTxUdpCsum = 1u << 9;  // compute the UDP checksum (device offload)
+inline constexpr uint32_t kTxIpv4 = 1u << 10;
+inline constexpr uint32_t kTxIpv6 = 1u << 11;
+// TCP segmentation (HOST_TSO4/6, 5.1.6.2): the frame is one TCP segment of up
+// to 64 KiB to be cut into tso_segsz-byte payloads; with kTxIpv4 or kTxIpv6
+// and l2_len/l3_len/l4_len set, as with DPDK's RTE_MBUF_F_TX_TCP_SEG. The
+// device cuts it when it offers HOST_TSO for that IP version, vireo does
+// otherwise (tcp_segment.hpp); the TCP checksum field may hold anything.
+inline constexpr uint32_t kTxTcpSeg = 1u << 12;
 }  // namespace pkt
 
 struct alignas(64) Packet {
@@ -36,7 +48,9 @@ struct alignas(64) Packet {
     PacketPool* pool;   // where this segment returns
     uint32_t pkt_len;   // bytes in the whole chain (meaningful in the first segment)
     uint32_t rss_hash;
-    uint64_t ol_flags;  // pkt::k* bits
+    uint32_t ol_flags;   // pkt::k* bits
+    uint16_t tso_segsz;  // kTxTcpSeg: payload bytes per segment; kRxGsoTcp4/6: the device's MSS
+    uint16_t reserved;
     uint16_t data_off;  // data starts at buf_va + data_off
     uint16_t data_len;  // bytes of data in this segment
     uint16_t buf_len;   // headroom + data room
@@ -83,6 +97,7 @@ struct alignas(64) Packet {
         pkt_len = 0;
         rss_hash = 0;
         ol_flags = 0;
+        tso_segsz = 0;
         data_off = headroom;
         data_len = 0;
         nb_segs = 1;

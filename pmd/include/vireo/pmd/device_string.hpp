@@ -9,8 +9,9 @@
 // with CTRL_MAC_ADDR), promisc=0|1, allmulti=0|1, vlans=ID[+ID...] (PCI receive filters), mtu=N, timeout_ms=N
 // (the first connect or accept), reply_timeout_ms=N (each answer of the back end), and a 0|1 switch per feature:
 // packed, in_order, event_idx, access_platform, order_platform, notification_data, mrg_rxbuf, csum, guest_csum,
-// mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx, ctrl_mac_addr, guest_announce, speed_duplex, and
-// vlan_filter (off by default: a device with it drops tagged frames of every VLAN not added). The control-queue
+// host_tso4, host_tso6, mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx, ctrl_mac_addr, guest_announce,
+// speed_duplex, and, off by default, vlan_filter (a device with it drops tagged frames of every VLAN not added)
+// and guest_tso4, guest_tso6 (Rx frames may be 64 KiB TCP segments: pkt::kRxGsoTcp4/6). The control-queue
 // features are never negotiated over vhost-user: see docs/vhost-user.md. A feature switched on is asked for, not
 // forced: the device may not offer it. An unknown key or a malformed value is an error.
 #pragma once

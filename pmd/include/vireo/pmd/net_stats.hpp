@@ -13,12 +13,14 @@ namespace vireo {
 struct QueueStats {
     uint64_t packets = 0;
     uint64_t bytes = 0;
-    uint64_t errors = 0;    // malformed completions, device faults, packets that could not be sent as given
-    uint64_t drops = 0;     // Rx: refills that found the pool empty (events, not frames), and in window
-                            // mode frames lost because the application's pool was empty; Tx: not used
-    uint64_t kicks = 0;     // notifications sent to the device (each an eventfd write or MMIO store)
-    uint64_t bursts = 0;    // calls that moved at least one packet (packets / bursts: the mean burst)
-    uint64_t indirect = 0;  // Tx: chains sent through an indirect descriptor table (INDIRECT_DESC)
+    uint64_t errors = 0;       // malformed completions, device faults, packets that could not be sent as given
+    uint64_t drops = 0;        // Rx: refills that found the pool empty (events, not frames), and in window
+                               // mode frames lost because the application's pool was empty; Tx: not used
+    uint64_t kicks = 0;        // notifications sent to the device (each an eventfd write or MMIO store)
+    uint64_t bursts = 0;       // calls that moved at least one packet (packets / bursts: the mean burst)
+    uint64_t indirect = 0;     // Tx: chains sent through an indirect descriptor table (INDIRECT_DESC)
+    uint64_t tso = 0;          // Tx: large TCP segments the device cut (HOST_TSO); Rx: large segments received
+    uint64_t sw_segments = 0;  // Tx: frames vireo cut from large TCP segments the device could not take
     // Window mode (DmaArrangement::Window) only:
     uint64_t bounced_bytes = 0;  // frame bytes copied between the application's packets and the window
     uint64_t copy_cycles = 0;    // TSC cycles spent copying them (copy_cycles / packets: the cost per frame)
@@ -32,6 +34,8 @@ struct QueueStats {
         kicks += o.kicks;
         bursts += o.bursts;
         indirect += o.indirect;
+        tso += o.tso;
+        sw_segments += o.sw_segments;
         bounced_bytes += o.bounced_bytes;
         copy_cycles += o.copy_cycles;
         slot_waits += o.slot_waits;

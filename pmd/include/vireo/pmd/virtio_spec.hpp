@@ -156,6 +156,10 @@ inline constexpr uint8_t kNetHdrFNeedsCsum = 1;
 inline constexpr uint8_t kNetHdrFDataValid = 2;
 inline constexpr uint8_t kNetHdrFRscInfo = 4;
 inline constexpr uint8_t kNetHdrGsoNone = 0;
+inline constexpr uint8_t kNetHdrGsoTcpv4 = 1;
+inline constexpr uint8_t kNetHdrGsoUdp = 3;
+inline constexpr uint8_t kNetHdrGsoTcpv6 = 4;
+inline constexpr uint8_t kNetHdrGsoEcn = 0x80;
 
 // 5.1.4 Device configuration layout: status bits.
 inline constexpr uint16_t kNetStatusLinkUp = 1;
