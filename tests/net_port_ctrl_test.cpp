@@ -12,10 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "support/device_model.hpp"
+#include "support/ctrl_rig.hpp"
 #include "support/error_of.hpp"
-#include "support/fake_memory.hpp"
-#include "support/fake_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -28,72 +26,6 @@ using namespace virtio::feature;
 constexpr uint64_t kCtrlAll = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
                               virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) |
                               virtio::bit(kNetGuestAnnounce) | virtio::bit(kNetSpeedDuplex);
-
-struct Command {
-    uint8_t cls, cmd;
-    std::vector<uint8_t> data;
-    size_t descriptors = 0;
-};
-
-// A port on a fake transport, and a device thread that acks every control
-// command (index 2: one queue pair) and records it.
-struct CtrlRig {
-    DmaMemory mem{fake_pa_memory()};
-    PacketPool pool{mem, {.count = 512, .cache_size = 0}};
-    FakeTransport* t;
-    std::unique_ptr<NetPort> port;
-    std::mutex lock;
-    std::vector<Command> seen;
-    std::atomic<bool> stop{false};
-    std::thread device;
-
-    explicit CtrlRig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64") {
-        auto tr = std::make_unique<FakeTransport>(offered);
-        t = tr.get();
-        port = std::make_unique<NetPort>(std::move(tr), parse_device_string(dev), mem, pool, 0);
-        device = std::thread([this] { serve(); });
-    }
-    ~CtrlRig() {
-        stop = true;
-        device.join();
-    }
-    void serve() {
-        std::unique_ptr<SplitDevice> ctrl;
-        std::deque<DevBuffer> got;
-        int generation = -1;
-        while (!stop) {
-            QueueAreas a{};
-            if (!t->area(2, &a)) {
-                std::this_thread::yield();
-                continue;
-            }
-            if (!ctrl || t->setups != generation) {  // a bring-up set the queues (again): a fresh ring
-                ctrl =
-                    std::make_unique<SplitDevice>(mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, true);
-                generation = t->setups;
-                got.clear();
-            }
-            if (ctrl->take(1, got) == 0) {
-                std::this_thread::yield();
-                continue;
-            }
-            DevBuffer& b = got.front();
-            Command c{b.segs[0].va[0], b.segs[0].va[1], {}, b.segs.size()};
-            for (size_t i = 1; i + 1 < b.segs.size(); i++)
-                c.data.insert(c.data.end(), b.segs[i].va, b.segs[i].va + b.segs[i].len);
-            b.segs.back().va[0] = virtio::kNetCtrlOk;
-            b.written = 1;
-            ctrl->complete({b});
-            got.pop_front();
-            std::lock_guard<std::mutex> g(lock);
-            seen.push_back(std::move(c));
-        }
-    }
-    std::vector<Command> commands() {
-        std::lock_guard<std::mutex> g(lock);
-        return seen;
-    }
-};
 
 TEST(NetPortCtrl, FiltersSetBeforeStartGoOutAfterDriverOkAndAgainAfterARestart) {
     CtrlRig r(kCtrlAll, "vhost-user:/fake,ring=64,vlan_filter=1");

@@ -50,6 +50,9 @@ std::string with_defaults(std::string dev, const Options& o) {
     if (o.ring && !has("ring")) dev += ",ring=" + std::to_string(*o.ring);
     if (o.large_segments && !has("guest_tso4")) dev += ",guest_tso4=1";
     if (o.large_segments && !has("guest_tso6")) dev += ",guest_tso6=1";
+    if (!o.rss.empty() && !has("hash_report")) dev += ",hash_report=1";
+    if (!o.rss.empty() && !has("rss_types")) dev += ",rss_types=" + o.rss;
+    if (o.disable_rss && !has("rss")) dev += ",rss=0";
     return dev;
 }
 

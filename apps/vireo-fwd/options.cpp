@@ -105,6 +105,9 @@ const char* usage() {
            "  --flows=N              txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)\n"
            "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
            "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
+           "  --rss[=TYPES]          RSS with hash reports on every device (hash_report=1; TYPES: ip, tcp, udp\n"
+           "                         joined by +, default all): frames spread over --rxq queues by flow\n"
+           "  --disable-rss          rss=0 on every device (MQ's default steering instead)\n"
            "  --enable-lro           take large TCP segments whole (guest_tso4=1,guest_tso6=1 on every device)\n"
            "                         and send them on whole: the Tx device's TSO, or vireo cuts them\n"
            "  --telemetry[=PREFIX]   serve DPDK telemetry (dpdk-telemetry.py -f PREFIX; default prefix vireo);\n"
@@ -152,6 +155,10 @@ Options parse_options(int argc, char** argv) {
             o.tx_first = true;
         else if (key == "--enable-lro")
             o.large_segments = true;
+        else if (key == "--rss")
+            o.rss = has_val ? val : "ip+tcp+udp";
+        else if (key == "--disable-rss")
+            o.disable_rss = true;
         else if (key == "--telemetry")
             o.telemetry = has_val ? val : "vireo";
         else if (key == "--file-prefix")
@@ -228,6 +235,7 @@ Options parse_options(int argc, char** argv) {
     if (rxq && txq && txq_v != o.queues)
         bad("--rxq and --txq differ: virtio queues come in pairs, give the same number");
     if (!rxq && txq) o.queues = txq_v;
+    if (!o.rss.empty() && o.disable_rss) bad("--rss and --disable-rss contradict each other: give one");
     if (rxd && txd && txd_v != *o.ring) bad("--rxd and --txd differ: vireo gives both queues of a pair one ring size");
     if (!rxd && txd) o.ring = txd_v;
     if (!o.cores.empty() && o.cores.size() != o.nb_cores) {

@@ -31,6 +31,8 @@ struct Options {
     bool list = false;                             // --list
     bool tx_first = false;                         // --tx-first: one txonly burst per stream at start
     bool large_segments = false;                   // --enable-lro: guest_tso4/6 on every device
+    std::string rss;                               // --rss[=ip+tcp+udp]: hash_report=1 (and rss_types) on every device
+    bool disable_rss = false;                      // --disable-rss: rss=0 on every device
     std::string telemetry;                         // --telemetry[=PREFIX] / --file-prefix=PREFIX: serve DPDK telemetry
     uint32_t sleep_when_idle = 0;                  // --sleep-when-idle[=POLLS]: empty rounds before sleeping (0: off)
     uint32_t mbufs = 0;                            // --total-num-mbufs (0: sized from rings and cores)

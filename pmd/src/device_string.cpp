@@ -47,6 +47,10 @@ const std::map<std::string, Switch>& switches() {
         {"vlan_filter", {kNetCtrlVlan, false}},
         {"guest_announce", {kNetGuestAnnounce, true}},
         {"speed_duplex", {kNetSpeedDuplex, true}},
+        // RSS (PCI: QEMU's rss=on): flows spread over the queue pairs by a Toeplitz hash.
+        {"rss", {kNetRss, true}},
+        // Off by default: the header grows to 20 bytes both ways.
+        {"hash_report", {kNetHashReport, false}},
     };
     return m;
 }
@@ -65,7 +69,8 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 
 std::string known_keys() {
     std::string k =
-        "queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, mtu, timeout_ms, reply_timeout_ms";
+        "queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, rss_types, mtu, timeout_ms, "
+        "reply_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -134,6 +139,22 @@ DeviceSpec parse_device_string(const std::string& s) {
                 bad(s, "mac=" + v + " is not aa:bb:cc:dd:ee:ff");
             for (int i = 0; i < 6; i++) d.mac[i] = static_cast<uint8_t>(b[i]);
             d.mac_given = true;
+        } else if (key == "rss_types") {
+            uint32_t t = 0;
+            for (size_t at = 0; at <= v.size();) {
+                const size_t plus = std::min(v.find('+', at), v.size());
+                const std::string name = v.substr(at, plus - at);
+                if (name == "ip")
+                    t |= virtio::kHashTypeIpv4 | virtio::kHashTypeIpv6;
+                else if (name == "tcp")
+                    t |= virtio::kHashTypeTcpv4 | virtio::kHashTypeTcpv6;
+                else if (name == "udp")
+                    t |= virtio::kHashTypeUdpv4 | virtio::kHashTypeUdpv6;
+                else
+                    bad(s, "rss_types=" + v + ": '" + name + "' is not ip, tcp or udp (join them with +)");
+                at = plus + 1;
+            }
+            d.rss_types = t;
         } else if (key == "promisc") {
             d.promiscuous = number(s, key, v, 0, 1) != 0;
         } else if (key == "allmulti") {

@@ -83,6 +83,7 @@ bool copy_frame(const Packet* src, Packet* head, PacketPool& to) noexcept {
     head->pkt_len = total;
     head->nb_segs = segs;
     head->rss_hash = src->rss_hash;
+    head->rss_type = src->rss_type;
     head->ol_flags = src->ol_flags & ~pkt::kRxDeviceHeader;
     head->port = src->port;
     head->queue = src->queue;

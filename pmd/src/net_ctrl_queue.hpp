@@ -1,7 +1,8 @@
 // The virtio-net control virtqueue (virtio 1.2 section 5.1.6.5): one command
 // at a time, {class, command} + data + a device-written ack, sent and waited
-// for on the control path. Used for VQ_PAIRS_SET when the transport has a
-// device behind the control queue (NetConfig::control_queue_processed).
+// for on the control path, when the transport has a device behind the
+// control queue (NetConfig::control_queue_processed): queue pairs, RSS,
+// filters, announcements.
 #pragma once
 
 #include <chrono>
@@ -23,9 +24,13 @@ template <class Q>
 class NetControlQueue final : public detail::ControlQueueBase {
 public:
     static constexpr uint16_t kSize = 64;
+    // One buffer: {class, command} at 0, data at 8, the ack after the data
+    // room (RSS_CONFIG with a 512-entry table and a 255-byte key fits).
+    static constexpr uint16_t kDataMax = 1536;
+    static constexpr uint16_t kAckAt = 8 + kDataMax;
 
     NetControlQueue(DmaMemory& mem, uint16_t index, bool event_idx, bool notification_data)
-        : q_(mem, {kSize, index, event_idx, notification_data}), buf_(mem.allocate(64, 64)), index_(index) {}
+        : q_(mem, {kSize, index, event_idx, notification_data}), buf_(mem.allocate(kAckAt + 64, 64)), index_(index) {}
 
     void setup(Transport& t, const DmaMemory& mem) override {
         t.setup_queue(areas_of(q_, mem, index_));
@@ -39,16 +44,18 @@ public:
     // does not answer, answers with an error, or breaks the ring's rules.
     void command(uint8_t cls, uint8_t cmd, const void* data, uint16_t len, const std::string& what) override {
         constexpr int timeout_ms = 2000;
-        if (len > 32) throw Error("control command data over 32 bytes");
+        if (len > kDataMax)
+            throw Error(what + ": " + std::to_string(len) + " bytes of command data, over the control queue's " +
+                        std::to_string(kDataMax));
         uint8_t* b = buf_.va;
         b[0] = cls;
         b[1] = cmd;
         if (len != 0) std::memcpy(b + 8, data, len);  // ANNOUNCE_ACK has no data (and data may be null)
-        b[48] = 0xff;                                 // the device overwrites it with its ack
+        b[kAckAt] = 0xff;                             // the device overwrites it with its ack
         // A command without data (ANNOUNCE_ACK) has no data descriptor: a
         // zero-length one is invalid (QEMU marks the device broken, 2.7.4).
-        const VqSeg with_data[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + 48, 1, true}};
-        const VqSeg without_data[2] = {{buf_.iova, 2, false}, {buf_.iova + 48, 1, true}};
+        const VqSeg with_data[3] = {{buf_.iova, 2, false}, {buf_.iova + 8, len, false}, {buf_.iova + kAckAt, 1, true}};
+        const VqSeg without_data[2] = {{buf_.iova, 2, false}, {buf_.iova + kAckAt, 1, true}};
         if (!(len != 0 ? q_.add(with_data, 3, this) : q_.add(without_data, 2, this)))
             throw Error("control queue full while sending " + what);
         q_.publish();
@@ -66,7 +73,7 @@ public:
             }
             std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
-        const uint8_t ack = std::atomic_ref<uint8_t>(b[48]).load(std::memory_order_acquire);
+        const uint8_t ack = std::atomic_ref<uint8_t>(b[kAckAt]).load(std::memory_order_acquire);
         if (u.len < 1 || ack != virtio::kNetCtrlOk)
             throw Error("the device refused " + what + " (ack " + std::to_string(ack) + ")");
     }

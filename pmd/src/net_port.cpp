@@ -29,12 +29,13 @@ constexpr uint64_t kSupported =
     virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx) |
     virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
     virtio::bit(kNetSpeedDuplex) | virtio::bit(kIndirectDesc) | virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6) |
-    virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
+    virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6) | virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
 constexpr uint64_t kHostTso = virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6);
 constexpr uint64_t kGuestTso = virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
-constexpr uint64_t kNeedControlQueue =
-    virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce);
+constexpr uint64_t kNeedControlQueue = virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) |
+                                       virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
+                                       virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
 
 std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
     DeviceSpec spec = parse_device_string(device);
@@ -135,12 +136,19 @@ void NetPort::negotiate() {
         throw Error(describe() + ": ring=" + std::to_string(spec_.ring) +
                     " is not a power of two, which a split ring needs (virtio 1.2 section 2.7), and the device does "
                     "not offer packed rings: use 256, 512, ...");
-    for (uint16_t q = 0; q < 2 * spec_.queues; q++)
+    // The first pair's queues exist before FEATURES_OK; the others only after
+    // MQ is accepted (QEMU's queue 2 is the control queue until then):
+    // bring_up() checks them all.
+    check_ring_fits(2);
+    features_ = f;
+}
+
+void NetPort::check_ring_fits(uint16_t queues) {
+    for (uint16_t q = 0; q < queues; q++)
         if (const uint16_t most = transport_->max_queue_size(q); most != 0 && spec_.ring > most)
             throw Error(describe() + ": ring=" + std::to_string(spec_.ring) + " but the device's queue " +
                         std::to_string(q) + " holds at most " + std::to_string(most) +
                         " descriptors: use ring=" + std::to_string(std::bit_floor(most)) + " or less");
-    features_ = f;
 }
 
 void NetPort::start() {
@@ -163,16 +171,22 @@ void NetPort::bring_up() {
     t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk);
     if (!(t.status() & st::kFeaturesOk))  // 3.1.1 step 6: re-read
         throw Error(describe() + " refused the features " + hex(features_) + " (FEATURES_OK did not stick)");
+    check_ring_fits(static_cast<uint16_t>(2 * spec_.queues));
     NetConfig c = t.net_config();
     std::copy(std::begin(c.mac), std::end(c.mac), mac_.begin());
     mtu_ = virtio::has(features_, kNetMtu) ? c.mtu : spec_.mtu;
     create_queues();
     t.set_status(st::kAcknowledge | st::kDriver | st::kFeaturesOk | st::kDriverOk);
     driver_ok_ = true;
-    if (ctrl_ != nullptr && virtio::has(features_, kNetMq)) {  // 5.1.6.5.5: enable the pairs we use
-        const uint16_t pairs = spec_.queues;
-        ctrl_->command(virtio::kNetCtrlClassMq, virtio::kNetCtrlMqVqPairsSet, &pairs, sizeof pairs,
-                       "VQ_PAIRS_SET(" + std::to_string(pairs) + ")");
+    if (ctrl_ != nullptr && virtio::has(features_, kNetRss)) {
+        send_rss();  // 5.1.6.5.7: the steering and the pairs we use (max_tx_vq)
+    } else {
+        if (ctrl_ != nullptr && virtio::has(features_, kNetMq)) {  // 5.1.6.5.5: enable the pairs we use
+            const uint16_t pairs = spec_.queues;
+            ctrl_->command(virtio::kNetCtrlClassMq, virtio::kNetCtrlMqVqPairsSet, &pairs, sizeof pairs,
+                           "VQ_PAIRS_SET(" + std::to_string(pairs) + ")");
+        }
+        if (ctrl_ != nullptr && virtio::has(features_, kNetHashReport)) send_rss();  // HASH_CONFIG
     }
     apply_filters();  // a reset forgot them
     for (auto& p : pairs_) p->refill();
@@ -205,7 +219,8 @@ void NetPort::create_queues() {
                           virtio::has(features_, kIndirectDesc),
                           virtio::has(features_, kNetHostTso4),
                           virtio::has(features_, kNetHostTso6),
-                          (features_ & kGuestTso) != 0};
+                          (features_ & kGuestTso) != 0,
+                          virtio::has(features_, kNetHashReport)};
             if (window_ != nullptr)
                 pairs_.push_back(std::make_unique<detail::WindowPair>(path, window_->memory(), pool_, pc));
             else

@@ -6,6 +6,7 @@
 #include "net_port_filters.hpp"
 #include "queue_pair.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/base/hex.hpp"
 #include "vireo/pmd/net_port.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
@@ -38,7 +39,9 @@ void NetPort::require_ctrl(unsigned feature, const char* what) const {
         const char* key;
     } names[] = {{kNetCtrlRx, "VIRTIO_NET_F_CTRL_RX", "ctrl_rx"},
                  {kNetCtrlMacAddr, "VIRTIO_NET_F_CTRL_MAC_ADDR", "ctrl_mac_addr"},
-                 {kNetCtrlVlan, "VIRTIO_NET_F_CTRL_VLAN", "vlan_filter=1"}};
+                 {kNetCtrlVlan, "VIRTIO_NET_F_CTRL_VLAN", "vlan_filter=1"},
+                 {kNetRss, "VIRTIO_NET_F_RSS", "rss"},
+                 {kNetHashReport, "VIRTIO_NET_F_HASH_REPORT", "hash_report=1"}};
     const char* name = "?";
     const char* key = "?";
     for (const auto& n : names)
@@ -109,6 +112,10 @@ void NetPort::filters_from_spec() {
     if (spec_.all_multicast) set_all_multicast(*spec_.all_multicast);
     if (spec_.mac_given && spec_.kind == DeviceSpec::Kind::Pci) set_mac(spec_.mac);
     for (uint16_t vid : spec_.vlans) vlan_filter_add(vid);
+    if (spec_.rss_types && (virtio::has(features_, kNetRss) || virtio::has(features_, kNetHashReport)) &&
+        (*spec_.rss_types & ~config_.supported_hash_types))
+        throw Error(describe() + ": rss_types asks for hash types " + hex(*spec_.rss_types) +
+                    " but the device supports only " + hex(config_.supported_hash_types));
 }
 
 void NetPort::apply_filters() {

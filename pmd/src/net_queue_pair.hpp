@@ -42,7 +42,10 @@ QueueAreas areas_of(Q& q, const DmaMemory& mem, uint16_t index) {
 template <class Q, Isa I = Isa::Baseline>
 class NetQueuePair final : public detail::QueuePairBase {
 public:
-    static constexpr uint16_t kHdr = sizeof(virtio::NetHdrMrg);  // VERSION_1: always 12 bytes (5.1.6)
+    // The virtio-net header in front of every frame (5.1.6): 12 bytes with
+    // VERSION_1, 20 with HASH_REPORT (virtio_net_hdr_v1_hash), both ways.
+    static constexpr uint16_t kHdrMax = sizeof(virtio::NetHdrHash);
+    static constexpr uint32_t kHdrSlot = 32;  // a header for a packet without headroom (>= kHdrMax)
     static constexpr uint16_t kBurst = 64;
     // INDIRECT_DESC: a Tx chain of 2..kIndirectMax descriptors (header and
     // segments) goes out as one ring descriptor pointing at a table. Where it
@@ -58,16 +61,18 @@ public:
           tx_(mem, {c.ring, c.tx_index, c.event_idx, c.notification_data, c.indirect ? kIndirectMax : uint16_t{0}}),
           pool_(pool),
           cfg_(c),
+          hdr_(c.hash_report ? sizeof(virtio::NetHdrHash) : sizeof(virtio::NetHdrMrg)),
+          read_header_(c.rx_csum || c.hash_report),
           reclaim_threshold_(static_cast<uint16_t>(c.ring / 4 < kBurst ? c.ring / 4 : kBurst)),
           refill_threshold_(static_cast<uint16_t>(c.ring / 4 < 32 ? c.ring / 4 : 32)),
-          rx_buf_len_(kHdr + pool.data_room()),
+          rx_buf_len_(hdr_ + pool.data_room()),
           rx_header_flag_(c.mrg_rxbuf ? pkt::kRxDeviceHeader : 0),
           hdr_slots_(c.ring) {
-        // Headers for packets without headroom: one 16-byte slot per possible
+        // Headers for packets without headroom: one kHdrSlot-byte slot per possible
         // chain in flight, in DMA memory, handed out from a free stack.
-        DmaChunk area = mem.allocate(size_t{16} * c.ring, 64);
+        DmaChunk area = mem.allocate(size_t{kHdrSlot} * c.ring, 64);
         for (uint16_t i = 0; i < c.ring; i++) {
-            hdr_slots_[i] = {nullptr, area.va + 16u * i, area.iova + 16u * i};
+            hdr_slots_[i] = {nullptr, area.va + kHdrSlot * i, area.iova + kHdrSlot * i};
             free_hdr_.push_back(static_cast<uint16_t>(c.ring - 1 - i));
         }
     }
@@ -95,7 +100,7 @@ public:
                 break;
             }
             const uint16_t head = pool_.headroom();
-            for (uint16_t i = 0; i < want; i++) bufs[i] = {pk[i]->buf_iova + head - kHdr, rx_buf_len_, true, pk[i]};
+            for (uint16_t i = 0; i < want; i++) bufs[i] = {pk[i]->buf_iova + head - hdr_, rx_buf_len_, true, pk[i]};
             rx_.add_burst(bufs, want);
         }
         rx_.publish();
@@ -150,6 +155,8 @@ private:
         VqUsed used[kBurst];
         uint16_t k = 0;
         const uint16_t head = pool_.headroom();
+        const uint16_t hdr = hdr_;  // in a register: stores through Packet* could alias the member
+        const bool read_header = read_header_;
         while (k < n) {
             uint16_t want = static_cast<uint16_t>(n - k < kBurst ? n - k : kBurst);
             uint16_t got = rx_.reap(used, want);
@@ -165,13 +172,13 @@ private:
             // the misses at once instead of one per packet (only for headers
             // that will be read, see below).
             for (uint16_t i = 0; i < got; i++)
-                if (cfg_.rx_csum || used[i].len >= rx_buf_len_)
-                    __builtin_prefetch(static_cast<Packet*>(used[i].cookie)->buf_va + head - kHdr);
+                if (read_header || used[i].len >= rx_buf_len_)
+                    __builtin_prefetch(static_cast<Packet*>(used[i].cookie)->buf_va + head - hdr);
             for (uint16_t i = 0; i < got; i++) {
                 Packet* p = static_cast<Packet*>(used[i].cookie);
                 const uint32_t len = used[i].len;
                 if (mrg_left_ != 0) {  // a continuation buffer: data from its start, no header
-                    p->data_off = static_cast<uint16_t>(head - kHdr);
+                    p->data_off = static_cast<uint16_t>(head - hdr);
                     p->data_len = static_cast<uint16_t>(len);
                     mrg_tail_->next = p;
                     mrg_tail_ = p;
@@ -183,14 +190,14 @@ private:
                     }
                     continue;
                 }
-                if (len < kHdr) {  // no room even for the header: malformed
+                if (len < hdr) {  // no room even for the header: malformed
                     rx_stats_.errors++;
                     PacketPool::free(p);
                     continue;
                 }
                 p->data_off = head;
-                p->data_len = static_cast<uint16_t>(len - kHdr);
-                p->pkt_len = len - kHdr;
+                p->data_len = static_cast<uint16_t>(len - hdr);
+                p->pkt_len = len - hdr;
                 p->nb_segs = 1;
                 p->next = nullptr;
                 // With MRG_RXBUF the device wrote num_buffers >= 1 there (5.1.6.4.1),
@@ -201,19 +208,27 @@ private:
                 // line stays shared with the device's core (docs/perf.md).
                 p->ol_flags = rx_header_flag_;
                 // The header is read only when it can say something: checksum
-                // state (GUEST_CSUM), or a buffer filled to the end, which may
+                // state (GUEST_CSUM), a hash (HASH_REPORT), or a buffer filled to the end, which may
                 // continue in the next (MRG_RXBUF). A device fills every buffer
                 // of a frame but the last completely (5.1.6.4.1), so a shorter
                 // first buffer holds the whole frame. Not reading it leaves the
                 // line in the device's cache for its next write there.
                 uint16_t nbuf = 1;
-                if (cfg_.rx_csum || (cfg_.mrg_rxbuf && len >= rx_buf_len_)) {
-                    const auto* h = reinterpret_cast<const virtio::NetHdrMrg*>(p->buf_va + head - kHdr);
+                if (read_header || (cfg_.mrg_rxbuf && len >= rx_buf_len_)) {
+                    const auto* h = reinterpret_cast<const virtio::NetHdrMrg*>(p->buf_va + head - hdr);
                     if (cfg_.rx_csum) {
                         if (h->hdr.flags & virtio::kNetHdrFDataValid) p->ol_flags |= pkt::kRxL4CsumGood;
                         if (h->hdr.flags & virtio::kNetHdrFNeedsCsum) p->ol_flags |= pkt::kRxL4CsumPartial;
                         if (h->hdr.gso_type != virtio::kNetHdrGsoNone && cfg_.guest_tso) [[unlikely]]
                             mark_large_segment(p, h->hdr);
+                    }
+                    if (cfg_.hash_report) {  // 5.1.6.4.3.4: what the device hashed, and how
+                        const auto* hh = reinterpret_cast<const virtio::NetHdrHash*>(h);
+                        if (hh->hash_report != virtio::kHashReportNone) {
+                            p->rss_hash = hh->hash_value;
+                            p->rss_type = hh->hash_report;
+                            p->ol_flags |= pkt::kRxRssHash;
+                        }
                     }
                     if (cfg_.mrg_rxbuf) nbuf = h->num_buffers;
                 }
@@ -285,13 +300,21 @@ private:
         return s->pkt;
     }
 
+    // Constant-size stores (a 12- or 20-byte memset inlines; a variable one is a call).
+    void zero_header(virtio::NetHdrMrg* h) const noexcept {
+        if (hdr_ != sizeof(virtio::NetHdrMrg)) [[unlikely]]
+            std::memset(h, 0, sizeof(virtio::NetHdrHash));
+        else
+            std::memset(h, 0, sizeof(virtio::NetHdrMrg));
+    }
+
     // The virtio-net header (5.1.6.2), in the headroom in front of the frame
     // or at h when the packet has no headroom left.
     void write_header(Packet* p, uint8_t* at = nullptr) noexcept {
-        auto* h = reinterpret_cast<virtio::NetHdrMrg*>(at != nullptr ? at : p->data() - kHdr);
+        auto* h = reinterpret_cast<virtio::NetHdrMrg*>(at != nullptr ? at : p->data() - hdr_);
         if (p->ol_flags & (pkt::kTxTcpCsum | pkt::kTxUdpCsum | pkt::kTxTcpSeg)) {
             if (p->ol_flags & pkt::kTxTcpSeg) {  // the device cuts it (tx() checked; tcp_prepare_tso ran)
-                std::memset(h, 0, kHdr);
+                zero_header(h);
                 h->hdr.flags = virtio::kNetHdrFNeedsCsum;
                 h->hdr.gso_type = (p->ol_flags & pkt::kTxIpv6) ? virtio::kNetHdrGsoTcpv6 : virtio::kNetHdrGsoTcpv4;
                 h->hdr.gso_size = p->tso_segsz;
@@ -303,7 +326,7 @@ private:
             const uint16_t start = static_cast<uint16_t>(p->l2_len + p->l3_len);
             const uint16_t offset = (p->ol_flags & pkt::kTxTcpCsum) ? 16 : 6;  // TCP / UDP checksum field
             if (cfg_.tx_csum) {
-                std::memset(h, 0, kHdr);
+                zero_header(h);
                 h->hdr.flags = virtio::kNetHdrFNeedsCsum;
                 h->hdr.csum_start = start;
                 h->hdr.csum_offset = offset;
@@ -320,14 +343,19 @@ private:
         // without a load miss (if the caller moved the data, the write is
         // merely unneeded).
         if (p->ol_flags & pkt::kRxDeviceHeader) {
-            std::memset(h, 0, kHdr);
+            zero_header(h);
             return;
         }
         uint64_t a;
         uint32_t b;
         std::memcpy(&a, h, 8);
         std::memcpy(&b, reinterpret_cast<uint8_t*>(h) + 8, 4);
-        if ((a | b) != 0) std::memset(h, 0, kHdr);
+        if (hdr_ != sizeof(virtio::NetHdrMrg)) [[unlikely]] {  // HASH_REPORT: hash_value, hash_report, padding
+            uint64_t c;
+            std::memcpy(&c, reinterpret_cast<uint8_t*>(h) + 12, 8);
+            a |= c;
+        }
+        if ((a | b) != 0) zero_header(h);
     }
 
     // Sends a prefix of pkts (all, unless the ring fills or a packet cannot be
@@ -337,10 +365,11 @@ private:
         // Headers about to be overwritten unread (see write_header): ask for
         // all their lines at once rather than one store miss at a time.
         for (uint16_t i = 0; i < n; i++)
-            if (pkts[i]->ol_flags & pkt::kRxDeviceHeader) __builtin_prefetch(pkts[i]->data() - kHdr, 1);
+            if (pkts[i]->ol_flags & pkt::kRxDeviceHeader) __builtin_prefetch(pkts[i]->data() - hdr_, 1);
         VqBuf bufs[kBurst];
         uint16_t nb = 0, sent = 0;
         uint64_t bytes = 0;
+        const uint16_t hdr = hdr_;
         bool full = false;
         auto flush = [&]() noexcept {
             const uint16_t added = tx_.add_burst(bufs, nb);
@@ -361,7 +390,7 @@ private:
                 sent++;
                 continue;
             }
-            if (p->data_off < kHdr) {  // no headroom: the header goes in a descriptor of its own
+            if (p->data_off < hdr) {  // no headroom: the header goes in a descriptor of its own
                 if (nb != 0) flush();
                 if (full || !send_with_header_slot(p)) break;
                 bytes += p->pkt_len;
@@ -369,7 +398,7 @@ private:
                 continue;
             }
             write_header(p);
-            const VqSeg first{p->data_iova() - kHdr, static_cast<uint32_t>(p->data_len) + kHdr, false};
+            const VqSeg first{p->data_iova() - hdr, static_cast<uint32_t>(p->data_len) + hdr, false};
             if (p->nb_segs == 1) {
                 bufs[nb++] = {first.iova, first.len, false, p};
                 if (nb == kBurst) flush();
@@ -429,11 +458,11 @@ private:
         const uint8_t type = tcp_prepare_tso(*p);  // header lengths and IP version from the frame
         const uint32_t len = p->pkt_len;
         if (type != 0 && (type == virtio::kNetHdrGsoTcpv4 ? cfg_.host_tso4 : cfg_.host_tso6)) {
-            if (p->data_off < kHdr) {
+            if (p->data_off < hdr_) {
                 if (!send_with_header_slot(p)) return false;
             } else {
                 write_header(p);
-                if (!add_packet_chain(p, {p->data_iova() - kHdr, static_cast<uint32_t>(p->data_len) + kHdr, false}))
+                if (!add_packet_chain(p, {p->data_iova() - hdr_, static_cast<uint32_t>(p->data_len) + hdr_, false}))
                     return false;
             }
             tx_stats_.tso++;
@@ -456,7 +485,7 @@ private:
         VqBuf bufs[kSegmentsMax];
         for (uint16_t j = 0; j < made; j++) {
             write_header(segs[j]);
-            bufs[j] = {segs[j]->data_iova() - kHdr, static_cast<uint32_t>(segs[j]->data_len) + kHdr, false, segs[j]};
+            bufs[j] = {segs[j]->data_iova() - hdr_, static_cast<uint32_t>(segs[j]->data_len) + hdr_, false, segs[j]};
         }
         tx_.add_burst(bufs, made);  // room checked above
         tx_stats_.sw_segments += made;
@@ -472,7 +501,7 @@ private:
         write_header(p, slot.va);
         VqSeg segs[kBurst];
         uint16_t ns = 0;
-        segs[ns++] = {slot.iova, kHdr, false};
+        segs[ns++] = {slot.iova, hdr_, false};
         for (Packet* s = p; s != nullptr && ns < p->nb_segs + 1; s = s->next)
             segs[ns++] = {s->data_iova(), s->data_len, false};
         if (!add_chain(segs, ns, &slot)) return false;
@@ -483,6 +512,8 @@ private:
     Q rx_, tx_;
     PacketPool& pool_;
     PairConfig cfg_;
+    uint16_t hdr_;      // bytes of the virtio-net header: 12, or 20 with HASH_REPORT
+    bool read_header_;  // every Rx header says something (GUEST_CSUM, HASH_REPORT)
     uint16_t reclaim_threshold_;
     uint16_t refill_threshold_;  // free Rx descriptors worth a refill while traffic flows
     uint32_t rx_buf_len_;        // bytes of every posted Rx buffer: header + the pool's data room

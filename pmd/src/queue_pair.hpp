@@ -25,13 +25,14 @@ struct PairConfig {
     uint16_t rx_index, tx_index;
     uint16_t port_id, queue_id;
     bool event_idx, notification_data;
-    bool mrg_rxbuf;          // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
-    bool tx_csum;            // VIRTIO_NET_F_CSUM: the device computes Tx checksums
-    bool rx_csum;            // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
-    bool indirect = false;   // VIRTIO_F_INDIRECT_DESC: multi-segment Tx chains take one ring slot
-    bool host_tso4 = false;  // VIRTIO_NET_F_HOST_TSO4: the device cuts large IPv4 TCP segments
-    bool host_tso6 = false;  // VIRTIO_NET_F_HOST_TSO6: and IPv6 ones (else vireo does, tcp_segment.hpp)
-    bool guest_tso = false;  // VIRTIO_NET_F_GUEST_TSO4/6: Rx frames may be large TCP segments
+    bool mrg_rxbuf;            // VIRTIO_NET_F_MRG_RXBUF: Rx frames may span buffers
+    bool tx_csum;              // VIRTIO_NET_F_CSUM: the device computes Tx checksums
+    bool rx_csum;              // VIRTIO_NET_F_GUEST_CSUM: the device reports Rx checksum state
+    bool indirect = false;     // VIRTIO_F_INDIRECT_DESC: multi-segment Tx chains take one ring slot
+    bool host_tso4 = false;    // VIRTIO_NET_F_HOST_TSO4: the device cuts large IPv4 TCP segments
+    bool host_tso6 = false;    // VIRTIO_NET_F_HOST_TSO6: and IPv6 ones (else vireo does, tcp_segment.hpp)
+    bool guest_tso = false;    // VIRTIO_NET_F_GUEST_TSO4/6: Rx frames may be large TCP segments
+    bool hash_report = false;  // VIRTIO_NET_F_HASH_REPORT: 20-byte headers, Rx frames carry their hash
 };
 
 namespace detail {

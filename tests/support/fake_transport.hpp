@@ -41,6 +41,9 @@ public:
     Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
     NetConfig net_config() override {
         NetConfig c{{2, 0, 0, 0, 0, 9}, net_status, max_pairs, 1500, speed_mbps, duplex, control_queue_processed};
+        c.rss_max_key_size = rss_max_key_size;
+        c.rss_max_indirection_table_length = rss_max_table;
+        c.supported_hash_types = supported_hash_types;
         return c;
     }
     bool poll_config_change() override { return config_changed.exchange(false); }
@@ -58,6 +61,9 @@ public:
     uint16_t net_status = 1;
     uint32_t speed_mbps = NetConfig::kSpeedUnknown;
     uint8_t duplex = NetConfig::kDuplexUnknown;
+    uint8_t rss_max_key_size = 40;  // QEMU's limits (with RSS or HASH_REPORT offered)
+    uint16_t rss_max_table = 128;
+    uint32_t supported_hash_types = 0x3f;  // IPv4, TCPv4, UDPv4, IPv6, TCPv6, UDPv6
     bool control_queue_processed = true;
     std::atomic<bool> config_changed{false};
     std::atomic<int> setups{0};  // setup_queue() calls: a device model starts over when it changes

@@ -2,9 +2,11 @@
 # Runs in the test VM (tests/vm/vmlab.py): the control-queue features against
 # QEMU's virtio-net device. NICs on hub 0: A (iommu_platform=on), B
 # (iommu_platform=on, speed=25000, duplex=full). The host sends QMP
-# announce-self (one round) when the guest prints "READY announce".
+# announce-self (one round) when the guest prints "READY announce". C: a NIC
+# with 4 queue pairs, rss=on,hash=on, behind a multi-queue host tap the host
+# sends RSS frames into on "READY rss1", "READY rss2" and "READY rss3" (vmlab_tap.py).
 set -- $VM_NICS
-A=$1 B=$2
+A=$1 B=$2 C=$3
 rc=0
 run() {
     echo "== $*"
@@ -33,6 +35,21 @@ else
 fi
 # Rx interrupts: B sleeps on its Rx queue's MSI-X vector; A's frames wake it.
 run vireo-vm-check sleep --dev "pci:$A" --dev "pci:$B"
+# RSS and HASH_REPORT (5.1.6.5.7, 5.1.6.4.3): QEMU steers the host's flows by our indirection table and key.
+run vireo-vm-check rss --dev "pci:$C,queues=4,hash_report=1" --seconds 60
+# vireo-fwd --rss: the host's third round spreads over all four Rx queues of its port.
+vireo-fwd --forward-mode=rxonly --rxq=4 --rss --stats-period=0 --duration=12 --json=/tmp/rss.json "pci:$C" &
+sleep 4
+echo "READY rss3"
+wait
+queues=$(grep -o '"queue": [0-3], "rx_packets": [1-9][0-9]*' /tmp/rss.json | wc -l)
+if [ "$queues" = 4 ]; then
+    echo "PASS vireo-fwd --rss: frames on all 4 Rx queues"
+else
+    echo "FAIL vireo-fwd --rss: frames on $queues of 4 Rx queues"
+    cat /tmp/rss.json
+    rc=1
+fi
 # GUEST_ANNOUNCE (5.1.6.5.4): QEMU asks A to announce itself; B sees QEMU's RARP and A's.
 run vireo-vm-check announce --dev "pci:$A" --dev "pci:$B" --seconds 60
 exit $rc

@@ -33,6 +33,7 @@
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vm_ctrl.hpp"
+#include "vm_rss.hpp"
 
 using namespace vireo;
 
@@ -279,6 +280,8 @@ int run(const Args& a) {
     } else if (a.cmd == "announce") {
         if (s.ports.size() != 2) throw Error("announce needs two --dev");
         vm::check_announce(*s.ports[0], *s.ports[1], a.seconds);
+    } else if (a.cmd == "rss") {
+        vm::check_rss(*s.ports[0], s.pool, a.seconds);
     } else if (a.cmd == "speed") {
         const std::string got = to_string(s.ports[0]->link_speed());
         for (const std::string& w : a.says) check(got == w, "link speed: " + w, "the port says " + got);

@@ -27,6 +27,7 @@ import time
 import urllib.parse
 from collections import namedtuple
 
+import vmlab_tap
 from noiommu_vfio import NOIOMMU_PARAMS, with_noiommu_vfio
 from vmlab_base import SetupError, SkipError, log, makedir, run
 
@@ -224,15 +225,21 @@ def build_initramfs(workdir, modules, args, slots, macs):
 
 # ---------------------------------------------------------------- QEMU and QMP
 
+Nic = namedtuple("Nic", "hub tap queues mac extra")
+
+
 def parse_nic(spec, index):
-    """'hub=0,iommu_platform=on,...' -> (hub, mac, [passthrough key=val])."""
+    """'hub=0,iommu_platform=on,...' or 'tap=NAME,queues=N,...' -> Nic (extra: passthrough key=val)."""
     opts = dict(kv.split("=", 1) if "=" in kv else (kv, "on") for kv in spec.split(",") if kv)
     bad = RESERVED_NIC_KEYS & opts.keys()
     if bad:
         raise SetupError(f"--nic {spec}: {', '.join(sorted(bad))} is set by vmlab")
-    hub = opts.pop("hub", "0")
+    hub, tap = opts.pop("hub", "0"), opts.pop("tap", None)
+    queues = int(opts.pop("queues", "1"))
+    if queues > 1 and tap is None:
+        raise SetupError(f"--nic {spec}: queues= needs tap= (a hub port has one queue)")
     mac = opts.pop("mac", f"52:54:00:12:34:{0x50 + index:02x}")
-    return hub, mac, [f"{k}={v}" for k, v in opts.items()]
+    return Nic(hub, tap, queues, mac, [f"{k}={v}" for k, v in opts.items()])
 
 
 def qemu_command(args, vmlinux, initrd, qmp_path):
@@ -248,7 +255,8 @@ def qemu_command(args, vmlinux, initrd, qmp_path):
                 + (f",{args.iommu_opts}" if args.iommu_opts else "")]
     slots, macs = [], []
     for i, spec in enumerate(args.nic):
-        hub, mac, extra = parse_nic(spec, i)
+        nic = parse_nic(spec, i)
+        mac, extra = nic.mac, list(nic.extra)
         slot = FIRST_SLOT + i
         dev = ["virtio-net-pci", f"id=nic{i}", f"netdev=n{i}", f"mac={mac}", "romfile="]  # no iPXE ROM: faster boot
         if not any(e.startswith(("disable-legacy=", "disable-modern=")) for e in extra):
@@ -258,7 +266,13 @@ def qemu_command(args, vmlinux, initrd, qmp_path):
             dev += [f"bus=rp{i}", "addr=0x0"]
         else:
             dev += ["bus=pcie.0", f"addr={slot:#x}"]
-        cmd += ["-netdev", f"hubport,id=n{i},hubid={hub}", "-device", ",".join(dev + extra)]
+        if nic.tap:  # a multi-queue tap the host sends into (vmlab_tap.py): N queue pairs, MSI-X for each
+            netdev = f"tap,id=n{i},ifname={nic.tap},script=no,downscript=no,vhost=off,queues={nic.queues}"
+            if nic.queues > 1:
+                dev += ["mq=on", f"vectors={2 * nic.queues + 2}"]
+        else:
+            netdev = f"hubport,id=n{i},hubid={nic.hub}"
+        cmd += ["-netdev", netdev, "-device", ",".join(dev + extra)]
         slots.append(f"0000:00:{slot:02x}.0")
         macs.append(mac)
     return cmd, slots, macs
@@ -307,11 +321,11 @@ def fire_qmp(path, cmd, t0):
 class Console(threading.Thread):
     """Streams QEMU's stdout (the guest serial console) to a log file and finds markers."""
 
-    def __init__(self, proc, log_path, live, triggers=(), qmp_path=None):
+    def __init__(self, proc, log_path, live, triggers=()):
         super().__init__(daemon=True)
         self.proc, self.log_path, self.live = proc, log_path, live
-        self.triggers = [[text.encode(), cmd, False] for text, cmd in triggers]  # --qmp-on
-        self.qmp_path, self.t0 = qmp_path, time.monotonic()
+        self.triggers = [[text.encode(), action, False] for text, action in triggers]  # --qmp-on, --tap-send-on
+        self.t0 = time.monotonic()
         self.data = b""
         self.rc = None
         self.init_time = None
@@ -329,7 +343,7 @@ class Console(threading.Thread):
                 for t in self.triggers:
                     if not t[2] and t[0] in self.data:
                         t[2] = True
-                        threading.Thread(target=fire_qmp, args=(self.qmp_path, t[1], self.t0), daemon=True).start()
+                        threading.Thread(target=t[1], daemon=True).start()
                 if self.init_time is None and INIT_MARKER in self.data:
                     self.init_time = time.monotonic()
                 m = MARKER.search(self.data, max(0, len(self.data) - len(chunk) - 32))
@@ -348,7 +362,10 @@ def run_vm(cmd, args, log_path, qmp_path):
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    console = Console(proc, log_path, args.live, args.qmp_on, qmp_path)
+    triggers = [(text, lambda c=cmd: fire_qmp(qmp_path, c, t0)) for text, cmd in args.qmp_on]
+    macs = {parse_nic(spec, i).tap: parse_nic(spec, i).mac for i, spec in enumerate(args.nic)}
+    triggers += [(text, lambda t=tap, r=rnd: vmlab_tap.send_rss(t, macs[t], r)) for text, tap, rnd in args.tap_send_on]
+    console = Console(proc, log_path, args.live, triggers)
     console.start()
     schedule_qmp(qmp_path, args.qmp_after, t0)
     deadline = t0 + args.timeout
@@ -404,6 +421,8 @@ def parse_args(argv):
     p.add_argument("--qmp-on", action="append", default=[], metavar="TEXT:JSON",
                    help="run a QMP command once TEXT appears on the guest console, e.g. "
                         "'READY link:{\"execute\":\"set_link\",\"arguments\":{\"name\":\"nic0\",\"up\":false}}'")
+    p.add_argument("--tap-send-on", action="append", default=[], metavar="TEXT:TAP:ROUND",
+                   help="send vmlab_tap.py's RSS frames (round ROUND) into a --nic tap= once TEXT appears")
     p.add_argument("--keep", metavar="DIR", help="work in DIR (initramfs, console.log, qmp.sock) and keep it")
     p.add_argument("--log", help="console log path (default: /tmp/vmlab-*.log, DIR/console.log with --keep)")
     p.add_argument("--live", action="store_true", help="also echo the console while it runs")
@@ -425,6 +444,11 @@ def parse_args(argv):
                        (spec.partition(":") for spec in args.qmp_on)]
     except ValueError as e:
         p.error(f"--qmp-after wants SECONDS:JSON ({e})")
+    try:
+        args.tap_send_on = [(text, tap, int(rnd)) for text, tap, rnd in
+                            (spec.rsplit(":", 2) for spec in args.tap_send_on)]
+    except ValueError as e:
+        p.error(f"--tap-send-on wants TEXT:TAP:ROUND ({e})")
     return args
 
 
@@ -435,6 +459,7 @@ def main(argv):
     os.makedirs(workdir, exist_ok=True)
     log_path = os.path.abspath(args.log or (os.path.join(workdir, "console.log") if args.keep else
                                             tempfile.mkstemp(prefix="vmlab-", suffix=".log")[1]))
+    taps = []
     try:
         t = time.monotonic()
         kernel = prepare_kernel(cache)
@@ -442,7 +467,10 @@ def main(argv):
         modules = module_files(kernel.moddir, args.driver)
         if args.vfio_noiommu:
             t = time.monotonic()
-            modules = with_noiommu_vfio(modules, cache, kernel)
+            try:
+                modules = with_noiommu_vfio(modules, cache, kernel)
+            except SkipError as e:
+                raise SkipError(f"cannot build vfio.ko with CONFIG_VFIO_NOIOMMU: {e}") from e
             timing += f", vfio-noiommu {time.monotonic() - t:.1f}s"
         t = time.monotonic()
         qmp_path = os.path.join(workdir, "qmp.sock")
@@ -450,14 +478,20 @@ def main(argv):
         build_initramfs(workdir, modules, args, slots, macs)
         timing += f", initramfs {time.monotonic() - t:.2f}s"
         log(f"kernel {kernel.kver}; {timing}; qemu: {shlex.join(cmd)}")
+        for i, spec in enumerate(args.nic):
+            if (nic := parse_nic(spec, i)).tap:
+                vmlab_tap.create(nic.tap, nic.queues)
+                taps.append(nic.tap)
         console, why, t_init, t_marker = run_vm(cmd, args, log_path, qmp_path)
     except SetupError as e:
         print(f"vmlab: error: {e}", file=sys.stderr)
         return EXIT_SETUP
     except SkipError as e:
-        log(f"SKIP: cannot build vfio.ko with CONFIG_VFIO_NOIOMMU: {' '.join(str(e).split())}")
+        log(f"SKIP: {' '.join(str(e).split())}")
         return EXIT_SKIP
     finally:
+        for tap in taps:
+            vmlab_tap.delete(tap)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     text = console.text()

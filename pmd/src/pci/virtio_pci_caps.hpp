@@ -56,6 +56,10 @@ inline constexpr uint32_t kMaxVirtqueuePairs = 8;  // le16, with VIRTIO_NET_F_MQ
 inline constexpr uint32_t kMtu = 10;               // le16, with VIRTIO_NET_F_MTU
 inline constexpr uint32_t kSpeed = 12;             // le32 Mbit/s, with VIRTIO_NET_F_SPEED_DUPLEX
 inline constexpr uint32_t kDuplex = 16;            // u8: 0 half, 1 full, 0xff unknown
+// With VIRTIO_NET_F_RSS or VIRTIO_NET_F_HASH_REPORT:
+inline constexpr uint32_t kRssMaxKeySize = 17;                 // u8
+inline constexpr uint32_t kRssMaxIndirectionTableLength = 18;  // le16
+inline constexpr uint32_t kSupportedHashTypes = 20;            // le32
 }  // namespace netcfg
 
 // Where one structure lives: BAR, offset and length within it.

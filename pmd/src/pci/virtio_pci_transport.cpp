@@ -188,6 +188,11 @@ NetConfig VirtioPciTransport::net_config() {
         read_device_config(&c.speed_mbps, netcfg::kSpeed, 4);
         read_device_config(&c.duplex, netcfg::kDuplex, 1);
     }
+    if (virtio::has(f, virtio::feature::kNetRss) || virtio::has(f, virtio::feature::kNetHashReport)) {
+        read_device_config(&c.rss_max_key_size, netcfg::kRssMaxKeySize, 1);
+        read_device_config(&c.rss_max_indirection_table_length, netcfg::kRssMaxIndirectionTableLength, 2);
+        read_device_config(&c.supported_hash_types, netcfg::kSupportedHashTypes, 4);
+    }
     return c;
 }
 

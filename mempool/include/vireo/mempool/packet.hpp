@@ -21,7 +21,7 @@ namespace pkt {
 inline constexpr uint32_t kRxL4CsumGood = 1u << 0;     // device verified the L4 checksum (DATA_VALID)
 inline constexpr uint32_t kRxL4CsumPartial = 1u << 1;  // checksum left to compute (NEEDS_CSUM): the field holds
                                                        // the pseudo-header sum; complete_checksum() finishes it
-inline constexpr uint32_t kRxRssHash = 1u << 2;        // rss_hash valid
+inline constexpr uint32_t kRxRssHash = 1u << 2;        // rss_hash and rss_type valid (HASH_REPORT)
 inline constexpr uint32_t kRxDeviceHeader = 1u << 3;   // the bytes in front of data hold the device's
                                                        // virtio-net header (nonzero): Tx overwrites it unread
 // GUEST_TSO4/6 (5.1.6.4): one large TCP segment the device did not cut (a
@@ -50,14 +50,14 @@ struct alignas(64) Packet {
     uint32_t rss_hash;
     uint32_t ol_flags;   // pkt::k* bits
     uint16_t tso_segsz;  // kTxTcpSeg: payload bytes per segment; kRxGsoTcp4/6: the device's MSS
-    uint16_t reserved;
-    uint16_t data_off;  // data starts at buf_va + data_off
-    uint16_t data_len;  // bytes of data in this segment
-    uint16_t buf_len;   // headroom + data room
-    uint16_t nb_segs;   // segments in the chain (first segment)
-    uint16_t port;      // input port
-    uint16_t queue;     // input queue
-    uint8_t l2_len;     // Tx checksum offload: header lengths
+    uint16_t rss_type;   // kRxRssHash: what rss_hash was computed over (virtio's hash_report, 5.1.6.4.3.4)
+    uint16_t data_off;   // data starts at buf_va + data_off
+    uint16_t data_len;   // bytes of data in this segment
+    uint16_t buf_len;    // headroom + data room
+    uint16_t nb_segs;    // segments in the chain (first segment)
+    uint16_t port;       // input port
+    uint16_t queue;      // input queue
+    uint8_t l2_len;      // Tx checksum offload: header lengths
     uint8_t l4_len;
     uint16_t l3_len;
 
@@ -96,6 +96,7 @@ struct alignas(64) Packet {
         next = nullptr;
         pkt_len = 0;
         rss_hash = 0;
+        rss_type = 0;
         ol_flags = 0;
         tso_segsz = 0;
         data_off = headroom;

@@ -10,8 +10,9 @@
 // (the first connect or accept), reply_timeout_ms=N (each answer of the back end), and a 0|1 switch per feature:
 // packed, in_order, event_idx, access_platform, order_platform, notification_data, mrg_rxbuf, csum, guest_csum,
 // host_tso4, host_tso6, mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx, ctrl_mac_addr, guest_announce,
-// speed_duplex, and, off by default, vlan_filter (a device with it drops tagged frames of every VLAN not added)
-// and guest_tso4, guest_tso6 (Rx frames may be 64 KiB TCP segments: pkt::kRxGsoTcp4/6). The control-queue
+// speed_duplex, rss (with rss_types=ip+tcp+udp), and, off by default, vlan_filter (a device with it drops tagged
+// frames of every VLAN not added), guest_tso4, guest_tso6 (Rx frames may be 64 KiB TCP segments:
+// pkt::kRxGsoTcp4/6) and hash_report (every frame's RSS hash in Packet::rss_hash; 20-byte headers). The control-queue
 // features are never negotiated over vhost-user: see docs/vhost-user.md. A feature switched on is asked for, not
 // forced: the device may not offer it. An unknown key or a malformed value is an error.
 #pragma once
@@ -41,6 +42,8 @@ struct DeviceSpec {
     // allmulti=0|1, vlans=ID[+ID...] (asks for vlan_filter).
     std::optional<bool> promiscuous, all_multicast;
     std::vector<uint16_t> vlans;
+    // rss_types=ip+tcp+udp (each IPv4 and IPv6): what RSS and hash reports hash; empty: all three.
+    std::optional<uint32_t> rss_types;
     uint16_t mtu = 1500;
     int timeout_ms = 5000;
     int reply_timeout_ms = 5000;

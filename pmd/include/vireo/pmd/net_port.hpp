@@ -63,6 +63,19 @@ struct LinkSpeed {
 };
 std::string to_string(const LinkSpeed& s);  // "10000 Mbit/s full-duplex", "speed unknown"
 
+// Receive-side scaling (virtio 1.2 5.1.6.5.7): the device hashes each frame
+// (Toeplitz, with `key`, over the fields `hash_types` name) and puts it on
+// receive queue table[hash % table.size()]. Empty or zero fields take the
+// defaults rss_config() shows: the device-string's rss_types (or IPv4/IPv6,
+// TCP and UDP, as far as the device supports them), a 40-byte key (the
+// well-known Toeplitz verification key), 128 entries (or the device's
+// maximum) spreading the queue pairs round robin.
+struct RssConfig {
+    uint32_t hash_types = 0;      // virtio::kHashType* bits
+    std::vector<uint8_t> key;     // at most the device's rss_max_key_size bytes
+    std::vector<uint16_t> table;  // queue pair per entry; a power of two, at most the device's maximum
+};
+
 class NetPort {
 public:
     // Parses the device string, connects the transport and checks the device's
@@ -129,6 +142,16 @@ public:
     void set_mac(const std::array<uint8_t, 6>& mac);
     void vlan_filter_add(uint16_t vid);
     void vlan_filter_remove(uint16_t vid);
+    // RSS (5.1.6.5.7; feature rss, on by default): sent at every start, with
+    // the queue pair count, instead of VQ_PAIRS_SET; set_rss() changes it
+    // (before start: kept for it). With HASH_REPORT (hash_report=1) each
+    // received frame carries the hash in Packet::rss_hash and what it covers
+    // in rss_type (pkt::kRxRssHash); without RSS the hash types and key go
+    // out as HASH_CONFIG. Throws naming the missing feature or bad value.
+    void set_rss(const RssConfig& c);
+    RssConfig rss_config() const;  // what is (or will be) set, defaults filled in
+    uint32_t rss_hash_types_supported() const noexcept { return config_.supported_hash_types; }
+
     // GUEST_ANNOUNCE (5.1.6.5.4): after a live migration the device sets
     // VIRTIO_NET_S_ANNOUNCE and signals a configuration change;
     // poll_config_change() then sends a RARP for the port's MAC on Tx queue 0
@@ -174,8 +197,9 @@ private:
     struct Watcher;  // the connection's thread (net_port_link.cpp)
 
     void negotiate();
-    void bring_up();   // the handshake, queues, DRIVER_OK, refill; opens the gate
-    void take_down();  // closes the gate, resets the device, every buffer back
+    void check_ring_fits(uint16_t queues);  // ring= against the first `queues` queues' maximum size
+    void bring_up();                        // the handshake, queues, DRIVER_OK, refill; opens the gate
+    void take_down();                       // closes the gate, resets the device, every buffer back
     void close_gate();
     void create_queues();
     void destroy_queues();
@@ -186,6 +210,7 @@ private:
     void filters_from_spec();  // at open: promisc=, allmulti=, mac= (PCI), vlans=
     void apply_filters();      // after DRIVER_OK: every setting the application made
     void announce();           // one RARP on Tx queue 0, then ANNOUNCE_ACK
+    void send_rss();           // RSS_CONFIG (or HASH_CONFIG) with rss_config()
 
     std::unique_ptr<Transport> transport_;
     DeviceSpec spec_;

@@ -82,6 +82,10 @@ struct NetConfig {
     // back end never sees it (QEMU handles it in its own device model), so
     // queue pairs are switched with SET_VRING_ENABLE there.
     bool control_queue_processed = true;
+    // With VIRTIO_NET_F_RSS or HASH_REPORT (5.1.4): the device's limits.
+    uint8_t rss_max_key_size = 0;
+    uint16_t rss_max_indirection_table_length = 0;
+    uint32_t supported_hash_types = 0;  // virtio::kHashType* bits
 };
 
 // A device that can go away and come back (vhost-user), through

@@ -152,6 +152,36 @@ struct NetHdrMrg {
 };
 static_assert(sizeof(NetHdrMrg) == 12);
 
+// With VIRTIO_NET_F_HASH_REPORT, both ways (5.1.6): virtio_net_hdr_v1_hash.
+struct NetHdrHash {
+    NetHdrMrg hdr;
+    uint32_t hash_value;
+    uint16_t hash_report;  // kHashReport*
+    uint16_t padding;
+};
+static_assert(sizeof(NetHdrHash) == 20);
+// 5.1.6.4.3.4 hash_report: what the hash was computed over.
+inline constexpr uint16_t kHashReportNone = 0;
+inline constexpr uint16_t kHashReportIpv4 = 1;
+inline constexpr uint16_t kHashReportTcpv4 = 2;
+inline constexpr uint16_t kHashReportUdpv4 = 3;
+inline constexpr uint16_t kHashReportIpv6 = 4;
+inline constexpr uint16_t kHashReportTcpv6 = 5;
+inline constexpr uint16_t kHashReportUdpv6 = 6;
+inline constexpr uint16_t kHashReportIpv6Ex = 7;
+inline constexpr uint16_t kHashReportTcpv6Ex = 8;
+inline constexpr uint16_t kHashReportUdpv6Ex = 9;
+// 5.1.6.4.3.1 supported_hash_types / hash_types bits.
+inline constexpr uint32_t kHashTypeIpv4 = 1u << 0;
+inline constexpr uint32_t kHashTypeTcpv4 = 1u << 1;
+inline constexpr uint32_t kHashTypeUdpv4 = 1u << 2;
+inline constexpr uint32_t kHashTypeIpv6 = 1u << 3;
+inline constexpr uint32_t kHashTypeTcpv6 = 1u << 4;
+inline constexpr uint32_t kHashTypeUdpv6 = 1u << 5;
+inline constexpr uint32_t kHashTypeIpEx = 1u << 6;
+inline constexpr uint32_t kHashTypeTcpEx = 1u << 7;
+inline constexpr uint32_t kHashTypeUdpEx = 1u << 8;
+
 inline constexpr uint8_t kNetHdrFNeedsCsum = 1;
 inline constexpr uint8_t kNetHdrFDataValid = 2;
 inline constexpr uint8_t kNetHdrFRscInfo = 4;
@@ -182,6 +212,14 @@ inline constexpr uint8_t kNetCtrlClassAnnounce = 3;
 inline constexpr uint8_t kNetCtrlAnnounceAck = 0;
 inline constexpr uint8_t kNetCtrlClassMq = 4;
 inline constexpr uint8_t kNetCtrlMqVqPairsSet = 0;  // data: le16 virtqueue_pairs
+// 5.1.6.5.7.1 RSS: le32 hash_types; le16 indirection_table_mask; le16
+// unclassified_queue; le16 indirection_table[mask + 1]; le16 max_tx_vq; u8
+// hash_key_length; u8 hash_key_data[]. Queue numbers are receive queue
+// indexes (0 = receiveq1), i.e. queue pairs.
+inline constexpr uint8_t kNetCtrlMqRssConfig = 1;
+// 5.1.6.5.6.4 hash reports without RSS: le32 hash_types; le16 reserved[4];
+// u8 hash_key_length; u8 hash_key_data[].
+inline constexpr uint8_t kNetCtrlMqHashConfig = 2;
 inline constexpr uint8_t kNetCtrlOk = 0;
 
 }  // namespace vireo::virtio
