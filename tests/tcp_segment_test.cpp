@@ -229,7 +229,9 @@ TEST(TcpSegmentPort, WithoutHostTsoVireoCutsTheSegment) {
             Packet* f = to_chain(rebuilt.pool, std::vector<uint8_t>(v.begin() + 12, v.end()), 2048);
             f->ol_flags = pkt::kTxIpv4 | (c.device_csum ? pkt::kTxTcpCsum : 0);
             f->l2_len = 14, f->l3_len = 20, f->l4_len = kTcpHdr;
-            if (c.device_csum) EXPECT_EQ(h.csum_start, 34);
+            if (c.device_csum) {
+                EXPECT_EQ(h.csum_start, 34);
+            }
             frames.push_back(f);
         }
         expect_segments(s, frames.data(), static_cast<uint16_t>(frames.size()), 1448, c.device_csum);
@@ -294,7 +296,7 @@ TEST(TcpSegmentPort, ALargeReceivedSegmentCarriesItsMss) {
     }
     h.num_buffers = static_cast<uint16_t>(done.size());
     std::memcpy(stream.data(), &h, 12);
-    std::memcpy(stream.data() + 12, f.data(), f.size());
+    std::copy(f.begin(), f.end(), stream.begin() + 12);
     size_t at = 0;
     for (DevBuffer& b : done) {
         std::memcpy(b.segs[0].va, stream.data() + at, b.written);
