@@ -180,6 +180,99 @@ TEST(Fwd, RxonlyCountsEveryFrame) {
     EXPECT_EQ(json_number(j, "tx_packets"), 0) << j;
 }
 
+// What tcpdump -r -nn -e -xx prints, packet by packet: the length from its
+// header line ("..., length 1000: ...") and the bytes from the hex lines.
+struct Dumped {
+    uint32_t length = 0;
+    std::vector<uint8_t> bytes;
+};
+std::vector<Dumped> tcpdump_read(const std::string& file, std::string& err) {
+    std::vector<Dumped> out;
+    FILE* f = ::popen(("tcpdump -r " + file + " -nn -e -xx 2>&1").c_str(), "r");
+    if (f == nullptr) return out;
+    char line[512];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        std::string l(line);
+        if (l.rfind("\t0x", 0) == 0) {
+            if (out.empty()) continue;
+            std::istringstream hex(l.substr(l.find(':') + 1));
+            std::string word;
+            while (hex >> word)
+                for (size_t i = 0; i + 1 < word.size(); i += 2)
+                    out.back().bytes.push_back(static_cast<uint8_t>(std::stoul(word.substr(i, 2), nullptr, 16)));
+        } else if (const size_t at = l.find(", length "); at != std::string::npos) {
+            out.push_back({static_cast<uint32_t>(std::stoul(l.substr(at + 9))), {}});
+        } else if (l.find("reading from file") == std::string::npos) {
+            err += l;
+        }
+    }
+    ::pclose(f);
+    return out;
+}
+
+// --pcap: vireo-fwd (io, one port forwarding to itself) writes every frame it
+// receives and every frame it sends; tcpdump reads the file back and each
+// frame V sent is there twice, cut at the snaplen, with its real length.
+// Then port=, count=: exactly that many.
+TEST(Fwd, PcapWritesWhatTcpdumpReadsBack) {
+    Chain c;
+    ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
+    const std::string pcap = peer_socket("capture") + ".pcapng";
+    {
+        Fwd fwd({"--forward-mode=io", "--cores=0", "--stats-period=0", "--json=" + c.json,
+                 "--pcap=" + pcap + ",snaplen=200", "vhost-user:" + c.tp1 + std::string(",mac=") + kVMac});
+        ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+        auto v = NetPort::open("vhost-user:" + c.tp0 + ",mac=" + kVMac, c.mem, c.pool);
+        v->start();
+        TrafficOptions o;
+        o.per_queue = 3000;
+        o.size = [](uint64_t s) { return static_cast<uint32_t>(60 + s * 7 % 1455); };
+        TrafficResult r = run_traffic(*v, c.pool, o);
+        EXPECT_TRUE(r.complete() && r.received == o.per_queue) << r.first_problem;
+        EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+        v->stop();
+        const std::string j = read_file(c.json);
+        EXPECT_EQ(json_number(j, "frames", j.find("\"capture\"")), 6000) << j;
+        EXPECT_EQ(json_number(j, "dropped", j.find("\"capture\"")), 0) << j;
+        std::string err;
+        const std::vector<Dumped> got = tcpdump_read(pcap, err);
+        EXPECT_EQ(err, "") << "tcpdump complained";
+        ASSERT_EQ(got.size(), 6000u) << err;
+        std::vector<int> times(3000, 0);
+        for (const Dumped& d : got) {
+            ASSERT_GE(d.bytes.size(), 28u);
+            uint64_t seq;
+            uint32_t len;
+            std::memcpy(&seq, d.bytes.data() + 14, 8);
+            std::memcpy(&len, d.bytes.data() + 22, 4);
+            ASSERT_LT(seq, 3000u);
+            EXPECT_EQ(len, 60 + seq * 7 % 1455) << "the frame's own length field";
+            EXPECT_EQ(d.length, len) << "the length pcapng recorded";
+            EXPECT_EQ(d.bytes.size(), std::min(len, 200u)) << "cut at the snaplen";
+            times[seq]++;
+        }
+        EXPECT_EQ(std::count(times.begin(), times.end(), 2), 3000) << "each frame in and out";
+    }
+    {
+        Fwd fwd({"--forward-mode=io", "--cores=0", "--stats-period=0", "--pcap=" + pcap + ",port=0,queue=0,count=500",
+                 "vhost-user:" + c.tp1 + std::string(",mac=") + kVMac});
+        ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+        auto v = NetPort::open("vhost-user:" + c.tp0 + ",mac=" + kVMac, c.mem, c.pool);
+        v->start();
+        TrafficOptions o;
+        o.per_queue = 2000;
+        o.size = [](uint64_t) { return 64u; };
+        EXPECT_TRUE(run_traffic(*v, c.pool, o).complete());
+        EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+        v->stop();
+        EXPECT_NE(fwd.log().find("--pcap: 500 frame(s) written"), std::string::npos) << fwd.log();
+        std::string err;
+        EXPECT_EQ(tcpdump_read(pcap, err).size(), 500u) << err;
+    }
+    ::unlink(pcap.c_str());
+    EXPECT_EQ(c.pool.in_use(), 0u);
+}
+
 // DPDK's own telemetry client (Debian's dpdk-telemetry.py) reads vireo-fwd:
 // the frames it counts match what was sent and what the JSON summary says.
 TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {

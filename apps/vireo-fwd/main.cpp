@@ -16,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "capture.hpp"
 #include "cpu_claims.hpp"
 #include "idle.hpp"
 #include "options.hpp"
@@ -199,6 +200,8 @@ int run(const Options& o) {
             return 2;
         }
     }
+    std::unique_ptr<FwdCapture> capture;
+    if (!o.capture.file.empty()) capture = std::make_unique<FwdCapture>(o.capture, ports, streams);
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     for (size_t w = 0; w < workers; w++)
@@ -295,6 +298,12 @@ int run(const Options& o) {
     info.wakeups = idle_counters.wakeups.load();
     info.asleep_s = static_cast<double>(idle_counters.asleep_ns.load()) / 1e9;
     for (const Stream& st : streams) info.first_bursts_resent += st.first_bursts > 1 ? st.first_bursts - 1 : 0;
+    if (capture != nullptr) {
+        capture->finish();
+        info.capture_file = o.capture.file;
+        info.captured = capture->frames();
+        info.capture_dropped = capture->dropped();
+    }
     for (NetPort* p : ports) p->stop();
     info.pool_size = pool.size();
     info.pool_in_use_after_stop = pool.in_use();

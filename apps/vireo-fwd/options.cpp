@@ -72,6 +72,32 @@ Mode mode_of(const std::string& v) {
     bad("unknown forwarding mode '" + v + "': use io, mac, macswap, txonly, rxonly or flowgen");
 }
 
+// --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]
+CaptureOptions capture_of(const std::string& v) {
+    CaptureOptions c;
+    size_t at = v.find(',');
+    c.file = v.substr(0, at);
+    if (c.file.empty()) bad("--pcap wants a file name first, e.g. --pcap=/tmp/a.pcapng,port=0");
+    while (at != std::string::npos) {
+        const size_t next = v.find(',', at + 1);
+        const std::string item = v.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+        const size_t eq = item.find('=');
+        const std::string k = item.substr(0, eq), x = eq == std::string::npos ? "" : item.substr(eq + 1);
+        if (k == "port")
+            c.port = static_cast<int>(number("--pcap port", x, 0, 1023));
+        else if (k == "queue")
+            c.queue = static_cast<int>(number("--pcap queue", x, 0, 127));
+        else if (k == "snaplen")
+            c.snaplen = static_cast<uint32_t>(number("--pcap snaplen", x, 64, 262144));
+        else if (k == "count")
+            c.count = number("--pcap count", x, 1, ~0ul >> 2);
+        else
+            bad("--pcap: '" + item + "' is not port=N, queue=Q, snaplen=S or count=C");
+        at = next;
+    }
+    return c;
+}
+
 }  // namespace
 
 const char* to_string(Mode m) {
@@ -108,6 +134,10 @@ const char* usage() {
            "  --rss[=TYPES]          RSS with hash reports on every device (hash_report=1; TYPES: ip, tcp, udp\n"
            "                         joined by +, default all): frames spread over --rxq queues by flow\n"
            "  --disable-rss          rss=0 on every device (MQ's default steering instead)\n"
+           "  --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]\n"
+           "                         write what the ports receive and send to a pcapng file (tcpdump -r reads it),\n"
+           "                         off the data path: frames the writer cannot keep up with are counted, not\n"
+           "                         waited for. Default: every port and queue, snaplen 65535, no count limit\n"
            "  --enable-lro           take large TCP segments whole (guest_tso4=1,guest_tso6=1 on every device)\n"
            "                         and send them on whole: the Tx device's TSO, or vireo cuts them\n"
            "  --telemetry[=PREFIX]   serve DPDK telemetry (dpdk-telemetry.py -f PREFIX; default prefix vireo);\n"
@@ -159,6 +189,8 @@ Options parse_options(int argc, char** argv) {
             o.rss = has_val ? val : "ip+tcp+udp";
         else if (key == "--disable-rss")
             o.disable_rss = true;
+        else if (key == "--pcap")
+            o.capture = capture_of(value());
         else if (key == "--telemetry")
             o.telemetry = has_val ? val : "vireo";
         else if (key == "--file-prefix")

@@ -13,6 +13,13 @@ namespace vireo::fwd {
 
 enum class Mode { Io, Mac, MacSwap, TxOnly, RxOnly, FlowGen };
 
+struct CaptureOptions {
+    std::string file;           // empty: no capture
+    int port = -1, queue = -1;  // -1: all
+    uint32_t snaplen = 65535;
+    uint64_t count = 0;  // 0: until the end
+};
+
 struct Options {
     std::vector<std::string> devices;  // device strings, one port each, in port order
     Mode mode = Mode::Io;
@@ -33,6 +40,7 @@ struct Options {
     bool large_segments = false;                   // --enable-lro: guest_tso4/6 on every device
     std::string rss;                               // --rss[=ip+tcp+udp]: hash_report=1 (and rss_types) on every device
     bool disable_rss = false;                      // --disable-rss: rss=0 on every device
+    CaptureOptions capture;                        // --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]
     std::string telemetry;                         // --telemetry[=PREFIX] / --file-prefix=PREFIX: serve DPDK telemetry
     uint32_t sleep_when_idle = 0;                  // --sleep-when-idle[=POLLS]: empty rounds before sleeping (0: off)
     uint32_t mbufs = 0;                            // --total-num-mbufs (0: sized from rings and cores)

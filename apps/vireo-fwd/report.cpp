@@ -154,6 +154,9 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
     if (info.sleep_when_idle != 0)
         out += "--sleep-when-idle: slept " + std::to_string(info.sleeps) + " time(s), " + fmt("%.2f", info.asleep_s) +
                " s in all; " + std::to_string(info.wakeups) + " woken by a frame\n";
+    if (!info.capture_file.empty())
+        out += "--pcap: " + std::to_string(info.captured) + " frame(s) written to " + info.capture_file + ", " +
+               std::to_string(info.capture_dropped) + " dropped (the writer fell behind)\n";
     if (info.first_bursts_resent != 0)
         out += "--tx-first: first bursts sent again " + std::to_string(info.first_bursts_resent) +
                " time(s) (loops that had lost every frame)\n";
@@ -214,6 +217,10 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
     j += "],\n  \"sleep_when_idle\": {\"polls\": " + std::to_string(info.sleep_when_idle) +
          ", \"sleeps\": " + std::to_string(info.sleeps) + ", \"wakeups\": " + std::to_string(info.wakeups) +
          ", \"asleep_s\": " + fmt("%.3f", info.asleep_s) + "}";
+    if (!info.capture_file.empty())
+        j += ",\n  \"capture\": {\"file\": " + json_string(info.capture_file) +
+             ", \"frames\": " + std::to_string(info.captured) +
+             ", \"dropped\": " + std::to_string(info.capture_dropped) + "}";
     j += ",\n  \"first_bursts_resent\": " + std::to_string(info.first_bursts_resent) +
          ",\n  \"pool\": {\"size\": " + std::to_string(info.pool_size) +
          ", \"in_use_after_stop\": " + std::to_string(info.pool_in_use_after_stop) +

@@ -58,6 +58,8 @@ struct RunInfo {
     uint32_t sleep_when_idle = 0;        // --sleep-when-idle's rounds (0: off)
     uint64_t sleeps = 0, wakeups = 0;    // its sleeps, and those a frame ended
     double asleep_s = 0;                 // time asleep, summed over threads
+    std::string capture_file;            // --pcap ("" when off)
+    uint64_t captured = 0, capture_dropped = 0;
 };
 
 std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);

@@ -117,6 +117,8 @@ void generate(Stream& s) {
             make_frame<M>(s, b[i], extra);
         }
     }
+    if (s.capture_tx != nullptr) [[unlikely]]
+        s.capture_tx->offer(b, n, s.tx_port, s.txq, CaptureDirection::Tx);
     const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
     if (sent < n) {
         PacketPool::free_bulk(b + sent, n - sent);
@@ -165,6 +167,8 @@ void forward(Stream& s) {
         const uint16_t n = s.rx->rx_burst(s.rxq, b, s.burst);
         if (n == 0) return;
         s.received += n;
+        if (s.capture_rx != nullptr) [[unlikely]]
+            s.capture_rx->offer(b, n, s.rx_port, s.rxq, CaptureDirection::Rx);
         if constexpr (M == Mode::RxOnly) {
             PacketPool::free_bulk(b, n);
             return;
@@ -175,6 +179,8 @@ void forward(Stream& s) {
                 for (uint16_t i = 0; i < n; i++) swap_macs(b[i]->data());
             }
             if (s.rx_large_segments) mark_large_segments(b, n);
+            if (s.capture_tx != nullptr) [[unlikely]]
+                s.capture_tx->offer(b, n, s.tx_port, s.txq, CaptureDirection::Tx);
             const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
             if (sent < n) {
                 PacketPool::free_bulk(b + sent, n - sent);

@@ -12,6 +12,7 @@
 
 #include "options.hpp"
 #include "vireo/mempool/packet_pool.hpp"
+#include "vireo/pmd/capture.hpp"
 #include "vireo/pmd/net_port.hpp"
 
 namespace vireo::fwd {
@@ -29,6 +30,9 @@ struct alignas(64) Stream {
     // The Rx port negotiated GUEST_TSO4/6: a large TCP segment it delivers
     // leaves as one (pkt::kTxTcpSeg: the Tx port's TSO, or vireo cuts it).
     bool rx_large_segments = false;
+    // --pcap: the ring this stream's received / sent bursts are offered to (nullptr: not captured).
+    CaptureRing* capture_rx = nullptr;
+    CaptureRing* capture_tx = nullptr;
     std::array<uint8_t, 6> src_mac{}, dst_mac{};  // mac mode and generated frames
     // Generated frames (txonly, flowgen, --tx-first).
     PacketPool* pool = nullptr;
