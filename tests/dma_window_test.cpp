@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/fake_backend.hpp"
+#include "support/fake_transport.hpp"
 #include "support/peer_env.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
@@ -209,6 +210,29 @@ void check_only_the_window_is_given(bool va) {
 
 TEST(Window, TheBackEndIsGivenOnlyTheWindowPa) { check_only_the_window_is_given(false); }
 TEST(Window, TheBackEndIsGivenOnlyTheWindowIotlb) { check_only_the_window_is_given(true); }
+
+// Without ring=, a window's queues are deep (DmaWindow::ring_depth: the
+// back end's writes leave its core's cache before vireo copies them out), as
+// deep as the device allows; ring=N and direct DMA keep what they had.
+TEST(Window, QueuesAreDeepUnlessTheRingSizeIsGiven) {
+    DmaMemory mem(app_memory());
+    PacketPool pool(mem, {.count = 512, .cache_size = 0});
+    const uint64_t offered = virtio::bit(virtio::feature::kVersion1) | virtio::bit(virtio::feature::kAccessPlatform);
+    auto ring_of = [&](const std::string& dev, uint16_t device_most) {
+        auto t = std::make_unique<FakeTransport>(offered);
+        t->max_queue = device_most;
+        NetPort port(std::move(t), parse_device_string("vhost-user:/fake" + dev), mem, pool, 0);
+        EXPECT_EQ(port.dma_plan().arrangement, dev.find("window") != std::string::npos ? DmaArrangement::Window
+                                                                                        : DmaArrangement::Direct);
+        return port.ring_size();
+    };
+    EXPECT_EQ(ring_of(",dma=window", 0), 1024);
+    EXPECT_EQ(ring_of(",dma=window", 768), 512) << "a split ring's size is a power of two within the device's";
+    EXPECT_EQ(ring_of(",dma=window", 256), 256);
+    EXPECT_EQ(ring_of(",dma=window,ring=128", 0), 128);
+    EXPECT_EQ(ring_of(",dma=direct", 0), 256);
+    EXPECT_EQ(ring_of("", 0), 256);
+}
 
 // A bad value names the choices.
 TEST(Window, DeviceStringRejectsAnUnknownArrangement) {

@@ -172,10 +172,10 @@ int run(const Options& o) {
     std::printf(" (%s)\n", place.note.c_str());
     for (size_t i = 0; i < ports.size(); i++)
         std::printf(
-            "port %zu: %s  mac %s  %u queue pair(s)  features 0x%llx  data path %s\n"
+            "port %zu: %s  mac %s  %u queue pair(s) of %u descriptors  features 0x%llx  data path %s\n"
             "        iova %s: %s\n",
             i, ports[i]->describe().c_str(), mac_text(ports[i]->mac()).c_str(), ports[i]->queue_pairs(),
-            static_cast<unsigned long long>(ports[i]->features()), ports[i]->data_path().c_str(),
+            ports[i]->ring_size(), static_cast<unsigned long long>(ports[i]->features()), ports[i]->data_path().c_str(),
             std::string(to_string(ports[i]->iova_mode())).c_str(), ports[i]->dma_plan().why.c_str());
     std::fflush(stdout);
 

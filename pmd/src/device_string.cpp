@@ -109,6 +109,7 @@ DeviceSpec parse_device_string(const std::string& s) {
             d.queues = static_cast<uint16_t>(number(s, key, v, 1, 128));
         } else if (key == "ring") {
             d.ring = static_cast<uint16_t>(number(s, key, v, 2, 32768));
+            d.ring_given = true;
         } else if (key == "server") {
             d.server = number(s, key, v, 0, 1) != 0;
         } else if (key == "reconnect") {

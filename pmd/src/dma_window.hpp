@@ -19,6 +19,7 @@
 // inner ones: one more indirect call per burst, the copies, nothing else.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <memory>
 
@@ -38,6 +39,19 @@ public:
     DmaWindow(const DmaPlan& plan, const DmaMemoryOptions& like, uint16_t pairs, uint16_t ring, uint16_t headroom,
               uint16_t data_room);
     DmaMemory& memory() noexcept { return mem_; }
+    // Descriptors per queue when the device string names no ring size: deep.
+    // Every frame is copied out of the window, and under load the back end
+    // fills the whole Rx ring ahead of vireo. With 256 descriptors the lines
+    // it wrote are still in its CPU's private cache when vireo copies them, and
+    // each one crosses between the cores (bench/copy_ceiling.cpp: 4.5 Mpps at
+    // 1518 bytes here); with 1024 (1.5 MiB of frames ahead, more than a core's
+    // L2) they have moved on to the shared L3 first (21 Mpps), and dma=window
+    // keeps 0.8x of direct DMA at 1518 bytes instead of 0.3x (docs/perf.md).
+    // `device_most` is the device's limit for the first pair (0: none).
+    static uint16_t ring_depth(uint16_t device_most) noexcept {
+        constexpr uint16_t kDeep = 1024;
+        return device_most != 0 && device_most < kDeep ? std::bit_floor(device_most) : kDeep;
+    }
     // Slots per queue pair: a full Rx ring, a full Tx ring and two bursts in hand.
     static uint32_t slots_per_pair(uint16_t ring) noexcept { return 2u * ring + 128u; }
 

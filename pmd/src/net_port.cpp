@@ -2,6 +2,7 @@
 // data paths are in data_paths.cpp; the IOVA rule in iova/src/iova_policy.cpp.
 #include "vireo/pmd/net_port.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 
@@ -96,6 +97,10 @@ void NetPort::negotiate() {
                         " when the port opened: close the port and open it again");
         if (p.ok) p.why = "window, from " + arrangement.why + ": " + p.why;
         plan_ = std::move(p);
+        if (!spec_.ring_given) {
+            const uint16_t a = transport_->max_queue_size(0), b = transport_->max_queue_size(1);
+            spec_.ring = detail::DmaWindow::ring_depth(a == 0 ? b : b == 0 ? a : std::min(a, b));
+        }
     } else {
         plan_ = plan_for_memory(dma_facts_of(*transport_, spec_), mem_.mode(), mem_.pa_source(), describe());
     }

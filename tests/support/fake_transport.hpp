@@ -25,7 +25,7 @@ public:
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
     void reset() override { status_ = 0; }
-    uint16_t max_queue_size(uint16_t) override { return 0; }
+    uint16_t max_queue_size(uint16_t) override { return max_queue; }
     void setup_queue(const QueueAreas& q) override {
         std::lock_guard<std::mutex> g(lock);
         if (q.index >= areas.size()) areas.resize(q.index + 1);
@@ -57,6 +57,7 @@ public:
     int attached = 0;
     bool refuse_features = false;
     uint16_t max_pairs = 1;
+    uint16_t max_queue = 0;  // what max_queue_size() says of every queue (0: no limit)
     // What net_config() reports; config_changed makes poll_config_change() say so once.
     uint16_t net_status = 1;
     uint32_t speed_mbps = NetConfig::kSpeedUnknown;

@@ -2,7 +2,7 @@
 //
 //   vhost-user:/path/sock,queues=2,packed=1,in_order=1,mrg_rxbuf=1,server=1
 //
-// Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue),
+// Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue; default 256, 1024 with dma=window),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
 // default 1), iova=auto|pa|va, dma=direct|window (what the device may reach:
 // iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff (PCI: set
@@ -31,7 +31,8 @@ struct DeviceSpec {
     enum class Kind { VhostUser, Pci } kind = Kind::VhostUser;
     std::string path;  // vhost-user socket, or PCI address
     uint16_t queues = 1;
-    uint16_t ring = 256;
+    uint16_t ring = 256;     // dma=window without ring=: DmaWindow::ring_depth()
+    bool ring_given = false;  // ring=N was in the string
     bool server = false;
     bool reconnect = true;
     std::optional<IovaMode> iova;       // empty: auto

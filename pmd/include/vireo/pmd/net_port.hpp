@@ -189,7 +189,7 @@ public:
     // Sums over every queue pair.
     QueueStats rx_totals() const;
     QueueStats tx_totals() const;
-    // Descriptors per queue (the device string's ring=), for sizing pools.
+    // Descriptors per queue: the device string's ring=, or the default of its DMA arrangement.
     uint16_t ring_size() const noexcept { return spec_.ring; }
     void reset_stats();
 
