@@ -133,7 +133,8 @@ int main(int argc, char** argv) {
         }
         const unsigned size = arg(a, "size", 0), ring = arg(a, "ring", 0), m = arg(a, "ms", 0), r = arg(a, "rounds", 0);
         if (size + ring + m + r == 0) {
-            std::fprintf(stderr, "usage: vireo-bench-copy-ceiling [--size=N] [--ring=N] [--ms=N] [--rounds=N] [--cpus=A,B]\n");
+            std::fprintf(stderr,
+                         "usage: vireo-bench-copy-ceiling [--size=N] [--ring=N] [--ms=N] [--rounds=N] [--cpus=A,B]\n");
             return 2;
         }
         if (size) sh.size = std::min(size, kSlotBytes);

@@ -222,8 +222,8 @@ TEST(Window, QueuesAreDeepUnlessTheRingSizeIsGiven) {
         auto t = std::make_unique<FakeTransport>(offered);
         t->max_queue = device_most;
         NetPort port(std::move(t), parse_device_string("vhost-user:/fake" + dev), mem, pool, 0);
-        EXPECT_EQ(port.dma_plan().arrangement, dev.find("window") != std::string::npos ? DmaArrangement::Window
-                                                                                        : DmaArrangement::Direct);
+        EXPECT_EQ(port.dma_plan().arrangement,
+                  dev.find("window") != std::string::npos ? DmaArrangement::Window : DmaArrangement::Direct);
         return port.ring_size();
     };
     EXPECT_EQ(ring_of(",dma=window", 0), 1024);

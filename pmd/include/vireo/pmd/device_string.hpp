@@ -31,7 +31,7 @@ struct DeviceSpec {
     enum class Kind { VhostUser, Pci } kind = Kind::VhostUser;
     std::string path;  // vhost-user socket, or PCI address
     uint16_t queues = 1;
-    uint16_t ring = 256;     // dma=window without ring=: DmaWindow::ring_depth()
+    uint16_t ring = 256;      // dma=window without ring=: DmaWindow::ring_depth()
     bool ring_given = false;  // ring=N was in the string
     bool server = false;
     bool reconnect = true;
