@@ -2,49 +2,37 @@
 // (one writer each, 64-bit aligned stores): a period's figures may be a burst
 // apart, never torn.
 #include "report.hpp"
-#include "vireo/base/hex.hpp"
 
-#include <cstdio>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 
 namespace vireo::fwd {
 namespace {
 
-std::string fmt(const char* f, double a) {
-    char b[64];
-    std::snprintf(b, sizeof b, f, a);
-    return b;
-}
-
-std::string json_string(const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            o += b;
-            continue;
-        }
-        o += c;
-    }
-    return o + "\"";
-}
-
-std::string counters_json(const QueueCounters& c) {
-    return "\"rx_packets\": " + std::to_string(c.rx_packets) + ", \"rx_bytes\": " + std::to_string(c.rx_bytes) +
-           ", \"tx_packets\": " + std::to_string(c.tx_packets) + ", \"tx_bytes\": " + std::to_string(c.tx_bytes) +
-           ", \"drops\": " + std::to_string(c.drops) + ", \"errors\": " + std::to_string(c.errors) +
-           ", \"rx_bursts\": " + std::to_string(c.rx_bursts) + ", \"tx_bursts\": " + std::to_string(c.tx_bursts) +
-           ", \"bounced_bytes\": " + std::to_string(c.bounced_bytes) +
-           ", \"copy_cycles\": " + std::to_string(c.copy_cycles) + ", \"slot_waits\": " + std::to_string(c.slot_waits) +
-           ", \"rx_tso\": " + std::to_string(c.rx_tso) + ", \"tx_tso\": " + std::to_string(c.tx_tso) +
-           ", \"sw_segments\": " + std::to_string(c.sw_segments);
+nlohmann::ordered_json counters_json(const QueueCounters& c) {
+    return {{"rx_packets", c.rx_packets},
+            {"rx_bytes", c.rx_bytes},
+            {"tx_packets", c.tx_packets},
+            {"tx_bytes", c.tx_bytes},
+            {"drops", c.drops},
+            {"errors", c.errors},
+            {"rx_bursts", c.rx_bursts},
+            {"tx_bursts", c.tx_bursts},
+            {"bounced_bytes", c.bounced_bytes},
+            {"copy_cycles", c.copy_cycles},
+            {"slot_waits", c.slot_waits},
+            {"rx_tso", c.rx_tso},
+            {"tx_tso", c.tx_tso},
+            {"sw_segments", c.sw_segments}};
 }
 
 std::string rate_line(const Rate& r) {
-    return "rx " + fmt("%8.3f", r.rx_pps / 1e6) + " Mpps " + fmt("%7.3f", r.rx_bps / 1e9) + " Gbit/s | tx " +
-           fmt("%8.3f", r.tx_pps / 1e6) + " Mpps " + fmt("%7.3f", r.tx_bps / 1e9) + " Gbit/s";
+    return fmt::format("rx {:8.3f} Mpps {:7.3f} Gbit/s | tx {:8.3f} Mpps {:7.3f} Gbit/s", r.rx_pps / 1e6,
+                       r.rx_bps / 1e9, r.tx_pps / 1e6, r.tx_bps / 1e9);
 }
+
+double ratio(uint64_t a, uint64_t b) { return b != 0 ? double(a) / double(b) : 0.0; }
 
 }  // namespace
 
@@ -115,117 +103,117 @@ std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vec
     std::string out;
     for (size_t p = 0; p < ports.size(); p++) {
         const QueueCounters a = prev.total(p), b = now.total(p);
-        out += fmt("[%7.1fs] ", now.t) + "port " + std::to_string(p) + "  " + rate_line(rate(a, b, dt)) + " | drops " +
-               std::to_string(b.drops - a.drops) + " errors " + std::to_string(b.errors - a.errors);
-        if (ports[p]->window() != nullptr) {  // what the bounce window costs, this period
-            const uint64_t frames = (b.rx_packets - a.rx_packets) + (b.tx_packets - a.tx_packets);
-            out += " | window " + fmt("%.1f", dt > 0 ? double(b.bounced_bytes - a.bounced_bytes) * 8 / dt / 1e9 : 0.0) +
-                   " Gbit/s copied, " +
-                   fmt("%.0f", frames ? double(b.copy_cycles - a.copy_cycles) / double(frames) : 0.0) +
-                   " cycles/frame, slot waits " + std::to_string(b.slot_waits - a.slot_waits);
-        }
+        out += fmt::format("[{:7.1f}s] port {}  {} | drops {} errors {}", now.t, p, rate_line(rate(a, b, dt)),
+                           b.drops - a.drops, b.errors - a.errors);
+        if (ports[p]->window() != nullptr)  // what the bounce window costs, this period
+            out += fmt::format(
+                " | window {:.1f} Gbit/s copied, {:.0f} cycles/frame, slot waits {}",
+                dt > 0 ? double(b.bounced_bytes - a.bounced_bytes) * 8 / dt / 1e9 : 0.0,
+                ratio(b.copy_cycles - a.copy_cycles, (b.rx_packets - a.rx_packets) + (b.tx_packets - a.tx_packets)),
+                b.slot_waits - a.slot_waits);
         out += "\n";
         if (now.port[p].size() > 1)
             for (size_t q = 0; q < now.port[p].size(); q++)
-                out += "            q" + std::to_string(q) + "  " +
-                       rate_line(rate(prev.port[p][q], now.port[p][q], dt)) + " | drops " +
-                       std::to_string(now.port[p][q].drops - prev.port[p][q].drops) + "\n";
+                out += fmt::format("            q{}  {} | drops {}\n", q,
+                                   rate_line(rate(prev.port[p][q], now.port[p][q], dt)),
+                                   now.port[p][q].drops - prev.port[p][q].drops);
     }
     return out;
 }
 
 std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info) {
-    std::string out = "---- vireo-fwd summary: " + info.mode + ", " + fmt("%.1f", last.t) + " s ----\n";
+    std::string out = fmt::format("---- vireo-fwd summary: {}, {:.1f} s ----\n", info.mode, last.t);
     for (size_t p = 0; p < ports.size(); p++) {
         const QueueCounters c = last.total(p);
-        const Rate r = rate({}, c, last.t);
-        out += "port " + std::to_string(p) + " " + ports[p]->describe() + "\n  rx " + std::to_string(c.rx_packets) +
-               " packets " + std::to_string(c.rx_bytes) + " bytes, tx " + std::to_string(c.tx_packets) + " packets " +
-               std::to_string(c.tx_bytes) + " bytes, drops " + std::to_string(c.drops) + ", errors " +
-               std::to_string(c.errors) + "\n  average " + rate_line(r) + "\n  mean burst rx " +
-               fmt("%.1f", c.rx_bursts ? double(c.rx_packets) / double(c.rx_bursts) : 0.0) + " tx " +
-               fmt("%.1f", c.tx_bursts ? double(c.tx_packets) / double(c.tx_bursts) : 0.0) + " packets\n";
-        if (!info.faults[p].empty()) out += "  device fault: " + info.faults[p] + "\n";
+        out += fmt::format(
+            "port {} {}\n  rx {} packets {} bytes, tx {} packets {} bytes, drops {}, errors {}\n  average {}\n"
+            "  mean burst rx {:.1f} tx {:.1f} packets\n",
+            p, ports[p]->describe(), c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes, c.drops, c.errors,
+            rate_line(rate({}, c, last.t)), ratio(c.rx_packets, c.rx_bursts), ratio(c.tx_packets, c.tx_bursts));
+        if (!info.faults[p].empty()) out += fmt::format("  device fault: {}\n", info.faults[p]);
         const LinkStatus& l = info.links[p];
         if (l.downs != 0 || !l.up)
-            out += "  link " + std::string(l.up ? "up" : "down: " + l.reason) + "; lost " + std::to_string(l.downs) +
-                   " time(s), came back " + std::to_string(l.reconnects) + " time(s)\n";
+            out += fmt::format("  link {}; lost {} time(s), came back {} time(s)\n", l.up ? "up" : "down: " + l.reason,
+                               l.downs, l.reconnects);
     }
     if (info.sleep_when_idle != 0)
-        out += "--sleep-when-idle: slept " + std::to_string(info.sleeps) + " time(s), " + fmt("%.2f", info.asleep_s) +
-               " s in all; " + std::to_string(info.wakeups) + " woken by a frame\n";
+        out += fmt::format("--sleep-when-idle: slept {} time(s), {:.2f} s in all; {} woken by a frame\n", info.sleeps,
+                           info.asleep_s, info.wakeups);
     if (!info.capture_file.empty())
-        out += "--pcap: " + std::to_string(info.captured) + " frame(s) written to " + info.capture_file + ", " +
-               std::to_string(info.capture_dropped) + " dropped (the writer fell behind)\n";
+        out += fmt::format("--pcap: {} frame(s) written to {}, {} dropped (the writer fell behind)\n", info.captured,
+                           info.capture_file, info.capture_dropped);
     if (info.first_bursts_resent != 0)
-        out += "--tx-first: first bursts sent again " + std::to_string(info.first_bursts_resent) +
-               " time(s) (loops that had lost every frame)\n";
-    out += "buffers: " + std::to_string(info.pool_size - info.pool_in_use_after_stop) + " of " +
-           std::to_string(info.pool_size) + " back in the pool" +
-           (info.pool_in_use_after_stop == 0 ? " (none leaked)"
-                                             : " -- " + std::to_string(info.pool_in_use_after_stop) + " LEAKED") +
-           "\n";
+        out += fmt::format("--tx-first: first bursts sent again {} time(s) (loops that had lost every frame)\n",
+                           info.first_bursts_resent);
+    const uint64_t leaked = info.pool_in_use_after_stop;
+    out += fmt::format("buffers: {} of {} back in the pool{}\n", info.pool_size - leaked, info.pool_size,
+                       leaked == 0 ? std::string(" (none leaked)") : fmt::format(" -- {} LEAKED", leaked));
     return out;
 }
 
 std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info) {
-    std::string j = "{\n  \"forward_mode\": " + json_string(info.mode) + ",\n  \"duration_s\": " + fmt("%.3f", last.t) +
-                    ",\n  \"cores\": [";
-    for (size_t i = 0; i < info.cores.size(); i++) j += (i ? ", " : "") + std::to_string(info.cores[i]);
-    j += "],\n  \"placement\": " + json_string(info.placement) + ",\n  \"ports\": [\n";
+    using Json = nlohmann::ordered_json;  // the fields in the order a reader expects them
+    Json j = {{"forward_mode", info.mode},
+              {"duration_s", last.t},
+              {"cores", info.cores},
+              {"placement", info.placement},
+              {"ports", Json::array()}};
     for (size_t p = 0; p < ports.size(); p++) {
         const NetPort& port = *ports[p];
         const QueueCounters c = last.total(p);
         const Rate r = rate({}, c, last.t);
-        j += "    {\"id\": " + std::to_string(p) + ", \"device\": " + json_string(info.devices[p]) +
-             ", \"features\": \"" + hex(port.features()) + "\", \"iova_mode\": \"" +
-             std::string(to_string(port.iova_mode())) + "\", \"dma\": \"" +
-             std::string(to_string(port.dma_plan().arrangement)) +
-             "\", \"data_path\": " + json_string(port.data_path()) +
-             ", \"iova_why\": " + json_string(port.dma_plan().why) + ", " + counters_json(c) +
-             ", \"rx_pps\": " + fmt("%.1f", r.rx_pps) + ", \"tx_pps\": " + fmt("%.1f", r.tx_pps) +
-             ", \"fault\": " + json_string(info.faults[p]) +
-             ", \"link\": {\"up\": " + (info.links[p].up ? "true" : "false") +
-             ", \"reason\": " + json_string(info.links[p].reason) +
-             ", \"downs\": " + std::to_string(info.links[p].downs) +
-             ", \"reconnects\": " + std::to_string(info.links[p].reconnects) +
-             ", \"speed\": " + json_string(p < info.speeds.size() ? info.speeds[p] : "") +
-             ", \"announcements\": " + std::to_string(port.announcements()) + "}" + ",\n     \"queues\": [";
-        for (size_t q = 0; q < last.port[p].size(); q++)
-            j += std::string(q ? ", " : "") + "{\"queue\": " + std::to_string(q) + ", " +
-                 counters_json(last.port[p][q]) + "}";
-        j += "]}" + std::string(p + 1 < ports.size() ? "," : "") + "\n";
+        Json o = {{"id", p},
+                  {"device", info.devices[p]},
+                  {"features", fmt::format("0x{:x}", port.features())},
+                  {"iova_mode", to_string(port.iova_mode())},
+                  {"dma", to_string(port.dma_plan().arrangement)},
+                  {"data_path", port.data_path()},
+                  {"ring", port.ring_size()},
+                  {"iova_why", port.dma_plan().why}};
+        o.update(counters_json(c));
+        o["rx_pps"] = r.rx_pps;
+        o["tx_pps"] = r.tx_pps;
+        o["fault"] = info.faults[p];
+        o["link"] = {{"up", info.links[p].up},
+                     {"reason", info.links[p].reason},
+                     {"downs", info.links[p].downs},
+                     {"reconnects", info.links[p].reconnects},
+                     {"speed", p < info.speeds.size() ? info.speeds[p] : ""},
+                     {"announcements", port.announcements()}};
+        o["queues"] = Json::array();
+        for (size_t q = 0; q < last.port[p].size(); q++) {
+            Json qj = {{"queue", q}};
+            qj.update(counters_json(last.port[p][q]));
+            o["queues"].push_back(std::move(qj));
+        }
+        j["ports"].push_back(std::move(o));
     }
-    j += "  ],\n  \"samples\": [";
+    j["samples"] = Json::array();
     for (size_t i = 1; i < info.samples.size(); i++) {
         const Snapshot& a = info.samples[i - 1];
         const Snapshot& b = info.samples[i];
-        j += std::string(i > 1 ? "," : "") + "\n    {\"t\": " + fmt("%.3f", b.t) + ", \"ports\": [";
+        Json per_port = Json::array();
         for (size_t p = 0; p < ports.size(); p++) {
             const Rate r = rate(a.total(p), b.total(p), b.t - a.t);
-            j += std::string(p ? ", " : "") + "{\"rx_pps\": " + fmt("%.1f", r.rx_pps) +
-                 ", \"tx_pps\": " + fmt("%.1f", r.tx_pps) + "}";
+            per_port.push_back({{"rx_pps", r.rx_pps}, {"tx_pps", r.tx_pps}});
         }
-        j += "]}";
+        j["samples"].push_back({{"t", b.t}, {"ports", std::move(per_port)}});
     }
-    j += "\n  ],\n  \"link_events\": [";
-    for (size_t i = 0; i < info.link_events.size(); i++) {
-        const auto& e = info.link_events[i];
-        j += std::string(i ? ", " : "") + "{\"t\": " + fmt("%.3f", e.t) + ", \"port\": " + std::to_string(e.port) +
-             ", \"up\": " + (e.up ? "true" : "false") + ", \"reason\": " + json_string(e.reason) + "}";
-    }
-    j += "],\n  \"sleep_when_idle\": {\"polls\": " + std::to_string(info.sleep_when_idle) +
-         ", \"sleeps\": " + std::to_string(info.sleeps) + ", \"wakeups\": " + std::to_string(info.wakeups) +
-         ", \"asleep_s\": " + fmt("%.3f", info.asleep_s) + "}";
+    j["link_events"] = Json::array();
+    for (const auto& e : info.link_events)
+        j["link_events"].push_back({{"t", e.t}, {"port", e.port}, {"up", e.up}, {"reason", e.reason}});
+    j["sleep_when_idle"] = {{"polls", info.sleep_when_idle},
+                            {"sleeps", info.sleeps},
+                            {"wakeups", info.wakeups},
+                            {"asleep_s", info.asleep_s}};
     if (!info.capture_file.empty())
-        j += ",\n  \"capture\": {\"file\": " + json_string(info.capture_file) +
-             ", \"frames\": " + std::to_string(info.captured) +
-             ", \"dropped\": " + std::to_string(info.capture_dropped) + "}";
-    j += ",\n  \"first_bursts_resent\": " + std::to_string(info.first_bursts_resent) +
-         ",\n  \"pool\": {\"size\": " + std::to_string(info.pool_size) +
-         ", \"in_use_after_stop\": " + std::to_string(info.pool_in_use_after_stop) +
-         ", \"leaked\": " + (info.pool_in_use_after_stop ? "true" : "false") + "}\n}\n";
-    return j;
+        j["capture"] = {{"file", info.capture_file}, {"frames", info.captured}, {"dropped", info.capture_dropped}};
+    j["first_bursts_resent"] = info.first_bursts_resent;
+    j["pool"] = {{"size", info.pool_size},
+                 {"in_use_after_stop", info.pool_in_use_after_stop},
+                 {"leaked", info.pool_in_use_after_stop != 0}};
+    // Invalid UTF-8 in a device string or a reason is replaced, never a throw at exit.
+    return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace vireo::fwd

@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "vireo/base/error.hpp"
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -44,44 +46,10 @@ constexpr Command kCommands[] = {
      "Parameters: int port_id"},
 };
 
-std::string quote(const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            o += '\\';
-            o += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            o += b;
-        } else {
-            o += c;
-        }
-    }
-    return o + "\"";
-}
+// Objects keep their members in the order written, as DPDK's replies do.
+using Json = nlohmann::ordered_json;
 
-// {"k": v, ...} built in order.
-class Object {
-public:
-    Object& num(const std::string& k, uint64_t v) { return raw(k, std::to_string(v)); }
-    Object& str(const std::string& k, const std::string& v) { return raw(k, quote(v)); }
-    Object& boolean(const std::string& k, bool v) { return raw(k, v ? "true" : "false"); }
-    Object& raw(const std::string& k, const std::string& v) {
-        s_ += (s_.empty() ? "{" : ", ") + quote(k) + ": " + v;
-        return *this;
-    }
-    std::string done() const { return s_.empty() ? "{}" : s_ + "}"; }
-
-private:
-    std::string s_;
-};
-
-std::string array(const std::vector<uint64_t>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); i++) s += (i ? ", " : "") + std::to_string(v[i]);
-    return s + "]";
-}
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 std::string mac_text(const std::array<uint8_t, 6>& m) {
     char s[18];
@@ -89,100 +57,96 @@ std::string mac_text(const std::array<uint8_t, 6>& m) {
     return s;
 }
 
-std::string port_stats(NetPort& p) {
-    const uint16_t n = p.queue_pairs();
+Json port_stats(NetPort& p) {
     std::vector<uint64_t> qip, qop, qib, qob, qerr;
-    for (uint16_t q = 0; q < n; q++) {
+    for (uint16_t q = 0; q < p.queue_pairs(); q++) {
         const QueueStats rx = p.rx_stats(q), tx = p.tx_stats(q);
         qip.push_back(rx.packets), qop.push_back(tx.packets), qib.push_back(rx.bytes), qob.push_back(tx.bytes);
         qerr.push_back(rx.errors);
     }
     const QueueStats rx = p.rx_totals(), tx = p.tx_totals();
-    return Object()
-        .num("ipackets", rx.packets)
-        .num("opackets", tx.packets)
-        .num("ibytes", rx.bytes)
-        .num("obytes", tx.bytes)
-        .num("imissed", 0)  // frames the device dropped for want of buffers: a virtio device does not say
-        .num("ierrors", rx.errors)
-        .num("oerrors", tx.errors)
-        .num("rx_nombuf", rx.drops)
-        .raw("q_ipackets", array(qip))
-        .raw("q_opackets", array(qop))
-        .raw("q_ibytes", array(qib))
-        .raw("q_obytes", array(qob))
-        .raw("q_errors", array(qerr))
-        .done();
+    return {{"ipackets", rx.packets}, {"opackets", tx.packets}, {"ibytes", rx.bytes},    {"obytes", tx.bytes},
+            {"imissed", 0},  // frames the device dropped for want of buffers: a virtio device does not say
+            {"ierrors", rx.errors},   {"oerrors", tx.errors},   {"rx_nombuf", rx.drops}, {"q_ipackets", qip},
+            {"q_opackets", qop},      {"q_ibytes", qib},        {"q_obytes", qob},       {"q_errors", qerr}};
 }
 
-std::string port_xstats(NetPort& p) {
+Json port_xstats(NetPort& p) {
     const QueueStats rx = p.rx_totals(), tx = p.tx_totals();
-    Object o;
-    o.num("rx_good_packets", rx.packets)
-        .num("tx_good_packets", tx.packets)
-        .num("rx_good_bytes", rx.bytes)
-        .num("tx_good_bytes", tx.bytes)
-        .num("rx_errors", rx.errors)
-        .num("tx_errors", tx.errors)
-        .num("rx_mbuf_allocation_errors", rx.drops);
+    Json o = {{"rx_good_packets", rx.packets},
+              {"tx_good_packets", tx.packets},
+              {"rx_good_bytes", rx.bytes},
+              {"tx_good_bytes", tx.bytes},
+              {"rx_errors", rx.errors},
+              {"tx_errors", tx.errors},
+              {"rx_mbuf_allocation_errors", rx.drops}};
     for (uint16_t q = 0; q < p.queue_pairs(); q++) {
         const QueueStats r = p.rx_stats(q), t = p.tx_stats(q);
         const std::string rq = "rx_q" + std::to_string(q) + "_", tq = "tx_q" + std::to_string(q) + "_";
-        o.num(rq + "packets", r.packets).num(rq + "bytes", r.bytes).num(rq + "errors", r.errors);
-        o.num(rq + "drops", r.drops).num(rq + "kicks", r.kicks).num(rq + "bursts", r.bursts);
-        o.num(rq + "bounced_bytes", r.bounced_bytes).num(rq + "copy_cycles", r.copy_cycles).num(rq + "tso", r.tso);
-        o.num(tq + "packets", t.packets).num(tq + "bytes", t.bytes).num(tq + "errors", t.errors);
-        o.num(tq + "kicks", t.kicks).num(tq + "bursts", t.bursts).num(tq + "indirect", t.indirect);
-        o.num(tq + "bounced_bytes", t.bounced_bytes).num(tq + "copy_cycles", t.copy_cycles);
-        o.num(tq + "slot_waits", t.slot_waits).num(tq + "tso", t.tso).num(tq + "sw_segments", t.sw_segments);
+        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"packets", r.packets},
+                                   {"bytes", r.bytes},
+                                   {"errors", r.errors},
+                                   {"drops", r.drops},
+                                   {"kicks", r.kicks},
+                                   {"bursts", r.bursts},
+                                   {"bounced_bytes", r.bounced_bytes},
+                                   {"copy_cycles", r.copy_cycles},
+                                   {"tso", r.tso}})
+            o[rq + k] = v;
+        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"packets", t.packets},
+                                   {"bytes", t.bytes},
+                                   {"errors", t.errors},
+                                   {"kicks", t.kicks},
+                                   {"bursts", t.bursts},
+                                   {"indirect", t.indirect},
+                                   {"bounced_bytes", t.bounced_bytes},
+                                   {"copy_cycles", t.copy_cycles},
+                                   {"slot_waits", t.slot_waits},
+                                   {"tso", t.tso},
+                                   {"sw_segments", t.sw_segments}})
+            o[tq + k] = v;
     }
     const LinkStatus l = p.link_status();
-    return o.num("link_downs", l.downs)
-        .num("reconnects", l.reconnects)
-        .num("announcements", p.announcements())
-        .num("faults", p.needs_reset() ? 1 : 0)
-        .done();
+    o["link_downs"] = l.downs;
+    o["reconnects"] = l.reconnects;
+    o["announcements"] = p.announcements();
+    o["faults"] = p.needs_reset() ? 1 : 0;
+    return o;
 }
 
-std::string port_info(NetPort& p, size_t id) {
-    return Object()
-        .str("name", p.describe())
-        .num("state", p.started() ? 1 : 0)
-        .num("port_id", id)
-        .num("nb_rx_queues", p.queue_pairs())
-        .num("nb_tx_queues", p.queue_pairs())
-        .num("mtu", p.mtu())
-        .str("mac_addr", mac_text(p.mac()))
-        .num("rx_desc", p.ring_size())
-        .num("tx_desc", p.ring_size())
-        .str("data_path", p.data_path())
-        .str("features", hex(p.features()))
-        .str("device_features", hex(p.device_features()))
-        .done();
+Json port_info(NetPort& p, size_t id) {
+    return {{"name", p.describe()},
+            {"state", p.started() ? 1 : 0},
+            {"port_id", id},
+            {"nb_rx_queues", p.queue_pairs()},
+            {"nb_tx_queues", p.queue_pairs()},
+            {"mtu", p.mtu()},
+            {"mac_addr", mac_text(p.mac())},
+            {"rx_desc", p.ring_size()},
+            {"tx_desc", p.ring_size()},
+            {"data_path", p.data_path()},
+            {"features", hex(p.features())},
+            {"device_features", hex(p.device_features())}};
 }
 
-std::string port_link(NetPort& p) {
-    if (!p.link_up()) return Object().str("status", "DOWN").done();
+Json port_link(NetPort& p) {
+    if (!p.link_up()) return {{"status", "DOWN"}};
     const LinkSpeed s = p.link_speed();
-    return Object()
-        .str("status", "UP")
-        .num("speed", s.mbps)
-        .str("duplex", s.duplex == LinkSpeed::Duplex::Full   ? "full-duplex"
+    return {{"status", "UP"},
+            {"speed", s.mbps},
+            {"duplex", s.duplex == LinkSpeed::Duplex::Full   ? "full-duplex"
                        : s.duplex == LinkSpeed::Duplex::Half ? "half-duplex"
-                                                             : "unknown")
-        .done();
+                                                             : "unknown"}};
 }
 
-std::string port_iova(NetPort& p) {
+Json port_iova(NetPort& p) {
     using virtio::feature::kAccessPlatform;
     const DmaPlan& plan = p.dma_plan();
-    return Object()
-        .str("mode", std::string(to_string(p.iova_mode())))
-        .str("dma", std::string(to_string(plan.arrangement)))
-        .boolean("bit33_offered", virtio::has(p.device_features(), kAccessPlatform))
-        .boolean("bit33_negotiated", virtio::has(p.features(), kAccessPlatform))
-        .str("why", plan.why)
-        .done();
+    return {{"mode", to_string(p.iova_mode())},
+            {"dma", to_string(plan.arrangement)},
+            {"bit33_offered", virtio::has(p.device_features(), kAccessPlatform)},
+            {"bit33_negotiated", virtio::has(p.features(), kAccessPlatform)},
+            {"why", plan.why}};
 }
 
 }  // namespace
@@ -201,26 +165,18 @@ std::string telemetry_runtime_dir(const std::string& file_prefix) {
 }
 
 std::string Telemetry::greeting() const {
-    return Object()
-        .str("version", opts_.version)
-        .num("pid", static_cast<uint64_t>(::getpid()))
-        .num("max_output_len", kMaxOutputLen)
-        .done();
+    return dump({{"version", opts_.version}, {"pid", ::getpid()}, {"max_output_len", kMaxOutputLen}});
 }
 
 std::string Telemetry::answer(const std::string& request) const {
     const size_t comma = request.find(',');
     const std::string cmd = request.substr(0, comma);
     const std::string param = comma == std::string::npos ? "" : request.substr(comma + 1);
-    const std::string key = quote(cmd);
-    auto reply = [&](const std::string& data) {
-        std::string r;
-        r.reserve(key.size() + data.size() + 4);
-        r.append("{").append(key).append(": ").append(data).append("}");
-        if (r.size() > kMaxOutputLen) r.assign("{").append(key).append(": null}");
-        return r;
+    // {"<command>": data}; null for an unknown command, a bad parameter or an answer too long.
+    auto reply = [&](Json data) {
+        std::string r = dump({{cmd, std::move(data)}});
+        return r.size() <= kMaxOutputLen ? r : dump({{cmd, nullptr}});
     };
-    const std::string null = reply("null");
     auto port = [&]() -> NetPort* {
         size_t id = 0;
         auto [end, ec] = std::from_chars(param.data(), param.data() + param.size(), id);
@@ -229,29 +185,29 @@ std::string Telemetry::answer(const std::string& request) const {
         return ports_[id];
     };
     if (cmd == "/") {
-        std::string s = "[";
-        for (size_t i = 0; i < std::size(kCommands); i++) s += (i ? ", " : "") + quote(kCommands[i].name);
-        return reply(s + "]");
+        Json names = Json::array();
+        for (const Command& c : kCommands) names.push_back(c.name);
+        return reply(std::move(names));
     }
-    if (cmd == "/info") return reply(greeting());
+    if (cmd == "/info") return reply(Json::parse(greeting()));
     if (cmd == "/help") {
         for (const Command& c : kCommands)
-            if (param == c.name) return reply(Object().str(c.name, c.help).done());
-        return null;
+            if (param == c.name) return reply({{c.name, c.help}});
+        return reply(nullptr);
     }
     if (cmd == "/ethdev/list") {
-        std::vector<uint64_t> ids;
+        Json ids = Json::array();
         for (size_t i = 0; i < ports_.size(); i++) ids.push_back(i);
-        return reply(array(ids));
+        return reply(std::move(ids));
     }
     NetPort* p = port();
-    if (p == nullptr) return null;
+    if (p == nullptr) return reply(nullptr);
     if (cmd == "/ethdev/stats") return reply(port_stats(*p));
     if (cmd == "/ethdev/xstats") return reply(port_xstats(*p));
     if (cmd == "/ethdev/info") return reply(port_info(*p, static_cast<size_t>(std::stoul(param))));
     if (cmd == "/ethdev/link_status") return reply(port_link(*p));
     if (cmd == "/vireo/iova") return reply(port_iova(*p));
-    return null;
+    return reply(nullptr);
 }
 
 Telemetry::Telemetry(std::vector<NetPort*> ports, const TelemetryOptions& o) : ports_(std::move(ports)), opts_(o) {

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "peer_env.hpp"
 
 namespace vireo::test {
@@ -97,6 +99,15 @@ inline std::string read_file(const std::string& p) {
 }
 
 // The first number after "key": in a JSON text (vireo-fwd's summary is flat enough).
+// vireo-fwd's --json summary, parsed; a missing or malformed file is an
+// empty object, so that each check after it fails naming what it looked for.
+inline nlohmann::json read_summary(const std::string& path) {
+    std::ifstream f(path);
+    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+// A number in JSON text (telemetry answers as dpdk-telemetry.py prints them).
 inline double json_number(const std::string& j, const std::string& key, size_t from = 0) {
     const size_t k = j.find("\"" + key + "\":", from);
     if (k == std::string::npos) return -1;

@@ -42,7 +42,8 @@ vireo-fwd --forward-mode=rxonly --rxq=4 --rss --stats-period=0 --duration=12 --j
 sleep 4
 echo "READY rss3"
 wait
-queues=$(grep -o '"queue": [0-3], "rx_packets": [1-9][0-9]*' /tmp/rss.json | wc -l)
+# The summary is indented JSON: each queue's "rx_packets" is the line after its "queue".
+queues=$(grep -A1 '"queue": [0-3],' /tmp/rss.json | grep -c '"rx_packets": [1-9]')
 if [ "$queues" = 4 ]; then
     echo "PASS vireo-fwd --rss: frames on all 4 Rx queues"
 else
