@@ -476,6 +476,18 @@ TEST(Fwd, PlacementKeepsOffAnotherPollersCpu) {
     }
 }
 
+// --help: every flag, from the same descriptions the parser uses; exit code 0.
+TEST(Fwd, HelpListsEveryFlag) {
+    Fwd fwd({"--help"});
+    EXPECT_EQ(fwd.finish(false), 0) << fwd.log();
+    const std::string log = fwd.log();
+    for (const char* flag :
+         {"DEVICE",        "--forward-mode",    "--burst",     "--rxq",         "--rxd",  "--cores",      "--txpkts",
+          "--eth-peer",    "--tx-first",        "--rss",       "--disable-rss", "--pcap", "--enable-lro", "--telemetry",
+          "--file-prefix", "--sleep-when-idle", "--iova-mode", "--dma",         "--json", "exit codes"})
+        EXPECT_NE(log.find(flag), std::string::npos) << flag << "\n" << log;
+}
+
 // Bad input: one clear line on stderr and exit code 2.
 TEST(Fwd, BadInputIsOneClearErrorAndExitCode2) {
     struct Case {
@@ -495,6 +507,16 @@ TEST(Fwd, BadInputIsOneClearErrorAndExitCode2) {
         {{"pci:0000:7f:1f.7"}, "0000:7f:1f.7"},
         // Checked before any device is opened (this one would wait 5 s for its back end).
         {{"--json=/nonexistent/dir/x.json", "vhost-user:/tmp/vireo-no-such.sock"}, "cannot write it"},
+        {{"--pcap=/nonexistent/dir/x.pcapng", "vhost-user:/tmp/vireo-no-such.sock"},
+         "--pcap=/nonexistent/dir/x.pcapng: cannot write it"},
+        {{"--rss", "--disable-rss", "vhost-user:/tmp/x"}, "--rss and --disable-rss contradict"},
+        {{"vhost-user:/tmp/x", "--burst"}, "--burst"},  // a value missing at the end
+        // The command line parses testpmd's spellings: a value after a space, and flags whose value is
+        // optional never take the device after them (each run gets as far as the missing socket).
+        {{"--burst", "16", "--rxq", "1", "vhost-user:/tmp/vireo-no-such.sock,timeout_ms=100"},
+         "/tmp/vireo-no-such.sock"},
+        {{"--rss", "--sleep-when-idle", "--telemetry", "vhost-user:/tmp/vireo-no-such.sock,timeout_ms=100"},
+         "/tmp/vireo-no-such.sock"},
     };
     for (const Case& c : cases) {
         Fwd fwd(c.args);

@@ -124,6 +124,10 @@ int run(const Options& o) {
         std::ofstream f(o.json);
         if (!f) throw UsageError{"--json=" + o.json + ": cannot write it: " + std::strerror(errno)};
     }
+    if (!o.capture.file.empty()) {  // the capture file likewise (the writer truncates it when it starts)
+        std::ofstream f(o.capture.file, std::ios::app);
+        if (!f) throw UsageError{"--pcap=" + o.capture.file + ": cannot write it: " + std::strerror(errno)};
+    }
     // 1. Every device, probed before any memory exists: one IOVA mode for all.
     set_process_dma_arrangement(o.dma);  // before the probe: it decides each device's arrangement
     DeviceSet set = DeviceSet::probe(devices, o.iova);
@@ -332,7 +336,7 @@ int main(int argc, char** argv) {
         o = parse_options(argc, argv);
     } catch (const UsageError& e) {
         if (e.what.empty()) {
-            std::fputs(usage(), stdout);
+            std::fputs(usage().c_str(), stdout);
             return 0;
         }
         std::fprintf(stderr, "vireo-fwd: %s\n", e.what.c_str());

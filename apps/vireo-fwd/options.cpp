@@ -1,5 +1,9 @@
-// Parsing vireo-fwd's flags: --flag=value or --flag value, testpmd's names.
+// Parsing vireo-fwd's flags with CLI11 (--flag=value or --flag value,
+// testpmd's names; --help from the same descriptions). Values are checked
+// here, with errors that name the flag and what it wants.
 #include "options.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -98,6 +102,25 @@ CaptureOptions capture_of(const std::string& v) {
     return c;
 }
 
+// --txpkts=64 or 64,1454: at most 16 segments making a 60-9018 byte frame.
+std::vector<uint16_t> segment_lengths(const std::string& v) {
+    std::vector<uint16_t> out;
+    size_t pos = 0;
+    for (;;) {
+        const size_t c = v.find(',', pos);
+        out.push_back(
+            static_cast<uint16_t>(number("--txpkts", v.substr(pos, c == std::string::npos ? c : c - pos), 1, 9000)));
+        if (c == std::string::npos) break;
+        pos = c + 1;
+    }
+    if (out.size() > 16) bad("--txpkts: at most 16 segments");
+    uint32_t total = 0;
+    for (uint16_t l : out) total += l;
+    if (total < 60 || total > 9018)
+        bad("--txpkts: the frame (" + std::to_string(total) + " bytes) must be 60 to 9018 bytes");
+    return out;
+}
+
 }  // namespace
 
 const char* to_string(Mode m) {
@@ -112,171 +135,159 @@ const char* to_string(Mode m) {
     return "?";
 }
 
-const char* usage() {
-    return "usage: vireo-fwd [options] DEVICE...\n"
-           "  DEVICE                 vhost-user:/path/sock[,key=value...] or pci:0000:01:00.0[,key=value...]\n"
-           "                         (keys: queues, ring, packed, in_order, mrg_rxbuf, iova, dma, server, mac,\n"
-           "                         promisc, allmulti, vlans, ...: docs/api.md)\n"
-           "  --list                 show virtio-net PCI devices, their driver (vfio-pci, uio_pci_generic...)\n"
-           "                         and the IOVA mode each gets\n"
-           "  --forward-mode=MODE    io (default), mac, macswap, txonly, rxonly, flowgen\n"
-           "  --burst=N              packets per burst (1-512, default 32)\n"
-           "  --rxq=N --txq=N        queue pairs per port (equal; default 1)\n"
-           "  --rxd=N --txd=N        descriptors per queue (equal; default: the device string's, 256)\n"
-           "  --nb-cores=N           polling threads (default 1)\n"
-           "  --cores=LIST           cores for them, e.g. 1 or 2-3 (default: placed with hwloc near the devices)\n"
-           "  --stats-period=S       live statistics every S seconds (default 1, 0: none)\n"
-           "  --duration=S           stop after S seconds (default: at SIGINT/SIGTERM)\n"
-           "  --txpkts=L[,L...]      txonly/flowgen segment lengths; the frame is their sum (default 64)\n"
-           "  --flows=N              txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)\n"
-           "  --eth-peer=P,MAC       mac mode: destination MAC for port P (default 02:00:00:00:00:0P)\n"
-           "  --tx-first             io/mac/macswap: send one burst per stream first (starts a loop)\n"
-           "  --rss[=TYPES]          RSS with hash reports on every device (hash_report=1; TYPES: ip, tcp, udp\n"
-           "                         joined by +, default all): frames spread over --rxq queues by flow\n"
-           "  --disable-rss          rss=0 on every device (MQ's default steering instead)\n"
-           "  --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]\n"
-           "                         write what the ports receive and send to a pcapng file (tcpdump -r reads it),\n"
-           "                         off the data path: frames the writer cannot keep up with are counted, not\n"
-           "                         waited for. Default: every port and queue, snaplen 65535, no count limit\n"
-           "  --enable-lro           take large TCP segments whole (guest_tso4=1,guest_tso6=1 on every device)\n"
-           "                         and send them on whole: the Tx device's TSO, or vireo cuts them\n"
-           "  --telemetry[=PREFIX]   serve DPDK telemetry (dpdk-telemetry.py -f PREFIX; default prefix vireo);\n"
-           "  --file-prefix=PREFIX   the same, in testpmd's spelling\n"
-           "  --sleep-when-idle[=N]  after N empty rounds (1000) a thread sleeps on its Rx queues'\n"
-           "                         notifications until a frame comes (vhost-user, vfio-pci)\n"
-           "  --iova-mode=auto|pa|va IOVA mode for all devices (default: chosen from their bit 33)\n"
-           "  --dma=auto|direct|window what devices may reach: direct (the packet pool) or window (only their\n"
-           "                         own rings and bounce slots; frames are copied). Default: window in a\n"
-           "                         confidential guest (TDX, SEV-SNP), else direct; dma= per device overrides\n"
-           "  --total-num-mbufs=N    packet pool size (default: sized from rings, bursts and cores)\n"
-           "  --json=FILE            write a machine-readable summary at the end\n"
-           "exit codes: 0 done, 1 ran but something went wrong (leak, device fault, a link still down at the end),\n"
-           "            2 could not start\n";
+namespace {
+
+// What the command line said, as text: checked and converted by the
+// functions above, whose errors name the flag and what it wants.
+struct Given {
+    std::string mode = "io", burst, rxq, txq, rxd, txd, nb_cores, cores, stats_period, duration, txpkts, flows, json,
+                mbufs, iova, dma, pcap, telemetry, file_prefix, rss, sleep_when_idle;
+    std::vector<std::string> devices, device_flags, eth_peers;
+    bool list = false, tx_first = false, lro = false, disable_rss = false;
+};
+
+// The one description of every flag: parse_options() and usage() both build it.
+void describe(CLI::App& app, Given& g) {
+    app.name("vireo-fwd");
+    app.description("testpmd-style forwarding between virtio-net ports (vhost-user, VFIO, uio)");
+    app.get_formatter()->column_width(34);
+    app.allow_extras();  // an unknown --flag is reported by parse_options, in one line
+    app.add_option("DEVICE", g.devices,
+                   "vhost-user:/path/sock[,key=value...] or pci:0000:01:00.0[,key=value...] (keys: queues, ring, "
+                   "packed, in_order, mrg_rxbuf, iova, dma, server, mac, promisc, allmulti, vlans, ...: docs/api.md)");
+    app.add_option("--device", g.device_flags, "one more DEVICE (before the positional ones)")
+        ->allow_extra_args(false)
+        ->type_name("DEVICE");
+    app.add_flag("--list", g.list, "show virtio-net PCI devices, their driver and the IOVA mode each gets");
+    auto text = [&](const char* name, std::string& into, const char* type, const char* help) {
+        app.add_option(name, into, help)->type_name(type)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    };
+    text("--forward-mode", g.mode, "MODE", "io (default), mac, macswap, txonly, rxonly, flowgen");
+    text("--burst", g.burst, "N", "packets per burst (1-512, default 32)");
+    text("--rxq", g.rxq, "N", "queue pairs per port (default 1)");
+    text("--txq", g.txq, "N", "the same (equal to --rxq: virtio queues come in pairs)");
+    text("--rxd", g.rxd, "N", "descriptors per queue (default: the device string's ring=; 256, 1024 with dma=window)");
+    text("--txd", g.txd, "N", "the same (equal to --rxd)");
+    text("--nb-cores", g.nb_cores, "N", "polling threads (default 1)");
+    text("--cores", g.cores, "LIST", "cores for them, e.g. 1 or 2-3 (default: placed with hwloc near the devices)");
+    text("--stats-period", g.stats_period, "S", "live statistics every S seconds (default 1, 0: none)");
+    text("--duration", g.duration, "S", "stop after S seconds (default: at SIGINT/SIGTERM)");
+    text("--txpkts", g.txpkts, "L[,L...]", "txonly/flowgen segment lengths; the frame is their sum (default 64)");
+    text("--flows", g.flows, "N", "txonly: source addresses to cycle; flowgen: 5-tuples (default 1 / 1024)");
+    app.add_option("--eth-peer", g.eth_peers, "mac mode: destination MAC for port P (default 02:00:00:00:00:0P)")
+        ->allow_extra_args(false)
+        ->type_name("P,MAC");
+    app.add_flag("--tx-first", g.tx_first, "io/mac/macswap: send one burst per stream first (starts a loop)");
+    app.add_flag("--rss{ip+tcp+udp}", g.rss,
+                 "RSS with hash reports on every device (hash_report=1; --rss=TYPES: ip, tcp, udp "
+                 "joined by +, default all): frames spread over --rxq queues by flow");
+    app.add_flag("--disable-rss", g.disable_rss, "rss=0 on every device (MQ's default steering instead)");
+    text("--pcap", g.pcap, "FILE[,port=N][,queue=Q][,snaplen=S][,count=C]",
+         "write what the ports receive and send to a pcapng file (tcpdump -r reads it), off the data path: frames "
+         "the writer cannot keep up with are counted, not waited for. Default: every port and queue, snaplen "
+         "65535, no count limit");
+    app.add_flag("--enable-lro", g.lro,
+                 "take large TCP segments whole (guest_tso4=1,guest_tso6=1 on every device) and send them on whole: "
+                 "the Tx device's TSO, or vireo cuts them");
+    app.add_flag("--telemetry{vireo}", g.telemetry,
+                 "serve DPDK telemetry (--telemetry=PREFIX; dpdk-telemetry.py -f PREFIX reads it)");
+    text("--file-prefix", g.file_prefix, "PREFIX", "the same, in testpmd's spelling");
+    app.add_flag("--sleep-when-idle{1000}", g.sleep_when_idle,
+                 "after N empty rounds (--sleep-when-idle=N) a thread sleeps on its Rx queues' "
+                 "notifications until a frame comes (vhost-user, vfio-pci)");
+    text("--iova-mode", g.iova, "auto|pa|va", "IOVA mode for all devices (default: chosen from their bit 33)");
+    text("--dma", g.dma, "auto|direct|window",
+         "what devices may reach: direct (the packet pool) or window (only their own rings and bounce slots; "
+         "frames are copied). Default: window in a confidential guest (TDX, SEV-SNP), else direct; dma= per "
+         "device overrides");
+    text("--total-num-mbufs", g.mbufs, "N", "packet pool size (default: sized from rings, bursts and cores)");
+    text("--json", g.json, "FILE", "write a machine-readable summary at the end");
+    app.footer(
+        "exit codes: 0 done, 1 ran but something went wrong (leak, device fault, a link still down at the end),\n"
+        "            2 could not start");
+}
+
+}  // namespace
+
+std::string usage() {
+    CLI::App app;
+    Given g;
+    describe(app, g);
+    return app.help();
 }
 
 Options parse_options(int argc, char** argv) {
-    Options o;
-    bool rxq = false, txq = false, rxd = false, txd = false, flows_given = false;
-    uint16_t txq_v = 1;
-    uint16_t txd_v = 0;
-    for (int i = 1; i < argc; i++) {
-        std::string a = argv[i];
-        if (a.rfind("--", 0) != 0) {
-            o.devices.push_back(a);
-            continue;
-        }
-        std::string key = a, val;
-        bool has_val = false;
-        if (const size_t eq = a.find('='); eq != std::string::npos) {
-            key = a.substr(0, eq);
-            val = a.substr(eq + 1);
-            has_val = true;
-        }
-        auto value = [&]() -> std::string {
-            if (has_val) return val;
-            if (i + 1 >= argc) bad(key + " needs a value");
-            return argv[++i];
-        };
-        if (key == "--help" || key == "-h")
-            throw UsageError{""};
-        else if (key == "--list")
-            o.list = true;
-        else if (key == "--tx-first")
-            o.tx_first = true;
-        else if (key == "--enable-lro")
-            o.large_segments = true;
-        else if (key == "--rss")
-            o.rss = has_val ? val : "ip+tcp+udp";
-        else if (key == "--disable-rss")
-            o.disable_rss = true;
-        else if (key == "--pcap")
-            o.capture = capture_of(value());
-        else if (key == "--telemetry")
-            o.telemetry = has_val ? val : "vireo";
-        else if (key == "--file-prefix")
-            o.telemetry = value();
-        else if (key == "--sleep-when-idle")
-            o.sleep_when_idle = has_val ? static_cast<uint32_t>(number(key, val, 1, 1u << 30)) : 1000;
-        else if (key == "--device")
-            o.devices.push_back(value());
-        else if (key == "--forward-mode")
-            o.mode = mode_of(value());
-        else if (key == "--burst")
-            o.burst = static_cast<uint16_t>(number(key, value(), 1, 512));
-        else if (key == "--rxq")
-            o.queues = static_cast<uint16_t>(number(key, value(), 1, 64)), rxq = true;
-        else if (key == "--txq")
-            txq_v = static_cast<uint16_t>(number(key, value(), 1, 64)), txq = true;
-        else if (key == "--rxd")
-            o.ring = static_cast<uint16_t>(number(key, value(), 64, 32768)), rxd = true;
-        else if (key == "--txd")
-            txd_v = static_cast<uint16_t>(number(key, value(), 64, 32768)), txd = true;
-        else if (key == "--nb-cores")
-            o.nb_cores = static_cast<unsigned>(number(key, value(), 1, 1024));
-        else if (key == "--cores")
-            o.cores = core_list(value());
-        else if (key == "--stats-period")
-            o.stats_period = seconds(key, value());
-        else if (key == "--duration")
-            o.duration = seconds(key, value());
-        else if (key == "--flows")
-            o.flows = static_cast<uint32_t>(number(key, value(), 1, 1u << 24)), flows_given = true;
-        else if (key == "--json")
-            o.json = value();
-        else if (key == "--total-num-mbufs")
-            o.mbufs = static_cast<uint32_t>(number(key, value(), 1024, 1u << 26));
-        else if (key == "--iova-mode") {
-            const std::string v = value();
-            if (v != "auto") {
-                o.iova = parse_iova_mode(v);
-                if (!o.iova) bad("--iova-mode wants auto, pa or va, not '" + v + "'");
-            }
-        } else if (key == "--dma") {
-            const std::string v = value();
-            if (v != "auto") {
-                o.dma = parse_dma_arrangement(v);
-                if (!o.dma) bad("--dma wants auto, direct or window, not '" + v + "'");
-            }
-        } else if (key == "--txpkts") {
-            o.txpkts.clear();
-            const std::string v = value();
-            size_t pos = 0;
-            for (;;) {
-                const size_t c = v.find(',', pos);
-                o.txpkts.push_back(
-                    static_cast<uint16_t>(number(key, v.substr(pos, c == std::string::npos ? c : c - pos), 1, 9000)));
-                if (c == std::string::npos) break;
-                pos = c + 1;
-            }
-            if (o.txpkts.size() > 16) bad("--txpkts: at most 16 segments");
-            uint32_t total = 0;
-            for (uint16_t l : o.txpkts) total += l;
-            if (total < 60 || total > 9018)
-                bad("--txpkts: the frame (" + std::to_string(total) + " bytes) must be 60 to 9018 bytes");
-        } else if (key == "--eth-peer") {
-            const std::string v = value();
-            const size_t c = v.find(',');
-            if (c == std::string::npos) bad("--eth-peer wants PORT,MAC, e.g. --eth-peer=0,02:00:00:00:00:01");
-            const size_t port = number(key, v.substr(0, c), 0, 255);
-            if (o.eth_peer.size() <= port) o.eth_peer.resize(port + 1, {0x02, 0, 0, 0, 0, 0});
-            o.eth_peer[port] = mac(key, v.substr(c + 1));
-        } else {
-            bad("unknown option " + key + " (vireo-fwd --help lists them)");
-        }
+    CLI::App app;
+    Given g;
+    describe(app, g);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        throw UsageError{""};
+    } catch (const CLI::ParseError& e) {  // a flag without its value, one given twice...
+        bad(std::string(e.what()) + " (vireo-fwd --help lists the options)");
     }
-    if (rxq && txq && txq_v != o.queues)
+    if (const std::vector<std::string> extra = app.remaining(); !extra.empty())
+        bad("unknown option " + extra.front() + " (vireo-fwd --help lists them)");
+    auto given = [&](const char* flag) { return app.count(flag) != 0; };
+    Options o;
+    o.devices = g.device_flags;
+    o.devices.insert(o.devices.end(), g.devices.begin(), g.devices.end());
+    o.list = g.list;
+    o.tx_first = g.tx_first;
+    o.large_segments = g.lro;
+    o.rss = g.rss;
+    o.disable_rss = g.disable_rss;
+    o.mode = mode_of(g.mode);
+    if (given("--pcap")) o.capture = capture_of(g.pcap);
+    if (given("--telemetry")) o.telemetry = g.telemetry;
+    if (given("--file-prefix")) o.telemetry = g.file_prefix;
+    if (given("--sleep-when-idle"))
+        o.sleep_when_idle = static_cast<uint32_t>(number("--sleep-when-idle", g.sleep_when_idle, 1, 1u << 30));
+    if (given("--burst")) o.burst = static_cast<uint16_t>(number("--burst", g.burst, 1, 512));
+    if (given("--rxq")) o.queues = static_cast<uint16_t>(number("--rxq", g.rxq, 1, 64));
+    const uint16_t txq = given("--txq") ? static_cast<uint16_t>(number("--txq", g.txq, 1, 64)) : o.queues;
+    if (given("--rxq") && given("--txq") && txq != o.queues)
         bad("--rxq and --txq differ: virtio queues come in pairs, give the same number");
-    if (!rxq && txq) o.queues = txq_v;
+    if (!given("--rxq")) o.queues = txq;
+    if (given("--rxd")) o.ring = static_cast<uint16_t>(number("--rxd", g.rxd, 64, 32768));
+    if (given("--txd")) {
+        const auto txd = static_cast<uint16_t>(number("--txd", g.txd, 64, 32768));
+        if (o.ring && txd != *o.ring) bad("--rxd and --txd differ: vireo gives both queues of a pair one ring size");
+        o.ring = txd;
+    }
+    if (given("--nb-cores")) o.nb_cores = static_cast<unsigned>(number("--nb-cores", g.nb_cores, 1, 1024));
+    if (given("--cores")) o.cores = core_list(g.cores);
+    if (given("--stats-period")) o.stats_period = seconds("--stats-period", g.stats_period);
+    if (given("--duration")) o.duration = seconds("--duration", g.duration);
+    if (given("--flows")) o.flows = static_cast<uint32_t>(number("--flows", g.flows, 1, 1u << 24));
+    o.json = g.json;
+    if (given("--total-num-mbufs"))
+        o.mbufs = static_cast<uint32_t>(number("--total-num-mbufs", g.mbufs, 1024, 1u << 26));
+    if (given("--iova-mode") && g.iova != "auto") {
+        o.iova = parse_iova_mode(g.iova);
+        if (!o.iova) bad("--iova-mode wants auto, pa or va, not '" + g.iova + "'");
+    }
+    if (given("--dma") && g.dma != "auto") {
+        o.dma = parse_dma_arrangement(g.dma);
+        if (!o.dma) bad("--dma wants auto, direct or window, not '" + g.dma + "'");
+    }
+    if (given("--txpkts")) o.txpkts = segment_lengths(g.txpkts);
+    for (const std::string& v : g.eth_peers) {
+        const size_t c = v.find(',');
+        if (c == std::string::npos) bad("--eth-peer wants PORT,MAC, e.g. --eth-peer=0,02:00:00:00:00:01");
+        const size_t port = number("--eth-peer", v.substr(0, c), 0, 255);
+        if (o.eth_peer.size() <= port) o.eth_peer.resize(port + 1, {0x02, 0, 0, 0, 0, 0});
+        o.eth_peer[port] = mac("--eth-peer", v.substr(c + 1));
+    }
     if (!o.rss.empty() && o.disable_rss) bad("--rss and --disable-rss contradict each other: give one");
-    if (rxd && txd && txd_v != *o.ring) bad("--rxd and --txd differ: vireo gives both queues of a pair one ring size");
-    if (!rxd && txd) o.ring = txd_v;
     if (!o.cores.empty() && o.cores.size() != o.nb_cores) {
         if (o.nb_cores != 1)
             bad("--cores lists " + std::to_string(o.cores.size()) + " cores but --nb-cores is " +
                 std::to_string(o.nb_cores));
         o.nb_cores = static_cast<unsigned>(o.cores.size());
     }
-    if (!flows_given && o.mode == Mode::FlowGen) o.flows = 1024;
+    if (!given("--flows") && o.mode == Mode::FlowGen) o.flows = 1024;
     if (!o.list && o.devices.empty()) bad("no device: give at least one, e.g. vhost-user:/tmp/vhost.sock");
     return o;
 }

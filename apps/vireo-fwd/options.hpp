@@ -53,7 +53,7 @@ struct UsageError {
 };
 
 Options parse_options(int argc, char** argv);
-const char* usage();
+std::string usage();  // --help's text
 const char* to_string(Mode m);
 
 }  // namespace vireo::fwd
