@@ -116,21 +116,15 @@ WindowPair::WindowPair(const DataPath& inner, DmaMemory& window, PacketPool& app
     : slots_(window, {.count = DmaWindow::slots_per_pair(c.ring),
                       .headroom = app.headroom(),
                       .data_room = app.data_room(),
-                      .cache_size = 64}),
+                      .cache_size = 0}),  // no cache: slots come out of the pool's ring in the order they went back
       inner_(inner.make_pair(window, slots_, c)),
       inner_rx_(inner.rx),
       inner_tx_(inner.tx),
       app_(app) {}
 
-void WindowPair::refill() noexcept {
-    inner_->refill();
-    slots_.flush_thread_cache();
-}
+void WindowPair::refill() noexcept { inner_->refill(); }
 
-void WindowPair::drain() noexcept {
-    inner_->drain();
-    slots_.flush_thread_cache();
-}
+void WindowPair::drain() noexcept { inner_->drain(); }
 
 uint16_t WindowPair::rx(QueuePairBase* p, Packet** pkts, uint16_t n) noexcept {
     auto* w = static_cast<WindowPair*>(p);  // NetPort pairs this burst with WindowPairs only
