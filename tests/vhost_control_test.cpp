@@ -2,7 +2,9 @@
 // killed and restarted during traffic, and every kind of bad input giving one
 // clear error.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <cstdlib>
 
 #include <chrono>
 #include <cstring>
@@ -29,6 +31,14 @@ bool wait_link(NetPort& port, bool up, int ms) {
     return false;
 }
 
+// Restart rounds: 20, as issue 13 asks; ci/test's ASan pass sets VIREO_RESTART_ROUNDS=5 (memory errors show in
+// the first rounds; the 20 run in the release pass).
+int restart_rounds() {
+    const char* v = std::getenv("VIREO_RESTART_ROUNDS");
+    const int n = v != nullptr ? std::atoi(v) : 0;
+    return n > 0 ? n : 20;
+}
+
 // Server mode: we listen, the back end (client=1) connects. It is killed 20
 // times with traffic in flight; each time the port sees the link go down,
 // takes every in-flight buffer back, waits for the restarted back end,
@@ -49,7 +59,7 @@ TEST(VhostControl, BackEndKilledAndRestartedTwentyTimes) {
         TrafficOptions o;
         o.per_queue = 2000;
         o.size = [](uint64_t s) { return static_cast<uint32_t>(60 + s % 700); };
-        for (int round = 0; round < 20; round++) {
+        for (int round = 0; round < restart_rounds(); round++) {
             SCOPED_TRACE("round " + std::to_string(round));
             port->reset_stats();
             TrafficResult r = run_traffic(*port, pool, o);
@@ -89,7 +99,8 @@ TEST(VhostControl, BackEndRestartedUnderTrafficTwentyTimes) {
     BackgroundTraffic traffic(*port, *port, pool, 200, 0);
     ASSERT_TRUE(traffic.wait_flow(10000, 5000)) << traffic.first_problem() << "\n" << pmd->log_tail();
     double worst_ms = 0;
-    for (int round = 0; round < 20; round++) {
+    const int rounds = restart_rounds();
+    for (int round = 0; round < rounds; round++) {
         SCOPED_TRACE("round " + std::to_string(round));
         if (round % 2 == 0)
             pmd->kill_hard();
@@ -106,12 +117,12 @@ TEST(VhostControl, BackEndRestartedUnderTrafficTwentyTimes) {
         EXPECT_LT(ms, 2000.0);
     }
     traffic.stop();
-    std::printf("dpdk-testpmd restarted 20 times: traffic back within %.0f ms at worst; %llu frames verified\n",
+    std::printf("dpdk-testpmd restarted %d times: traffic back within %.0f ms at worst; %llu frames verified\n", rounds,
                 worst_ms, static_cast<unsigned long long>(traffic.received()));
     EXPECT_EQ(traffic.bad(), 0u) << traffic.first_problem();
     EXPECT_EQ(traffic.misordered(), 0u) << traffic.first_problem();
-    EXPECT_EQ(port->link_status().downs, 20u);
-    EXPECT_EQ(port->link_status().reconnects, 20u);
+    EXPECT_EQ(port->link_status().downs, static_cast<uint64_t>(rounds));
+    EXPECT_EQ(port->link_status().reconnects, static_cast<uint64_t>(rounds));
     port->stop();
     EXPECT_EQ(pool.in_use(), 0u) << "buffers leaked";
 }
