@@ -89,7 +89,8 @@ Ovs::Ovs(const OvsOptions& o) : o_(o) {
          "other_config:dpdk-extra=--no-pci --file-prefix=" + prefix_,
          "other_config:dpdk-socket-mem=" + std::to_string(o_.socket_mem_mb),
          "other_config:pmd-cpu-mask=" + std::to_string(1u << o_.pmd_cpu),
-         std::string("other_config:vhost-iommu-support=") + (o_.iommu ? "true" : "false")});
+         std::string("other_config:vhost-iommu-support=") + (o_.iommu ? "true" : "false"),
+         std::string("other_config:userspace-tso-enable=") + (o_.tso ? "true" : "false")});
     start_vswitchd();
     run({"ovs-vsctl", "--db=" + db, "add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"});
 }

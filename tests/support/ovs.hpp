@@ -17,6 +17,7 @@ struct OvsOptions {
     bool iommu = false;       // other_config:vhost-iommu-support (offers ACCESS_PLATFORM, uses IOTLB)
     int pmd_cpu = 1;          // other_config:pmd-cpu-mask
     int socket_mem_mb = 512;  // other_config:dpdk-socket-mem (2 MiB hugepages)
+    bool tso = false;         // other_config:userspace-tso-enable (offers HOST_TSO, takes GUEST_TSO)
 };
 
 class Ovs {
