@@ -154,6 +154,24 @@ void check_generator(const std::string& mode, uint32_t flows) {
     EXPECT_EQ(j["pool"].value("leaked", true), false) << j;
 }
 
+// About `frames` 64-byte frames from `v`, 16 every 200 us: testpmd forwards
+// what it is given and nothing overflows. Returns how many went out, once
+// the last of them has had half a second to arrive.
+uint64_t send_paced(NetPort& v, PacketPool& pool, uint64_t frames) {
+    uint64_t sent = 0;
+    while (sent < frames) {
+        Packet* b[16];
+        if (!pool.alloc_bulk(b, 16)) break;
+        for (Packet* p : b) std::memset(p->append(64), 0x5a, 64);
+        const uint16_t n = v.tx_burst(0, b, 16);
+        PacketPool::free_bulk(b + n, 16 - n);
+        sent += n;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return sent;
+}
+
 TEST(Fwd, TxonlySendsWellFormedFramesOverItsFlows) { check_generator("txonly", 8); }
 TEST(Fwd, FlowgenVariesFiveTuples) { check_generator("flowgen", 64); }
 
@@ -165,17 +183,7 @@ TEST(Fwd, RxonlyCountsEveryFrame) {
     ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
-    uint64_t sent = 0;
-    while (sent < 10000) {  // paced: testpmd forwards what it is given, nothing overflows
-        Packet* b[16];
-        if (!c.pool.alloc_bulk(b, 16)) break;
-        for (Packet* p : b) std::memset(p->append(64), 0x5a, 64);
-        const uint16_t n = v->tx_burst(0, b, 16);
-        PacketPool::free_bulk(b + n, 16 - n);
-        sent += n;
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const uint64_t sent = send_paced(*v, c.pool, 10000);
     EXPECT_EQ(fwd.finish(), 0) << fwd.log();
     v->stop();
     nlohmann::json j = read_summary(c.json);
@@ -288,17 +296,7 @@ TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {
     ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix)) << fwd.log();
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
-    uint64_t sent = 0;
-    while (sent < 3000) {
-        Packet* b[16];
-        if (!c.pool.alloc_bulk(b, 16)) break;
-        for (Packet* p : b) std::memset(p->append(64), 0x5a, 64);
-        const uint16_t n = v->tx_burst(0, b, 16);
-        PacketPool::free_bulk(b + n, 16 - n);
-        sent += n;
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const uint64_t sent = send_paced(*v, c.pool, 3000);
     std::string out;
     const std::string cmd =
         "printf '/ethdev/list\\n/ethdev/stats,0\\n/ethdev/xstats,0\\n/ethdev/link_status,0\\n"
