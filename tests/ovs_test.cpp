@@ -14,10 +14,9 @@
 
 #include "support/ovs.hpp"
 #include "support/peer_env.hpp"
-#include "support/tcp_frames.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
-#include "vireo/pmd/tcp_segment.hpp"
+#include "support/tso_traffic.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::test {
@@ -183,7 +182,7 @@ TEST_F(OvsTest, VireoAndDpdkVirtioUserOnOneBridge) {
 }
 
 // TSO through the switch operators run: with userspace-tso-enable=true OVS
-// offers HOST_TSO4/6, takes up to 60 KB TCP segments from port 1 whole and
+// offers HOST_TSO4/6, takes up to 64 KB TCP segments from port 1 whole and
 // hands them to port 2 (GUEST_TSO4/6) as one large frame. OVS 3.1 does not
 // pass the sender's MSS on: it sets the segment size from the output port's
 // MTU (1500 - IP header - TCP header: 1448 for IPv4 here, 1428 for IPv6,
@@ -197,53 +196,16 @@ void tso_through_ovs(const std::string& ring) {
     ASSERT_TRUE(virtio::has(t.p0->features(), virtio::feature::kNetHostTso6));
     ASSERT_TRUE(virtio::has(t.p1->features(), virtio::feature::kNetGuestTso4));
     ASSERT_TRUE(wait_path(*t.p0, *t.p1, *t.pool, 10000)) << t.ovs->log_tail();
-    const uint16_t mss = 1448;
-    std::vector<TcpFrameSpec> specs;
-    uint32_t at = 0;
-    for (int i = 0; i < 8; i++) {
-        TcpFrameSpec s;
-        s.version = i % 2 == 0 ? 4 : 6;
-        s.payload = i % 3 == 0 ? 60000 : 15000 + 4111u * i;
-        s.seq = 9000 + at;
-        s.stream_at = at;
-        s.ip_id = static_cast<uint16_t>(50 * i);
-        s.flags = i == 7 ? 0x19 : 0x10;
-        at += s.payload;
-        specs.push_back(s);
-    }
-    std::vector<Packet*> got;
-    const auto end = Clock::now() + std::chrono::seconds(20);
-    size_t next = 0;
-    while (got.size() < specs.size() && Clock::now() < end) {
-        if (next < specs.size() && next == got.size()) {  // one segment in flight at a time
-            Packet* p = large_segment(*t.pool, specs[next], mss);
-            if (p != nullptr && t.p0->tx_burst(0, &p, 1) == 1)
-                next++;
-            else
-                PacketPool::free(p);
-        }
-        Packet* in[32];
-        const uint16_t n = t.p1->rx_burst(0, in, 32);
-        got.insert(got.end(), in, in + n);
-        if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    ASSERT_EQ(got.size(), specs.size()) << "sent " << next << "; OVS counters port 1 rx " << t.ovs->counters(1).rx
-                                        << " dropped " << t.ovs->counters(1).rx_dropped << ", port 2 tx "
-                                        << t.ovs->counters(2).tx << " dropped " << t.ovs->counters(2).tx_dropped << "\n"
+    const std::vector<TcpFrameSpec> specs = tso_stream();
+    std::vector<Packet*> got = send_and_collect(*t.p0, *t.p1, *t.pool, specs, 1448, specs.size());
+    ASSERT_EQ(got.size(), specs.size()) << "OVS counters: port 1 rx " << t.ovs->counters(1).rx << " dropped "
+                                        << t.ovs->counters(1).rx_dropped << ", port 2 tx " << t.ovs->counters(2).tx
+                                        << " dropped " << t.ovs->counters(2).tx_dropped << "\n"
                                         << t.ovs->log_tail();
     for (size_t i = 0; i < specs.size(); i++) {
         SCOPED_TRACE("segment " + std::to_string(i));
-        Packet* p = got[i];
         const uint32_t ovs_mss = 1500 - l3_of(specs[i]) - kTcpHdr;
-        EXPECT_EQ(p->pkt_len, tcp_frame(specs[i]).size());
-        EXPECT_NE(p->ol_flags & (specs[i].version == 4 ? pkt::kRxGsoTcp4 : pkt::kRxGsoTcp6), 0u);
-        EXPECT_EQ(p->tso_segsz, ovs_mss);
-        Packet* segs[64];
-        const uint16_t n = tcp_segment(*p, *t.pool, segs, 64, SegmentChecksum::Complete);
-        std::vector<std::vector<uint8_t>> frames;
-        for (uint16_t j = 0; j < n; j++) frames.push_back(flatten(segs[j]));
-        EXPECT_EQ(check_segments(specs[i], frames, ovs_mss, false), "");
-        PacketPool::free_bulk(segs, n);
+        EXPECT_EQ(check_large_segment(*got[i], specs[i], ovs_mss, *t.pool), "");
     }
     PacketPool::free_bulk(got.data(), static_cast<uint32_t>(got.size()));
     EXPECT_EQ(t.p0->tx_stats(0).tso, specs.size());

@@ -22,6 +22,7 @@
 #include "support/tcp_frames.hpp"
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
+#include "support/tso_traffic.hpp"
 #include "vireo/pmd/net_port.hpp"
 #include "vireo/pmd/tcp_segment.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -67,48 +68,6 @@ struct Lab {
     }
 };
 
-// Sends each spec's segment from a and collects what b receives, frame by
-// frame, until `expect` frames arrived or 20 s passed.
-std::vector<Packet*> send_and_collect(Lab& lab, const std::vector<TcpFrameSpec>& specs, uint16_t mss, size_t expect) {
-    std::vector<Packet*> got;
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    size_t next = 0;
-    while (got.size() < expect && std::chrono::steady_clock::now() < end) {
-        if (next < specs.size()) {
-            Packet* p = large_segment(lab.pool, specs[next], mss);
-            if (p != nullptr && lab.a->tx_burst(0, &p, 1) == 1)
-                next++;
-            else
-                PacketPool::free(p);
-        }
-        Packet* in[32];
-        const uint16_t n = lab.b->rx_burst(0, in, 32);
-        got.insert(got.end(), in, in + n);
-        // One segment at a time in flight: testpmd's mempool holds the 32 mbufs
-        // a 64 KB segment takes many times over, but not for a whole ring.
-        if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    return got;
-}
-
-std::vector<TcpFrameSpec> specs_for_test() {
-    std::vector<TcpFrameSpec> v;
-    uint32_t at = 0;
-    for (int i = 0; i < 12; i++) {
-        TcpFrameSpec s;
-        s.version = i % 2 == 0 ? 4 : 6;
-        s.payload = i % 3 == 0 ? 64000 : 20000 + 3331u * i;
-        s.seq = 5000 + at;
-        s.stream_at = at;
-        s.ip_id = static_cast<uint16_t>(100 * i);
-        s.flags = i == 11 ? 0x19 : 0x10;  // FIN|PSH on the last
-        s.vlan = i == 4;
-        at += s.payload;
-        v.push_back(s);
-    }
-    return v;
-}
-
 TEST(TsoPeer, ALargeSegmentCrossesDpdkWholeAndArrivesWithItsMss) {
     ASSERT_TRUE(TestPmd::available()) << "dpdk-testpmd missing: run ci/setup";
     for (const char* ring : {"", ",packed=1"}) {
@@ -118,22 +77,13 @@ TEST(TsoPeer, ALargeSegmentCrossesDpdkWholeAndArrivesWithItsMss) {
         ASSERT_TRUE(virtio::has(lab.a->features(), kNetHostTso6));
         ASSERT_TRUE(virtio::has(lab.b->features(), kNetGuestTso4));
         ASSERT_TRUE(wait_path(*lab.a, *lab.b, lab.pool, 10000)) << lab.pmd->log_tail();
-        const std::vector<TcpFrameSpec> specs = specs_for_test();
+        const std::vector<TcpFrameSpec> specs = tso_stream();
         const uint16_t mss = 1448;
-        std::vector<Packet*> got = send_and_collect(lab, specs, mss, specs.size());
+        std::vector<Packet*> got = send_and_collect(*lab.a, *lab.b, lab.pool, specs, mss, specs.size());
         ASSERT_EQ(got.size(), specs.size()) << lab.pmd->log_tail();
         for (size_t i = 0; i < specs.size(); i++) {
             SCOPED_TRACE("segment " + std::to_string(i));
-            Packet* p = got[i];
-            EXPECT_EQ(p->pkt_len, tcp_frame(specs[i]).size());
-            EXPECT_NE(p->ol_flags & (specs[i].version == 4 ? pkt::kRxGsoTcp4 : pkt::kRxGsoTcp6), 0u);
-            EXPECT_EQ(p->tso_segsz, mss);
-            Packet* segs[64];
-            const uint16_t n = tcp_segment(*p, lab.pool, segs, 64, SegmentChecksum::Complete);
-            std::vector<std::vector<uint8_t>> frames;
-            for (uint16_t j = 0; j < n; j++) frames.push_back(flatten(segs[j]));
-            EXPECT_EQ(check_segments(specs[i], frames, mss, false), "");
-            PacketPool::free_bulk(segs, n);
+            EXPECT_EQ(check_large_segment(*got[i], specs[i], mss, lab.pool), "");
         }
         PacketPool::free_bulk(got.data(), static_cast<uint32_t>(got.size()));
         EXPECT_EQ(lab.a->tx_stats(0).tso, specs.size());
@@ -149,11 +99,11 @@ TEST(TsoPeer, WithoutHostTsoVireoCutsAndEveryFrameArrivesValid) {
         Lab lab(a_args, "");
         ASSERT_FALSE(virtio::has(lab.a->features(), kNetHostTso4));
         ASSERT_TRUE(wait_path(*lab.a, *lab.b, lab.pool, 10000)) << lab.pmd->log_tail();
-        const std::vector<TcpFrameSpec> specs = specs_for_test();
+        const std::vector<TcpFrameSpec> specs = tso_stream();
         const uint16_t mss = 1400;
         size_t frames_expected = 0;
         for (const TcpFrameSpec& s : specs) frames_expected += (s.payload + mss - 1) / mss;
-        std::vector<Packet*> got = send_and_collect(lab, specs, mss, frames_expected);
+        std::vector<Packet*> got = send_and_collect(*lab.a, *lab.b, lab.pool, specs, mss, frames_expected);
         ASSERT_EQ(got.size(), frames_expected) << lab.pmd->log_tail();
         size_t at = 0;
         for (size_t i = 0; i < specs.size(); i++) {
@@ -182,19 +132,12 @@ TEST(TsoPeer, VireoFwdForwardsLargeSegmentsWhole) {
     Lab lab("", ",guest_tso4=1,guest_tso6=1",
             {"--enable-lro", "--sleep-when-idle", "--stats-period=0", "--cores=0", "--json=" + json});
     ASSERT_TRUE(wait_path(*lab.a, *lab.b, lab.pool, 10000)) << lab.pmd->log_tail() << lab.fwd->log();
-    const std::vector<TcpFrameSpec> specs = specs_for_test();
-    std::vector<Packet*> got = send_and_collect(lab, specs, 1448, specs.size());
+    const std::vector<TcpFrameSpec> specs = tso_stream();
+    std::vector<Packet*> got = send_and_collect(*lab.a, *lab.b, lab.pool, specs, 1448, specs.size());
     ASSERT_EQ(got.size(), specs.size()) << lab.pmd->log_tail() << lab.fwd->log();
     for (size_t i = 0; i < specs.size(); i++) {
         SCOPED_TRACE("segment " + std::to_string(i));
-        EXPECT_EQ(got[i]->pkt_len, tcp_frame(specs[i]).size());
-        EXPECT_EQ(got[i]->tso_segsz, 1448);
-        Packet* segs[64];
-        const uint16_t n = tcp_segment(*got[i], lab.pool, segs, 64, SegmentChecksum::Complete);
-        std::vector<std::vector<uint8_t>> frames;
-        for (uint16_t j = 0; j < n; j++) frames.push_back(flatten(segs[j]));
-        EXPECT_EQ(check_segments(specs[i], frames, 1448, false), "");
-        PacketPool::free_bulk(segs, n);
+        EXPECT_EQ(check_large_segment(*got[i], specs[i], 1448, lab.pool), "");
     }
     PacketPool::free_bulk(got.data(), static_cast<uint32_t>(got.size()));
     EXPECT_EQ(lab.fwd->finish(), 0) << lab.fwd->log();
