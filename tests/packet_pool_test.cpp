@@ -52,6 +52,33 @@ TEST(PacketPool, VaModeBuffersCarryTheirVa) {
     PacketPool::free(p);
 }
 
+// dma=window's slots: a device may rewrite its memory, so the Packets (what
+// vireo follows: addresses, links, the owning pool) are not in it, only the
+// buffers, each IOVA-contiguous.
+TEST(PacketPool, MetadataApartLeavesOnlyBuffersInDmaMemory) {
+    for (IovaMode mode : {IovaMode::VA, IovaMode::PA}) {
+        DmaMemory mem(memory(mode));
+        const size_t before = mem.bytes_allocated();
+        PacketPool pool(mem,
+                        {.count = 500, .headroom = 128, .data_room = 2048, .cache_size = 0, .metadata_apart = true});
+        EXPECT_EQ(mem.bytes_allocated() - before, 500u * (128 + 2048)) << "buffers only, nothing else";
+        std::vector<Packet*> pkts(500);
+        ASSERT_TRUE(pool.alloc_bulk(pkts.data(), 500));
+        for (Packet* p : pkts) {
+            ASSERT_EQ(mem.map().iova(p), kBadIova) << "a Packet lies in DMA memory";
+            ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+            ASSERT_EQ(p->buf_iova, mem.map().iova(p->buf_va));
+            ASSERT_TRUE(mem.map().contiguous(p->buf_va, p->buf_len));
+            ASSERT_EQ(p->buf_len, 128 + 2048);
+            ASSERT_EQ(p->data_off, 128);
+            ASSERT_EQ(p->pool, &pool);
+            std::memset(p->buf_va, 0xee, p->buf_len);  // the whole buffer is the Packet's own
+        }
+        PacketPool::free_bulk(pkts.data(), 500);
+        EXPECT_EQ(pool.in_use(), 0u);
+    }
+}
+
 TEST(PacketPool, LinearPaModeBuffersNeverCarryAVa) {
     auto o = memory(IovaMode::PA);
     o.linear_base = 0x200000000;

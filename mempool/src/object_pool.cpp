@@ -1,5 +1,6 @@
 #include "vireo/mempool/object_pool.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <new>
@@ -29,12 +30,21 @@ uint32_t checked_ring_size(const ObjectPoolOptions& o) {
 
 }  // namespace
 
-ObjectPool::ObjectPool(DmaMemory& mem, const ObjectPoolOptions& o, const InitFn& init)
+// Validated options, an empty free ring and the thread caches: the part
+// both placements share (the objects are added by the constructor that
+// delegates here, so the destructor runs should one of them throw).
+ObjectPool::ObjectPool(const ObjectPoolOptions& o)
     : free_(checked_ring_size(o), RingSync::Multi, RingSync::Multi),
       count_(o.count),
       object_size_(o.object_size),
       cache_size_(o.cache_size),
       flush_threshold_(o.cache_size + o.cache_size / 2) {
+    cache_stride_ = sizeof(Cache) + (sizeof(void*) * (flush_threshold_ + cache_size_) + 63) / 64 * 64;
+    caches_ = static_cast<uint8_t*>(::operator new (cache_stride_* kMaxThreadSlots, std::align_val_t{64}));
+    for (uint32_t i = 0; i < kMaxThreadSlots; i++) new (cache_at(i)) Cache;
+}
+
+ObjectPool::ObjectPool(DmaMemory& mem, const ObjectPoolOptions& o, const InitFn& init) : ObjectPool(o) {
     // One allocation per object: each is IOVA-contiguous by DmaMemory's rule,
     // and they pack back to back wherever no physical break intervenes.
     const uint32_t stride = round_up(o.object_size, o.align);
@@ -44,9 +54,18 @@ ObjectPool::ObjectPool(DmaMemory& mem, const ObjectPoolOptions& o, const InitFn&
         void* p = c.va;
         free_.enqueue_bulk(&p, 1);
     }
-    cache_stride_ = sizeof(Cache) + (sizeof(void*) * (flush_threshold_ + cache_size_) + 63) / 64 * 64;
-    caches_ = static_cast<uint8_t*>(::operator new (cache_stride_* kMaxThreadSlots, std::align_val_t{64}));
-    for (uint32_t i = 0; i < kMaxThreadSlots; i++) new (cache_at(i)) Cache;
+}
+
+ObjectPool::ObjectPool(const ObjectPoolOptions& o, const InitFn& init) : ObjectPool(o) {
+    const size_t stride = round_up(o.object_size, o.align);
+    const std::align_val_t align{std::max<uint32_t>(o.align, 64)};
+    private_objects_ = {static_cast<uint8_t*>(::operator new(stride* o.count, align)), AlignedDelete{align}};
+    uint8_t* const base = private_objects_.get();
+    for (uint32_t i = 0; i < o.count; i++) {
+        void* p = base + stride * i;
+        if (init) init(p, 0, i);
+        free_.enqueue_bulk(&p, 1);
+    }
 }
 
 ObjectPool::~ObjectPool() {

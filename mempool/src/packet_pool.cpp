@@ -23,19 +23,33 @@ PacketPool::PacketPool(DmaMemory& mem, const PacketPoolOptions& o)
     : mode_(mem.mode()),
       headroom_(checked(o).headroom),
       data_room_(o.data_room),
-      objects_(mem,
-               ObjectPoolOptions{.count = o.count,
-                                 .object_size = static_cast<uint32_t>(sizeof(Packet)) + o.headroom + o.data_room,
-                                 .align = 64,
-                                 .cache_size = o.cache_size},
-               [this, &o](void* obj, uint64_t iova, uint32_t) {
-                   auto* p = static_cast<Packet*>(obj);
-                   p->buf_va = static_cast<uint8_t*>(obj) + sizeof(Packet);
-                   p->buf_iova = iova + sizeof(Packet);  // the object is IOVA-contiguous
-                   p->pool = this;
-                   p->buf_len = static_cast<uint16_t>(o.headroom + o.data_room);
-                   p->reset(o.headroom);
-               }) {}
+      objects_(make_objects(mem, o, this)) {}
+
+ObjectPool PacketPool::make_objects(DmaMemory& mem, const PacketPoolOptions& o, PacketPool* self) {
+    const auto buf_len = static_cast<uint16_t>(o.headroom + o.data_room);
+    auto init = [self, buf_len, headroom = o.headroom](Packet* p, uint8_t* buf, uint64_t buf_iova) {
+        p->buf_va = buf;
+        p->buf_iova = buf_iova;
+        p->pool = self;
+        p->buf_len = buf_len;
+        p->reset(headroom);
+    };
+    ObjectPoolOptions oo{.count = o.count,
+                         .object_size = static_cast<uint32_t>(sizeof(Packet)),
+                         .align = 64,
+                         .cache_size = o.cache_size};
+    if (o.metadata_apart) {  // the Packet here, its buffer in mem: one IOVA-contiguous chunk each
+        return ObjectPool(oo, [&mem, &init, buf_len](void* obj, uint64_t, uint32_t) {
+            DmaChunk c = mem.allocate(buf_len, 64);
+            init(static_cast<Packet*>(obj), c.va, c.iova);
+        });
+    }
+    oo.object_size += buf_len;  // the buffer right after its Packet
+    return ObjectPool(mem, oo, [&init](void* obj, uint64_t iova, uint32_t) {
+        init(static_cast<Packet*>(obj), static_cast<uint8_t*>(obj) + sizeof(Packet),
+             iova + sizeof(Packet));  // the object is IOVA-contiguous
+    });
+}
 
 void PacketPool::free_bulk(Packet* const* pkts, uint32_t n) noexcept {
     constexpr uint32_t kBatch = 64;

@@ -144,16 +144,17 @@ uint16_t take(PacketPool& pool, Packet** out, uint16_t n) noexcept {
 
 DmaWindow::DmaWindow(const DmaPlan& plan, const DmaMemoryOptions& like, uint16_t pairs, uint16_t ring,
                      uint16_t headroom, uint16_t data_room)
-    : mem_(window_options(plan, like,
-                          size_t{pairs} * (size_t{slots_per_pair(ring)} * (sizeof(Packet) + headroom + data_room) +
-                                           size_t{ring} * 64 + kMiB) +
-                              kMiB)) {}
+    : mem_(window_options(
+          plan, like,
+          size_t{pairs} * (size_t{slots_per_pair(ring)} * (size_t{headroom} + data_room) + size_t{ring} * 64 + kMiB) +
+              kMiB)) {}
 
 WindowPair::WindowPair(const DataPath& inner, DmaMemory& window, PacketPool& app, const PairConfig& c)
     : slots_(window, {.count = DmaWindow::slots_per_pair(c.ring),
                       .headroom = app.headroom(),
                       .data_room = app.data_room(),
-                      .cache_size = 0}),  // no cache: slots come out of the pool's ring in the order they went back
+                      .cache_size = 0,  // no cache: slots come out of the pool's ring in the order they went back
+                      .metadata_apart = true}),  // the device may rewrite its window: only buffers there
       inner_(inner.make_pair(window, slots_, c)),
       inner_rx_(inner.rx),
       inner_tx_(inner.tx),

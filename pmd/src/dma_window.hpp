@@ -11,7 +11,11 @@
 //       the application's packets and its slots go back at once.
 // Each queue pair's slots are a ring of its own (a PacketPool without a
 // thread cache), used by the one thread that polls the pair, a burst at a
-// time: no shared allocator on the hot path. Slots go round in order (FIFO):
+// time: no shared allocator on the hot path. Only the slots' buffers are in
+// the window; their Packets (addresses, lengths, chain links, owning pool)
+// are in process memory: the device may rewrite anything in its window at
+// any time, so vireo keeps nothing there that it reads back and trusts
+// (tests/window_hostile_test.cpp). Slots go round in order (FIFO):
 // the slot the back end writes next was copied out longest ago, so its lines
 // have left vireo's core and the back end's writes need not take them back
 // (Rx at 1518 bytes: 1.12-1.26x against the LIFO thread cache used before;

@@ -9,7 +9,10 @@
 // back in the pool. Each input picks in-order or not, the baseline or best
 // instruction set, and direct or window mode (dma=window: the device fills
 // bounce slots and frames are copied out; ASan checks every copy stays in
-// bounds). Built by ci/fuzz with -DRX_PACKED=0 or 1.
+// bounds). In window mode the device may also write anything anywhere in its
+// window outside the Rx ring, at any moment (slots it holds, slots vireo
+// holds, the Tx ring): vireo keeps nothing there it would follow. Built by
+// ci/fuzz with -DRX_PACKED=0 or 1.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -109,7 +112,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::deque<DevBuffer> held;
     uint64_t delivered = 0, bytes = 0;
     while (in.n) {
-        if (in.u8() % 2 == 0) {  // the device fills up to k buffers
+        const uint8_t op = in.u8() % 3;
+        if (op == 2 && port.window() != nullptr) {  // a write anywhere in the window but the Rx ring
+            const DmaRegion& w = port.window()->region(0);
+            const size_t at = (size_t{in.u16()} << 8 | in.u8()) % (w.length() - 8);
+            uint8_t* p = w.va() + at;
+            const uint64_t ring_lo = a.desc_iova, ring_hi = a.device_iova + 6 + 8u * a.size;  // split and packed
+            const uint64_t iova = port.window()->map().iova(p);
+            if (iova + 8 <= ring_lo || iova >= ring_hi)
+                for (int i = 0; i < 8; i++) p[i] = in.u8();
+        } else if (op == 0) {  // the device fills up to k buffers
             d.take(1 + in.u8() % 8, held);
             std::vector<DevBuffer> done;
             for (int k = in.u8() % 6; k > 0 && !held.empty(); k--) {

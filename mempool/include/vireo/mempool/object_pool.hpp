@@ -3,7 +3,10 @@
 // Free objects live in a multi-producer/multi-consumer Ring; each thread has a
 // cache in front of it (DPDK's rte_mempool design), so a bulk get or put of a
 // burst usually touches only thread-local memory. Every object is
-// IOVA-contiguous (DmaMemory never places one across a physical break).
+// IOVA-contiguous (DmaMemory never places one across a physical break). A
+// pool can also place its objects in ordinary process memory, which no device
+// is given: for bookkeeping about DMA buffers that a device must not be able
+// to rewrite (PacketPoolOptions::metadata_apart).
 //
 // in_use() = objects handed out and not yet returned; it is exact whenever no
 // get or put is running, which is what a leak check needs.
@@ -13,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "vireo/iova/dma_memory.hpp"
@@ -35,6 +39,8 @@ public:
     using InitFn = std::function<void(void* obj, uint64_t iova, uint32_t index)>;
 
     ObjectPool(DmaMemory& mem, const ObjectPoolOptions& opts, const InitFn& init = {});
+    // Objects in process memory the pool owns, never given to a device (init sees IOVA 0).
+    ObjectPool(const ObjectPoolOptions& opts, const InitFn& init);
     ObjectPool(const ObjectPool&) = delete;
     ObjectPool& operator=(const ObjectPool&) = delete;
     ~ObjectPool();
@@ -106,6 +112,8 @@ private:
         return reinterpret_cast<Cache*>(caches_ + size_t{slot} * cache_stride_);
     }
 
+    explicit ObjectPool(const ObjectPoolOptions& opts);  // the constructors' common part
+
     Ring<void*> free_;
     const uint32_t count_;
     const uint32_t object_size_;
@@ -113,6 +121,11 @@ private:
     const uint32_t flush_threshold_;
     size_t cache_stride_ = 0;
     uint8_t* caches_ = nullptr;  // kMaxThreadSlots caches, cache_stride_ bytes apart
+    struct AlignedDelete {
+        std::align_val_t align;
+        void operator()(uint8_t* p) const noexcept { ::operator delete(p, align); }
+    };
+    std::unique_ptr<uint8_t, AlignedDelete> private_objects_;  // the objects, when not in DMA memory
 };
 
 }  // namespace vireo

@@ -14,6 +14,12 @@ struct PacketPoolOptions {
     uint16_t headroom = 128;    // >= kMinHeadroom: room for the virtio-net header and encapsulations
     uint16_t data_room = 2048;  // bytes of frame per segment
     uint32_t cache_size = 256;  // per-thread cache (0: none)
+    // Each Packet's metadata (buffer addresses, chain link, owning pool) in
+    // process memory, only its buffer in the DmaMemory: for memory a device
+    // may write at any time (dma=window), so that nothing vireo follows
+    // lives where the device can rewrite it. false: metadata and buffer in
+    // one DMA object, one line apart (the application's pool, as DPDK's).
+    bool metadata_apart = false;
 };
 
 class PacketPool {
@@ -57,6 +63,8 @@ public:
     void flush_thread_cache() noexcept { objects_.flush_thread_cache(); }
 
 private:
+    static ObjectPool make_objects(DmaMemory& mem, const PacketPoolOptions& o, PacketPool* self);
+
     IovaMode mode_;
     uint16_t headroom_;
     uint16_t data_room_;
