@@ -389,6 +389,25 @@ TEST(Fwd, SigintMidRunOnTwoPortsTwoQueuesLeavesNothingLeaked) {
     ::unlink(json.c_str());
 }
 
+// --tx-first=N sends N bursts to start each loop (and to restart one), as
+// testpmd's "start tx_first N". Against an rxonly back end nothing comes back,
+// so the loop restarts every 200 ms of silence and every frame vireo sent is
+// one of those bursts: exactly N x 32 per (re)start.
+TEST(Fwd, TxFirstNSendsNBurstsPerStart) {
+    const std::string sock = peer_socket("txfirst"), json = sock + ".json";
+    TestPmd pmd({sock, 1, false, false, "rxonly"});
+    ASSERT_TRUE(pmd.wait_for_socket(15000) && pmd.wait_forwarding(15000)) << pmd.log_tail();
+    Fwd fwd({"--forward-mode=io", "--tx-first=4", "--burst=32", "--cores=0", "--stats-period=0", "--duration=1",
+             "--json=" + json, "vhost-user:" + sock});
+    EXPECT_EQ(fwd.finish(false), 0) << fwd.log();
+    nlohmann::json j = read_summary(json);
+    const uint64_t starts = 1 + j.value("first_bursts_resent", uint64_t{0});
+    EXPECT_GE(starts, 2u) << "the silent loop was never restarted\n" << j;
+    EXPECT_EQ(j["ports"][0].value("tx_packets", uint64_t{0}), starts * 4 * 32) << j;
+    EXPECT_EQ(j["ports"][0].value("rx_packets", uint64_t{1}), 0u) << j;
+    ::unlink(json.c_str());
+}
+
 // The back end (client=1) killed under an io --tx-first loop and started
 // again: vireo-fwd says the link went down and came back, restarts its loop,
 // counts it all in the JSON and loses no buffer.
@@ -499,6 +518,8 @@ TEST(Fwd, BadInputIsOneClearErrorAndExitCode2) {
         {{"--cores=4000", "vhost-user:/tmp/vireo-none.sock,timeout_ms=100"}, "does not exist"},
         {{"--rxq=2", "--txq=1", "vhost-user:/tmp/x"}, "--rxq and --txq differ"},
         {{"--burst=0", "vhost-user:/tmp/x"}, "--burst"},
+        {{"--tx-first=0", "vhost-user:/tmp/x"}, "--tx-first wants a whole number from 1 to 1024"},
+        {{"--tx-first=lots", "vhost-user:/tmp/x"}, "--tx-first wants a whole number from 1 to 1024"},
         {{"--frobnicate", "vhost-user:/tmp/x"}, "unknown option --frobnicate"},
         {{"--forward-mode=io"}, "no device"},
         {{"vhost-user:/tmp/vireo-no-such.sock,timeout_ms=100"}, "/tmp/vireo-no-such.sock"},

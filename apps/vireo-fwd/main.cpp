@@ -213,8 +213,8 @@ int run(const Options& o) {
             topo.bind_thread(place.cores[w]);
             std::vector<Stream*> mine;
             for (size_t i = w; i < streams.size(); i += workers) mine.push_back(&streams[i]);
-            const bool loops = o.tx_first && o.mode != Mode::RxOnly;
-            LoopKeeper keeper;
+            const bool loops = o.tx_first != 0 && o.mode != Mode::RxOnly;
+            LoopKeeper keeper{.bursts = o.tx_first};
             if (loops) keeper.start(mine);
             IdleSleeper idle(mine, o.sleep_when_idle, idle_counters);
             for (uint32_t i = 1; !stop.load(std::memory_order_relaxed); i++) {
@@ -272,8 +272,8 @@ int run(const Options& o) {
         }
         for (size_t i = 0; i < streams.size(); i++) {
             const uint64_t b = streams[i].first_bursts;
-            if (o.tx_first && b > first_bursts[i]) {
-                std::printf("[%7.1fs] port %u: nothing came back for %d ms; first burst sent again (%llu so far)\n",
+            if (o.tx_first != 0 && b > first_bursts[i]) {
+                std::printf("[%7.1fs] port %u: nothing came back for %d ms; first burst(s) sent again (%llu so far)\n",
                             now(), streams[i].tx_port, kLoopSilenceMs, static_cast<unsigned long long>(b - 1));
                 std::fflush(stdout);
             }

@@ -141,9 +141,9 @@ namespace {
 // functions above, whose errors name the flag and what it wants.
 struct Given {
     std::string mode = "io", burst, rxq, txq, rxd, txd, nb_cores, cores, stats_period, duration, txpkts, flows, json,
-                mbufs, iova, dma, pcap, telemetry, file_prefix, rss, sleep_when_idle;
+                mbufs, iova, dma, pcap, telemetry, file_prefix, rss, sleep_when_idle, tx_first;
     std::vector<std::string> devices, device_flags, eth_peers;
-    bool list = false, tx_first = false, lro = false, disable_rss = false;
+    bool list = false, lro = false, disable_rss = false;
 };
 
 // The one description of every flag: parse_options() and usage() both build it.
@@ -177,7 +177,10 @@ void describe(CLI::App& app, Given& g) {
     app.add_option("--eth-peer", g.eth_peers, "mac mode: destination MAC for port P (default 02:00:00:00:00:0P)")
         ->allow_extra_args(false)
         ->type_name("P,MAC");
-    app.add_flag("--tx-first", g.tx_first, "io/mac/macswap: send one burst per stream first (starts a loop)");
+    app.add_flag("--tx-first{1}", g.tx_first,
+                 "io/mac/macswap: send one burst per stream first (starts a loop); --tx-first=N: N bursts, "
+                 "as testpmd's 'start tx_first N' (DPDK's loopback benchmarks use 32: the loop then measures "
+                 "throughput, not one burst's round trip)");
     app.add_flag("--rss{ip+tcp+udp}", g.rss,
                  "RSS with hash reports on every device (hash_report=1; --rss=TYPES: ip, tcp, udp "
                  "joined by +, default all): frames spread over --rxq queues by flow");
@@ -234,7 +237,7 @@ Options parse_options(int argc, char** argv) {
     o.devices = g.device_flags;
     o.devices.insert(o.devices.end(), g.devices.begin(), g.devices.end());
     o.list = g.list;
-    o.tx_first = g.tx_first;
+    if (given("--tx-first")) o.tx_first = static_cast<uint32_t>(number("--tx-first", g.tx_first, 1, 1024));
     o.large_segments = g.lro;
     o.rss = g.rss;
     o.disable_rss = g.disable_rss;

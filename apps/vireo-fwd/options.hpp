@@ -36,7 +36,7 @@ struct Options {
     std::optional<DmaArrangement> dma;             // --dma=direct|window (auto: empty)
     std::string json;                              // --json FILE
     bool list = false;                             // --list
-    bool tx_first = false;                         // --tx-first: one txonly burst per stream at start
+    uint32_t tx_first = 0;                         // --tx-first[=N]: N txonly bursts per stream at start (0: none)
     bool large_segments = false;                   // --enable-lro: guest_tso4/6 on every device
     std::string rss;                               // --rss[=ip+tcp+udp]: hash_report=1 (and rss_types) on every device
     bool disable_rss = false;                      // --disable-rss: rss=0 on every device

@@ -204,11 +204,13 @@ void (*stream_function(Mode m))(Stream&) {
     return nullptr;
 }
 
-void send_first_burst(Stream& s) {
+void send_first_bursts(Stream& s, uint32_t bursts) {
     const uint32_t flows = s.flows;
     s.flows = 1;  // flow 0's template: the same frames whatever the mode
-    s.next_flow = 0;
-    generate<Mode::TxOnly>(s);
+    for (uint32_t b = 0; b < bursts; b++) {
+        s.next_flow = 0;
+        generate<Mode::TxOnly>(s);
+    }
     s.flows = flows;
     s.first_bursts++;
 }
@@ -218,7 +220,7 @@ void LoopKeeper::start(std::vector<Stream*>& mine) {
     seen.assign(mine.size(), 0);
     quiet_since.assign(mine.size(), now);
     for (size_t i = 0; i < mine.size(); i++) {
-        send_first_burst(*mine[i]);
+        send_first_bursts(*mine[i], bursts);
         seen[i] = mine[i]->received;
     }
 }
@@ -233,7 +235,7 @@ void LoopKeeper::check(std::vector<Stream*>& mine) {
             continue;
         }
         if (now - quiet_since[i] < std::chrono::milliseconds(kLoopSilenceMs)) continue;
-        send_first_burst(s);
+        send_first_bursts(s, bursts);
         quiet_since[i] = now;
     }
 }

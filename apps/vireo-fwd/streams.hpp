@@ -56,8 +56,8 @@ struct alignas(64) Stream {
 void (*stream_function(Mode m))(Stream&);
 // Fills Stream::header and ip_sum_base from the stream's MACs and frame length.
 void prepare_headers(Stream& s);
-// One generated burst on the stream's Tx queue (--tx-first).
-void send_first_burst(Stream& s);
+// `bursts` generated bursts on the stream's Tx queue (--tx-first[=N]).
+void send_first_bursts(Stream& s, uint32_t bursts);
 
 // --tx-first starts a loop: each stream's first burst comes back on its own
 // Rx queue (through the peer port and the switch or back end between them).
@@ -67,6 +67,7 @@ void send_first_burst(Stream& s);
 // for kLoopSilenceMs while both its ports are ready sends its burst again.
 inline constexpr int kLoopSilenceMs = 200;
 struct LoopKeeper {
+    uint32_t bursts = 1;         // per (re)start
     std::vector<uint64_t> seen;  // per stream: `received` at the last check
     std::vector<std::chrono::steady_clock::time_point> quiet_since;
     void start(std::vector<Stream*>& mine);
