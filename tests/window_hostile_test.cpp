@@ -31,7 +31,7 @@ struct Range {
 };
 
 void add_ring(std::vector<Range>& keep, const IovaMap& map, const QueueAreas& a, bool packed) {
-    const size_t desc = packed ? 16u * a.size : 16u * a.size;
+    const size_t desc = 16u * a.size;  // split and packed descriptors are both 16 bytes
     const size_t drv = packed ? 4 : 6 + 2u * a.size;
     const size_t dev = packed ? 4 : 6 + 8u * a.size;
     keep.push_back({static_cast<const uint8_t*>(map.va(a.desc_iova, desc)), desc});
