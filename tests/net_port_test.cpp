@@ -49,7 +49,8 @@ TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     EXPECT_EQ(got[0].readable_bytes(), 112u);  // header + frame in one descriptor
     EXPECT_EQ(r.port->tx_stats(0).packets, 1u);
     EXPECT_EQ(r.port->tx_stats(0).bytes, 100u);
-    r.port->stop();
+    txd.complete({got.begin(), got.end()});  // sent: the stop has nothing to wait for
+    EXPECT_EQ(r.port->stop().tx_in_flight, 0u);
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
@@ -98,7 +99,8 @@ TEST(NetPort, TxChecksumInSoftwareWhenTheDeviceLacksCsum) {
     EXPECT_EQ(h[0], 0) << "no NEEDS_CSUM for a device that did not offer CSUM";
     const uint8_t* sent = got[0].segs[0].va + 12;
     EXPECT_EQ((sent[40] << 8) | sent[41], expect);
-    r.port->stop();
+    txd.complete({got.begin(), got.end()});
+    EXPECT_EQ(r.port->stop().tx_in_flight, 0u);
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 

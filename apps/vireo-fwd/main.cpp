@@ -308,7 +308,7 @@ int run(const Options& o) {
         info.captured = capture->frames();
         info.capture_dropped = capture->dropped();
     }
-    for (NetPort* p : ports) p->stop();
+    for (NetPort* p : ports) info.stops.push_back(p->stop());  // each waits (bounded) for its Tx to go out
     info.pool_size = pool.size();
     info.pool_in_use_after_stop = pool.in_use();
     std::fputs(summary_text(last, ports, info).c_str(), stdout);

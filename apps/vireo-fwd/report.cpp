@@ -24,7 +24,8 @@ nlohmann::ordered_json counters_json(const QueueCounters& c) {
             {"slot_waits", c.slot_waits},
             {"rx_tso", c.rx_tso},
             {"tx_tso", c.tx_tso},
-            {"sw_segments", c.sw_segments}};
+            {"sw_segments", c.sw_segments},
+            {"tx_undelivered", c.tx_undelivered}};
 }
 
 std::string rate_line(const Rate& r) {
@@ -51,6 +52,7 @@ QueueCounters& QueueCounters::operator+=(const QueueCounters& o) {
     rx_tso += o.rx_tso;
     tx_tso += o.tx_tso;
     sw_segments += o.sw_segments;
+    tx_undelivered += o.tx_undelivered;
     return *this;
 }
 
@@ -83,6 +85,7 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
             c.rx_tso = rx.tso;
             c.tx_tso = tx.tso;
             c.sw_segments = tx.sw_segments;
+            c.tx_undelivered = tx.undelivered;
         }
     }
     for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused
@@ -131,6 +134,19 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
             p, ports[p]->describe(), c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes, c.drops, c.errors,
             rate_line(rate({}, c, last.t)), ratio(c.rx_packets, c.rx_bursts), ratio(c.tx_packets, c.tx_bursts));
         if (!info.faults[p].empty()) out += fmt::format("  device fault: {}\n", info.faults[p]);
+        if (c.tx_undelivered != 0)
+            out += fmt::format("  tx: {} frame(s) accepted but discarded by a device reset (its back end left)\n",
+                               c.tx_undelivered);
+        if (p < info.stops.size() && info.stops[p].tx_in_flight != 0) {
+            const StopReport& s = info.stops[p];
+            out += s.tx_undelivered == 0
+                       ? fmt::format("  stop: the device sent the {} frame(s) still in flight ({:.1f} ms)\n",
+                                     s.tx_in_flight, s.waited_ms)
+                       : fmt::format(
+                             "  stop: {} of {} frame(s) in flight NOT SENT: the device did not complete them "
+                             "in {:.0f} ms (device key stop_timeout_ms)\n",
+                             s.tx_undelivered, s.tx_in_flight, s.waited_ms);
+        }
         const LinkStatus& l = info.links[p];
         if (l.downs != 0 || !l.up)
             out += fmt::format("  link {}; lost {} time(s), came back {} time(s)\n", l.up ? "up" : "down: " + l.reason,
@@ -174,6 +190,11 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         o["rx_pps"] = r.rx_pps;
         o["tx_pps"] = r.tx_pps;
         o["fault"] = info.faults[p];
+        if (p < info.stops.size())
+            o["stop"] = {{"tx_in_flight", info.stops[p].tx_in_flight},
+                         {"tx_undelivered", info.stops[p].tx_undelivered},
+                         {"waited_ms", info.stops[p].waited_ms},
+                         {"timed_out", info.stops[p].timed_out}};
         o["link"] = {{"up", info.links[p].up},
                      {"reason", info.links[p].reason},
                      {"downs", info.links[p].downs},

@@ -16,6 +16,7 @@ struct QueueCounters {
     uint64_t rx_bursts = 0, tx_bursts = 0;                        // calls that moved at least one packet
     uint64_t bounced_bytes = 0, copy_cycles = 0, slot_waits = 0;  // window mode (NetPort QueueStats)
     uint64_t rx_tso = 0, tx_tso = 0, sw_segments = 0;  // large TCP segments received / handed to the device, frames cut
+    uint64_t tx_undelivered = 0;  // accepted by tx_burst, discarded by a reset before the device sent them
     QueueCounters& operator+=(const QueueCounters& o);
 };
 
@@ -54,6 +55,7 @@ struct RunInfo {
     std::vector<LinkEvent> link_events;  // as they happened
     std::vector<LinkStatus> links;       // per port, at the end
     std::vector<std::string> speeds;     // per port, at the end (LinkSpeed, as text)
+    std::vector<StopReport> stops;       // per port: what the clean stop at the end waited for and lost
     uint64_t first_bursts_resent = 0;    // --tx-first loops restarted
     uint32_t sleep_when_idle = 0;        // --sleep-when-idle's rounds (0: off)
     uint64_t sleeps = 0, wakeups = 0;    // its sleeps, and those a frame ended

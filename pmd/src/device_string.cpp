@@ -70,7 +70,7 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 std::string known_keys() {
     std::string k =
         "queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, rss_types, mtu, timeout_ms, "
-        "reply_timeout_ms";
+        "reply_timeout_ms, stop_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
 }
@@ -120,6 +120,8 @@ DeviceSpec parse_device_string(const std::string& s) {
             d.timeout_ms = static_cast<int>(number(s, key, v, 1, 600000));
         } else if (key == "reply_timeout_ms") {
             d.reply_timeout_ms = static_cast<int>(number(s, key, v, 1, 600000));
+        } else if (key == "stop_timeout_ms") {
+            d.stop_timeout_ms = static_cast<int>(number(s, key, v, 0, 600000));
         } else if (key == "iova") {
             if (v == "auto")
                 d.iova.reset();

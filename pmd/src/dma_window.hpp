@@ -77,6 +77,7 @@ public:
     void refill() noexcept override;
     void drain() noexcept override;
     uint16_t tx_room() noexcept override { return inner_->tx_room(); }
+    uint16_t tx_in_flight() noexcept override { return inner_->tx_in_flight(); }
     bool arm_rx_notify() noexcept override { return inner_->arm_rx_notify(); }
     void disarm_rx_notify() noexcept override { inner_->disarm_rx_notify(); }
     QueueStats& rx_stats() noexcept override { return inner_->rx_stats(); }

@@ -2,9 +2,13 @@
 // data paths are in data_paths.cpp; the IOVA rule in iova/src/iova_policy.cpp.
 #include "vireo/pmd/net_port.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "dma_window.hpp"
 #include "net_port_filters.hpp"
@@ -13,6 +17,7 @@
 #include "vireo/base/error.hpp"
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
+#include "wait.hpp"
 
 namespace vireo {
 
@@ -261,12 +266,14 @@ DmaMemory& NetPort::device_memory() noexcept { return window_ != nullptr ? windo
 const DmaMemory* NetPort::window() const noexcept { return window_ != nullptr ? &window_->memory() : nullptr; }
 IovaMode NetPort::iova_mode() const noexcept { return window_ != nullptr ? window_->memory().mode() : mem_.mode(); }
 
-void NetPort::stop() {
-    if (!started_) return;
+StopReport NetPort::stop() {
+    if (!started_) return {};
     watcher_->stop_thread();
-    take_down();
+    StopReport r;
+    take_down(&r);
     started_ = false;
     watcher_->set_down("stopped");
+    return r;
 }
 
 void NetPort::close_gate() {
@@ -275,14 +282,54 @@ void NetPort::close_gate() {
 }
 
 // No burst runs after close_gate(); the device stops using the rings before
-// the buffers come back.
-void NetPort::take_down() {
+// the buffers come back. A clean stop (clean != nullptr) first lets the
+// device finish sending: a reset discards whatever is still in a Tx ring,
+// and the application was told those frames were taken.
+void NetPort::take_down(StopReport* clean) {
+    const bool was_ready = ready_.load(std::memory_order_relaxed);
     close_gate();
+    uint64_t undelivered_before = 0;
+    if (clean != nullptr) {
+        if (was_ready) *clean = wait_for_tx();
+        undelivered_before = tx_totals().undelivered;
+    }
     transport_->reset();
     driver_ok_ = false;
     for (auto& p : pairs_) p->drain();  // every buffer back to the pool; the queues stay for a restart
     if (ctrl_ != nullptr) ctrl_->reset();
     pool_.flush_thread_cache();
+    if (clean != nullptr) clean->tx_undelivered = tx_totals().undelivered - undelivered_before;
+}
+
+// The gate is closed (no burst runs) and the device still has the rings: it
+// works through them on its own (it was kicked as each burst needed), and we
+// reclaim what it completes until nothing is left, the bound passes or a back
+// end hangs up. A queue that faulted is not waited for (its device broke the
+// rules; the reset discards what it holds).
+StopReport NetPort::wait_for_tx() {
+    StopReport r;
+    const auto t0 = detail::Clock::now();
+    const auto deadline = t0 + std::chrono::milliseconds(spec_.stop_timeout_ms);
+    auto in_flight = [&] {
+        uint64_t n = 0;
+        for (auto& p : pairs_)
+            if (!p->faulted()) n += p->tx_in_flight();
+        return n;
+    };
+    auto hung_up = [&] {
+        const TransportConnection* c = transport_->connection();
+        pollfd p{c != nullptr ? c->fd() : -1, POLLRDHUP, 0};
+        return p.fd >= 0 && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL));
+    };
+    uint64_t left = r.tx_in_flight = in_flight();
+    while (left != 0 && detail::Clock::now() < deadline && !hung_up()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));  // the device's pace, not ours
+        left = in_flight();
+    }
+    pool_.flush_thread_cache();  // what the reclaims freed into this thread's cache
+    r.timed_out = left != 0;
+    r.waited_ms = std::chrono::duration<double, std::milli>(detail::Clock::now() - t0).count();
+    return r;
 }
 
 int NetPort::config_event_fd() const { return transport_->config_event_fd(); }

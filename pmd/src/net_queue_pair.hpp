@@ -124,6 +124,10 @@ public:
         if (tx_.free_descs() < kBurst) reclaim_tx();
         return tx_.free_descs();
     }
+    uint16_t tx_in_flight() noexcept override {
+        reclaim_tx();
+        return tx_.in_flight();
+    }
     QueueStats& rx_stats() noexcept override { return rx_stats_; }
     QueueStats& tx_stats() noexcept override { return tx_stats_; }
     bool faulted() const noexcept override { return rx_.needs_reset() || tx_.needs_reset(); }
@@ -135,10 +139,14 @@ public:
         return r;
     }
 
-    // After the device stopped: every buffer the rings held goes back to the pool.
+    // After the device stopped: every buffer the rings held goes back to the
+    // pool; Tx frames it never completed are counted.
     void drain() noexcept override {
         rx_.reset([](void* c) { PacketPool::free(static_cast<Packet*>(c)); });
-        tx_.reset([this](void* c) { PacketPool::free(packet_of(c)); });
+        tx_.reset([this](void* c) {
+            tx_stats_.undelivered++;
+            PacketPool::free(packet_of(c));
+        });
         if (mrg_head_ != nullptr) PacketPool::free(mrg_head_);
         mrg_head_ = mrg_tail_ = nullptr;
         mrg_left_ = 0;

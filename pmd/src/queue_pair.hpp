@@ -45,8 +45,12 @@ public:
     virtual void setup(Transport& t, const DmaMemory& mem) = 0;
     // Posts Rx buffers until the ring is full (or the pool is empty).
     virtual void refill() noexcept = 0;
-    // After the device stopped: every buffer the rings held back to the pool.
+    // After the device stopped: every buffer the rings held back to the pool;
+    // Tx frames still in flight are counted in tx_stats().undelivered.
     virtual void drain() noexcept = 0;
+    // Tx frames (ring chains) the device has not completed, after reclaiming
+    // those it has: what a clean stop waits for.
+    virtual uint16_t tx_in_flight() noexcept = 0;
     // Descriptors free in the Tx ring once what the device finished is
     // reclaimed (window mode copies no more frames than can go out).
     virtual uint16_t tx_room() noexcept = 0;

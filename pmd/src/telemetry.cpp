@@ -103,7 +103,8 @@ Json port_xstats(NetPort& p) {
                                    {"copy_cycles", t.copy_cycles},
                                    {"slot_waits", t.slot_waits},
                                    {"tso", t.tso},
-                                   {"sw_segments", t.sw_segments}})
+                                   {"sw_segments", t.sw_segments},
+                                   {"undelivered", t.undelivered}})
             o[tq + k] = v;
     }
     const LinkStatus l = p.link_status();

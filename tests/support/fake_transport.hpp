@@ -24,7 +24,10 @@ public:
     void set_features(uint64_t f) override { accepted = f; }
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
-    void reset() override { status_ = 0; }
+    void reset() override {
+        status_ = 0;
+        resets++;
+    }
     uint16_t max_queue_size(uint16_t) override { return max_queue; }
     void setup_queue(const QueueAreas& q) override {
         std::lock_guard<std::mutex> g(lock);
@@ -67,6 +70,7 @@ public:
     uint32_t supported_hash_types = 0x3f;  // IPv4, TCPv4, UDPv4, IPv6, TCPv6, UDPv6
     bool control_queue_processed = true;
     std::atomic<bool> config_changed{false};
+    std::atomic<int> resets{0};  // reset() calls: a device model must stop touching the rings
     std::atomic<int> setups{0};  // setup_queue() calls: a device model starts over when it changes
     std::vector<QueueAreas> areas;
     std::mutex lock;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -60,10 +61,9 @@ void TestPmd::start() {
                                      vdev,
                                      "--",
                                      "--forward-mode=" + o_.forward,
-                                     "--auto-start",
+                                     o_.interactive ? "-i" : "--auto-start",
                                      "--disable-link-check",
                                      "--total-num-mbufs=16384",
-                                     "--stats-period=0",
                                      "--nb-cores=1",
                                      "--rxq=" + std::to_string(o_.queues),
                                      "--txq=" + std::to_string(o_.queues)};
@@ -72,6 +72,8 @@ void TestPmd::start() {
         end_of_eal = args.insert(end_of_eal, vdev_of(static_cast<int>(i + 1), o_.more_sockets[i]));
         args.insert(end_of_eal, "--vdev");
     }
+    if (!o_.interactive) args.push_back("--stats-period=0");
+    if (o_.interactive) args.push_back("--no-flush-rx");  // "start" would drop what waits in the Rx queues
     if (o_.mbuf_size) {
         args.push_back("--mbuf-size=" + std::to_string(o_.mbuf_size));
         args.push_back("--max-pkt-len=9600");
@@ -116,6 +118,12 @@ bool TestPmd::wait_forwarding(int timeout_ms) const {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+}
+
+void TestPmd::command(const std::string& line) {
+    const std::string l = line + "\n";
+    if (stdin_fd_ < 0 || ::write(stdin_fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+        throw std::runtime_error("testpmd is not running: cannot send '" + line + "'");
 }
 
 void TestPmd::kill_hard() {

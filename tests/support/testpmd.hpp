@@ -27,6 +27,10 @@ struct TestPmdOptions {
     bool virtio_user_server = true;  // virtio-user listens (OVS's dpdkvhostuserclient connects)
     int fwd_cpu = 1;                 // the forwarding lcore's CPU (the main lcore takes the other of 0 and 1)
     std::string vhost_args;          // more net_vhost devargs for every port, e.g. "tso=1,legacy-ol-flags=1"
+    // testpmd's prompt (-i) instead of --auto-start: nothing is forwarded
+    // until command("start"), so frames wait in the front end's rings (and
+    // --no-flush-rx: "start" forwards them instead of dropping them).
+    bool interactive = false;
 };
 
 class TestPmd {
@@ -43,6 +47,8 @@ public:
     // enabled before its port started, so a server-mode test completes the
     // handshake only after this.
     bool wait_forwarding(int timeout_ms) const;
+    // interactive: one command line to testpmd's prompt, e.g. "start".
+    void command(const std::string& line);
     void kill_hard();             // SIGKILL, as a crash would
     void stop(int sig = SIGINT);  // sig (a clean exit), then SIGKILL after 5 s
     bool running() const { return pid_ > 0; }

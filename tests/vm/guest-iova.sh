@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs in the test VM (tests/vm/vmlab.py). NICs, in the order meson.build gives:
-#   A split, iommu_platform=on    B split, iommu_platform=off   (hub 0: A <-> B)
+#   A split, iommu_platform=on    B split, iommu_platform=off, QEMU Tx timer (hub 0: A <-> B)
 #   C packed, iommu_platform=on   D packed, iommu_platform=off  (hub 1: C <-> D)
 set -- $VM_NICS
 A=$1 B=$2 C=$3 D=$4

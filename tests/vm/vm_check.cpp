@@ -303,7 +303,16 @@ int run(const Args& a) {
     } else {
         throw Error("unknown command " + a.cmd);
     }
-    for (auto& p : s.ports) p->stop();
+    // A clean stop sends what was accepted first (issue 27: without it the
+    // reflector's last frames died in the reset, still in its Tx ring).
+    for (auto& p : s.ports) {
+        const StopReport r = p->stop();
+        std::printf("INFO %s stop: %llu frame(s) in flight, %llu undelivered, %.1f ms\n", p->describe().c_str(),
+                    static_cast<unsigned long long>(r.tx_in_flight), static_cast<unsigned long long>(r.tx_undelivered),
+                    r.waited_ms);
+        check(r.tx_undelivered == 0, "clean stop of " + p->describe() + " sent every accepted frame",
+              std::to_string(r.tx_undelivered) + " of " + std::to_string(r.tx_in_flight) + " discarded by the reset");
+    }
     check(s.pool.in_use() == 0, "every buffer back in the pool", std::to_string(s.pool.in_use()) + " still out");
     return 0;
 }

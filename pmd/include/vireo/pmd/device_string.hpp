@@ -7,7 +7,9 @@
 // default 1), iova=auto|pa|va, dma=direct|window (what the device may reach:
 // iova_policy.hpp; default: the process's, window in a confidential guest), mac=aa:bb:cc:dd:ee:ff (PCI: set
 // with CTRL_MAC_ADDR), promisc=0|1, allmulti=0|1, vlans=ID[+ID...] (PCI receive filters), mtu=N, timeout_ms=N
-// (the first connect or accept), reply_timeout_ms=N (each answer of the back end), and a 0|1 switch per feature:
+// (the first connect or accept), reply_timeout_ms=N (each answer of the back end), stop_timeout_ms=N (how long a
+// clean stop waits for the device to send what tx_burst accepted; default 1000, 0: not at all), and a 0|1 switch
+// per feature:
 // packed, in_order, event_idx, access_platform, order_platform, notification_data, mrg_rxbuf, csum, guest_csum,
 // host_tso4, host_tso6, mac_feature, status, mtu_feature, mq, ctrl_vq, ctrl_rx, ctrl_mac_addr, guest_announce,
 // speed_duplex, rss (with rss_types=ip+tcp+udp), and, off by default, vlan_filter (a device with it drops tagged
@@ -48,6 +50,7 @@ struct DeviceSpec {
     uint16_t mtu = 1500;
     int timeout_ms = 5000;
     int reply_timeout_ms = 5000;
+    int stop_timeout_ms = 1000;    // NetPort::stop()'s bound on waiting for Tx completions
     uint64_t wanted_features = 0;  // virtio feature bits the user allows
 };
 

@@ -63,6 +63,14 @@ struct LinkSpeed {
 };
 std::string to_string(const LinkSpeed& s);  // "10000 Mbit/s full-duplex", "speed unknown"
 
+// What a clean stop did with the frames tx_burst() had accepted (NetPort::stop).
+struct StopReport {
+    uint64_t tx_in_flight = 0;    // frames the device had not completed when the stop began
+    uint64_t tx_undelivered = 0;  // of those, the ones it still had not when the reset came (also in tx_stats)
+    double waited_ms = 0;         // how long the stop waited for them
+    bool timed_out = false;       // the wait ended at stop_timeout_ms (or the back end left), not with none left
+};
+
 // Receive-side scaling (virtio 1.2 5.1.6.5.7): the device hashes each frame
 // (Toeplitz, with `key`, over the fields `hash_types` name) and puts it on
 // receive queue table[hash % table.size()]. Empty or zero fields take the
@@ -92,8 +100,14 @@ public:
     // FEATURES_OK and its re-check, queues, DRIVER_OK; then fills the Rx rings
     // and, for a device that can go away, starts watching its connection.
     void start();
-    // Stops watching, resets the device and returns every buffer in flight to the pool.
-    void stop();
+    // A clean stop: closes the gate (bursts return 0 from here on), gives the
+    // device up to the device string's stop_timeout_ms (default 1000) to
+    // complete what tx_burst() accepted, then stops watching, resets the
+    // device and returns every buffer in flight to the pool. Frames the
+    // device had not completed by then are lost with the reset: counted in
+    // tx_stats().undelivered and in the report. A port that is not started
+    // (or whose back end is gone) reports nothing in flight.
+    StopReport stop();
 
     // Sleeping when idle (Rx interrupt mode, virtio 1.2 2.7.10 / 2.8.21.3.1).
     // rx_notify_fd(q) becomes readable when the device uses an Rx buffer of
@@ -197,9 +211,10 @@ private:
     struct Watcher;  // the connection's thread (net_port_link.cpp)
 
     void negotiate();
-    void check_ring_fits(uint16_t queues);  // ring= against the first `queues` queues' maximum size
-    void bring_up();                        // the handshake, queues, DRIVER_OK, refill; opens the gate
-    void take_down();                       // closes the gate, resets the device, every buffer back
+    void check_ring_fits(uint16_t queues);        // ring= against the first `queues` queues' maximum size
+    void bring_up();                              // the handshake, queues, DRIVER_OK, refill; opens the gate
+    void take_down(StopReport* clean = nullptr);  // closes the gate, (clean: waits for Tx,) resets, buffers back
+    StopReport wait_for_tx();                     // a clean stop's bounded wait for Tx completions
     void close_gate();
     void create_queues();
     void destroy_queues();

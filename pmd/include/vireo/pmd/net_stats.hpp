@@ -4,6 +4,10 @@
 // 64-bit stores); another thread may read them while traffic runs and gets a
 // value at most a burst old, never a torn one. What tx_burst() does not accept
 // is the caller's to count (vireo-fwd counts it as its drops).
+//
+// Tx `packets` and `bytes` count what tx_burst() accepted: frames queued to
+// the device, not frames it has sent. A clean stop (NetPort::stop) gives the
+// device time to complete them; `undelivered` counts those it never did.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +15,7 @@
 namespace vireo {
 
 struct QueueStats {
-    uint64_t packets = 0;
+    uint64_t packets = 0;  // Rx: frames delivered to the application; Tx: frames accepted (queued)
     uint64_t bytes = 0;
     uint64_t errors = 0;       // malformed completions, device faults, packets that could not be sent as given
     uint64_t drops = 0;        // Rx: refills that found the pool empty (events, not frames), and in window
@@ -21,6 +25,8 @@ struct QueueStats {
     uint64_t indirect = 0;     // Tx: chains sent through an indirect descriptor table (INDIRECT_DESC)
     uint64_t tso = 0;          // Tx: large TCP segments the device cut (HOST_TSO); Rx: large segments received
     uint64_t sw_segments = 0;  // Tx: frames vireo cut from large TCP segments the device could not take
+    uint64_t undelivered = 0;  // Tx: frames (ring chains) accepted but never completed by the device: still in
+                               // the ring when it was reset (a stop's bound ran out, the back end left, a fault)
     // Window mode (DmaArrangement::Window) only:
     uint64_t bounced_bytes = 0;  // frame bytes copied between the application's packets and the window
     uint64_t copy_cycles = 0;    // TSC cycles spent copying them (copy_cycles / packets: the cost per frame)
@@ -36,6 +42,7 @@ struct QueueStats {
         indirect += o.indirect;
         tso += o.tso;
         sw_segments += o.sw_segments;
+        undelivered += o.undelivered;
         bounced_bytes += o.bounced_bytes;
         copy_cycles += o.copy_cycles;
         slot_waits += o.slot_waits;
