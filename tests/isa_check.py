@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The default build runs on any x86-64-v2 CPU: no instruction beyond it (no VEX or EVEX encoding: AVX, AVX2,
 AVX-512, BMI2's VEX forms) may appear outside the burst functions that are chosen at run time from CPUID
-(data_paths.cpp: rx_avx2/tx_avx2/rx_avx512/tx_avx512 and the kernels they call, named *_avx2*/*_avx512*).
+(data_paths.hpp, data_paths_<isa>.cpp: rx_avx2/tx_avx2/rx_avx512/tx_avx512 and the kernels they call, named *_avx2*/*_avx512*).
 Disassembles each binary given and fails naming the first functions that break the rule.
   isa_check.py BINARY..."""
 import re

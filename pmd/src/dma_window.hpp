@@ -25,7 +25,7 @@
 // QueueStats::slot_waits, not an error.
 //
 // WindowPair wraps the compiled queue pair of the negotiated data path
-// (data_paths.cpp) behind the same QueuePairBase, and its two bursts call the
+// (data_paths.hpp) behind the same QueuePairBase, and its two bursts call the
 // inner ones: one more indirect call per burst, the copies, nothing else.
 #pragma once
 

@@ -1,5 +1,5 @@
 // NetPort: the control path (negotiation, queues, start/stop). The compiled
-// data paths are in data_paths.cpp; the IOVA rule in iova/src/iova_policy.cpp.
+// data paths are in data_paths.hpp; the IOVA rule in iova/src/iova_policy.cpp.
 #include "vireo/pmd/net_port.hpp"
 
 #include <poll.h>

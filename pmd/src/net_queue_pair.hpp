@@ -37,7 +37,7 @@ QueueAreas areas_of(Q& q, const DmaMemory& mem, uint16_t index) {
             m.va(q.device_iova())};
 }
 
-// I: the instruction set this pair's bursts are compiled for (data_paths.cpp);
+// I: the instruction set this pair's bursts are compiled for (data_paths.hpp);
 // the batched kernels it may use depend on it.
 template <class Q, Isa I = Isa::Baseline>
 class NetQueuePair final : public detail::QueuePairBase {

@@ -58,7 +58,7 @@ void PackedQueue<InOrder, Ord, I>::init() noexcept {
     fault_ = VqFault::None;
 }
 
-// Every kind for every instruction-set level (data_paths.cpp); the members
+// Every kind for every instruction-set level (data_paths.hpp); the members
 // compiled here are the slow path (construction, reset): baseline code that
 // may call a kernel only when the type's level was chosen from CPUID.
 #define VIREO_PACKED_KINDS(I)                               \

@@ -1,7 +1,7 @@
 // Which instruction set the data path runs on: chosen once at run time from
 // CPUID, so a library built for the x86-64-v2 baseline (the default) still
 // runs its AVX-512 or AVX2 burst functions where the CPU has them
-// (data_paths.cpp compiles each burst function once per level, with GCC's
+// (data_paths.hpp compiles each burst function once per level, with GCC's
 // target attribute; nothing else in the library needs more than the baseline).
 //
 // VIREO_ISA=baseline|avx2|avx512 in the environment caps the level (never

@@ -2,7 +2,7 @@
 // descriptors (one cache line) per vector operation. Each carries GCC's
 // target attribute for its instruction set: callable from baseline code (a
 // plain call) and inlined into the burst functions compiled for that level
-// (data_paths.cpp), never run on a CPU that lacks it (the queue types that
+// (data_paths.hpp), never run on a CPU that lacks it (the queue types that
 // use them are only chosen after CPUID says so: isa.hpp).
 #pragma once
 
