@@ -123,12 +123,13 @@ TEST_P(CleanStop, WhatTheDeviceNeverSentIsCountedAtTheBound) {
 
 // stop_timeout_ms=0: the old behaviour on request, a reset at once, counted.
 TEST_P(CleanStop, ZeroBoundResetsAtOnceAndCounts) {
-    auto r = rig(",stop_timeout_ms=60000");
+    auto r = rig(",stop_timeout_ms=0");
     send_numbered(*r);
     const StopReport rep = r->port->stop();
     EXPECT_EQ(rep.tx_in_flight, kFrames);
     EXPECT_EQ(rep.tx_undelivered, kFrames);
     EXPECT_TRUE(rep.timed_out);
+    EXPECT_EQ(rep.waited_ms, 0.0) << "a zero bound does not wait";
     EXPECT_EQ(r->pool.in_use(), 0u);
 }
 

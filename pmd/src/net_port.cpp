@@ -322,11 +322,14 @@ StopReport NetPort::wait_for_tx() {
         return p.fd >= 0 && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL));
     };
     uint64_t left = r.tx_in_flight = in_flight();
+    pool_.flush_thread_cache();  // what the reclaims freed into this thread's cache
+    r.timed_out = left != 0;
+    if (spec_.stop_timeout_ms == 0) return r;  // asked not to wait: counted, not waited for
     while (left != 0 && detail::Clock::now() < deadline && !hung_up()) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));  // the device's pace, not ours
         left = in_flight();
     }
-    pool_.flush_thread_cache();  // what the reclaims freed into this thread's cache
+    pool_.flush_thread_cache();
     r.timed_out = left != 0;
     r.waited_ms = std::chrono::duration<double, std::milli>(detail::Clock::now() - t0).count();
     return r;
