@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "support/error_of.hpp"
@@ -154,6 +155,28 @@ TEST(VhostControl, ClientPortConnectsAgainWhenTheBackEndReturns) {
     EXPECT_EQ(port->link_status().reconnects, 3u);
     port->stop();
     EXPECT_EQ(pool.in_use(), 0u);
+}
+
+// The test helper itself, because the restart tests and the soak restart
+// testpmd hundreds of times: a clean stop closes the pipe to its stdin as
+// SIGKILL does (it once leaked one descriptor per clean stop).
+TEST(TestPmdHelper, StoppingLeavesNoDescriptorBehind) {
+    auto fds = [] {
+        size_t n = 0;
+        for (auto it = std::filesystem::directory_iterator("/proc/self/fd"); it != std::filesystem::end(it); ++it) n++;
+        return n;
+    };
+    const std::string path = peer_socket("helper-fds");
+    const size_t before = fds();
+    for (int sig : {SIGINT, SIGTERM, SIGKILL}) {
+        TestPmd pmd(TestPmdOptions{path});
+        ASSERT_TRUE(pmd.wait_forwarding(15000)) << pmd.log_tail();
+        if (sig == SIGKILL)
+            pmd.kill_hard();
+        else
+            pmd.stop(sig);
+        EXPECT_EQ(fds(), before) << "after stopping testpmd with signal " << sig;
+    }
 }
 
 TEST(VhostControl, SocketThatDoesNotExist) {
