@@ -290,6 +290,12 @@ TEST_F(OvsTest, RestartedTwentyTimesUnderTraffic) {
                 static_cast<unsigned long long>(traffic.received()));
     EXPECT_EQ(traffic.bad(), 0u) << traffic.first_problem();
     EXPECT_EQ(traffic.misordered(), 0u) << traffic.first_problem();
+    // The restarted OVS forwards by our two rules, not as a learning switch
+    // (which floods: with more than two ports, duplicates; the soak found them).
+    const std::string flows = t.ovs->flows();
+    EXPECT_EQ(flows.find("NORMAL"), std::string::npos) << flows;
+    EXPECT_NE(flows.find("in_port=1 actions=output:2"), std::string::npos) << flows;
+    EXPECT_NE(flows.find("in_port=2 actions=output:1"), std::string::npos) << flows;
     for (NetPort* p : {t.p0.get(), t.p1.get()}) {
         const LinkStatus l = p->link_status();
         EXPECT_TRUE(l.up);

@@ -92,7 +92,10 @@ Ovs::Ovs(const OvsOptions& o) : o_(o) {
          std::string("other_config:vhost-iommu-support=") + (o_.iommu ? "true" : "false"),
          std::string("other_config:userspace-tso-enable=") + (o_.tso ? "true" : "false")});
     start_vswitchd();
-    run({"ovs-vsctl", "--db=" + db, "add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"});
+    // fail_mode=secure: no flow of its own (a standalone bridge starts as a
+    // learning switch that floods): a frame crosses only where connect_ports says.
+    run({"ovs-vsctl", "--db=" + db, "add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev", "--",
+         "set-fail-mode", "br0", "secure"});
 }
 
 void Ovs::start_vswitchd() {
@@ -130,16 +133,25 @@ void Ovs::add_port(const std::string& name, const std::string& socket, int ofpor
          "ofport_request=" + std::to_string(ofport)});
 }
 
-void Ovs::connect_ports(int a, int b) {
+void Ovs::connect_ports(const std::vector<std::pair<int, int>>& pairs) {
     const std::string br = "br0";
     run({"ovs-ofctl", "del-flows", br});
-    run({"ovs-ofctl", "add-flow", br, "in_port=" + std::to_string(a) + ",actions=output:" + std::to_string(b)});
-    run({"ovs-ofctl", "add-flow", br, "in_port=" + std::to_string(b) + ",actions=output:" + std::to_string(a)});
+    for (const auto& [a, b] : pairs) {
+        run({"ovs-ofctl", "add-flow", br, "in_port=" + std::to_string(a) + ",actions=output:" + std::to_string(b)});
+        run({"ovs-ofctl", "add-flow", br, "in_port=" + std::to_string(b) + ",actions=output:" + std::to_string(a)});
+    }
+    pairs_ = pairs;
 }
 
+std::string Ovs::flows() const { return run({"ovs-ofctl", "dump-flows", "br0"}); }
+
+// OpenFlow rules live in ovs-vswitchd, not in its database: a restarted
+// daemon has none (ovs-ctl's restart saves and restores them; so do we).
+// Until they are back its secure bridge drops every frame.
 void Ovs::restart(int sig) {
     stop_vswitchd(sig);
     start_vswitchd();
+    if (!pairs_.empty()) connect_ports(pairs_);
 }
 
 // "  port  1: rx pkts=20032, bytes=..., drop=0, errs=0, frame=0, over=0, crc=0

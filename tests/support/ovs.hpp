@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vireo::test {
@@ -32,10 +33,14 @@ public:
     // A dpdkvhostuserclient port that connects to `socket` (OpenFlow port number ofport).
     void add_port(const std::string& name, const std::string& socket, int ofport);
     // OpenFlow rules a -> b and b -> a (replacing all others).
-    void connect_ports(int a, int b);
+    void connect_ports(int a, int b) { connect_ports({{a, b}}); }
+    // The same for several pairs at once, e.g. {{1, 2}, {3, 4}}.
+    void connect_ports(const std::vector<std::pair<int, int>>& pairs);
     // ovs-vswitchd killed with sig (SIGKILL, SIGTERM...) and started again;
-    // the database keeps the bridge, ports and flows. Returns once it runs.
+    // the database keeps the bridge and ports, and the flows connect_ports
+    // set are installed again. Returns once it runs with them.
     void restart(int sig);
+    std::string flows() const;  // ovs-ofctl dump-flows
     // OVS's own live port counters (ovs-ofctl dump-ports): frames it took
     // from the port (rx) and gave to it (tx).
     struct PortCounters {
@@ -54,6 +59,7 @@ private:
     pid_t pid_of(const std::string& pidfile) const;
 
     OvsOptions o_;
+    std::vector<std::pair<int, int>> pairs_;  // what connect_ports set, for restart()
     std::string dir_, prefix_;
     std::vector<std::string> env_;
 };
