@@ -271,7 +271,7 @@ int run(const Options& o) {
             links[i] = std::move(l);
         }
         for (size_t i = 0; i < streams.size(); i++) {
-            const uint64_t b = streams[i].first_bursts;
+            const uint64_t b = read_counter(streams[i].first_bursts);
             if (o.tx_first != 0 && b > first_bursts[i]) {
                 std::printf("[%7.1fs] port %u: nothing came back for %d ms; first burst sent again (%llu so far)\n",
                             now(), streams[i].tx_port, kLoopSilenceMs, static_cast<unsigned long long>(b - 1));

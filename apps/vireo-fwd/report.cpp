@@ -89,7 +89,7 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
         }
     }
     for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused
-        if (st.tx != nullptr) s.port[st.tx_port][st.txq].drops += st.fwd_drops;
+        if (st.tx != nullptr) s.port[st.tx_port][st.txq].drops += read_counter(st.fwd_drops);
     return s;
 }
 

@@ -100,7 +100,7 @@ void generate(Stream& s) {
     const uint16_t n = s.burst;
     if (segs == 1) {
         if (!s.pool->alloc_bulk(b, n)) {
-            s.alloc_fails++;
+            bump(s.alloc_fails);
             return;
         }
         for (uint16_t i = 0; i < n; i++) make_frame<M>(s, b[i], nullptr);
@@ -111,7 +111,7 @@ void generate(Stream& s) {
             if (!head || !s.pool->alloc_bulk(extra, segs - 1)) {
                 if (head) PacketPool::free(b[i]);
                 PacketPool::free_bulk(b, i);
-                s.alloc_fails++;
+                bump(s.alloc_fails);
                 return;
             }
             make_frame<M>(s, b[i], extra);
@@ -122,7 +122,7 @@ void generate(Stream& s) {
     const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
     if (sent < n) {
         PacketPool::free_bulk(b + sent, n - sent);
-        s.fwd_drops += n - sent;
+        bump(s.fwd_drops, n - sent);
     }
 }
 
@@ -166,7 +166,7 @@ void forward(Stream& s) {
         Packet* b[kMaxBurst];
         const uint16_t n = s.rx->rx_burst(s.rxq, b, s.burst);
         if (n == 0) return;
-        s.received += n;
+        bump(s.received, n);
         if (s.capture_rx != nullptr) [[unlikely]]
             s.capture_rx->offer(b, n, s.rx_port, s.rxq, CaptureDirection::Rx);
         if constexpr (M == Mode::RxOnly) {
@@ -184,7 +184,7 @@ void forward(Stream& s) {
             const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
             if (sent < n) {
                 PacketPool::free_bulk(b + sent, n - sent);
-                s.fwd_drops += n - sent;
+                bump(s.fwd_drops, n - sent);
             }
         }
     }
@@ -212,7 +212,7 @@ void send_first_bursts(Stream& s, uint32_t bursts) {
         generate<Mode::TxOnly>(s);
     }
     s.flows = flows;
-    s.first_bursts++;
+    bump(s.first_bursts);
 }
 
 void LoopKeeper::start(std::vector<Stream*>& mine) {

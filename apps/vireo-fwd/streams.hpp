@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "vireo/base/counter.hpp"
 #include "vireo/mempool/packet_pool.hpp"
 #include "vireo/pmd/capture.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -44,7 +45,7 @@ struct alignas(64) Stream {
     // one's-complement sum without its addresses (so a flow's checksum is two adds).
     std::array<uint8_t, 42> header{};
     uint32_t ip_sum_base = 0;
-    // Written only by the owning thread, read by the stats thread.
+    // Written only by the owning thread (bump), read by the stats thread (read_counter: vireo/base/counter.hpp).
     uint64_t fwd_drops = 0;     // packets a Tx queue did not take (freed)
     uint64_t alloc_fails = 0;   // generator bursts the pool could not serve
     uint64_t received = 0;      // frames this stream took from its Rx queue

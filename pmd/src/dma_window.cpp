@@ -206,15 +206,15 @@ uint16_t WindowPair::rx_some(Packet** pkts, uint16_t n) noexcept {
         if (i + 1 < k) prefetch_lines(in[i + 1]->data(), in[i + 1]->data_len, 32, false);
         if (i >= have || !copy_frame(in[i], dst[i], app_)) {
             if (i < have) PacketPool::free(dst[i]);
-            st.drops++;  // the application's pool is empty: the frame is lost
+            bump(st.drops);  // the application's pool is empty: the frame is lost
             continue;
         }
         bytes += dst[i]->pkt_len;
         pkts[out++] = dst[i];
     }
     PacketPool::free_bulk(in, k);  // the slots go back for the next refill
-    st.bounced_bytes += bytes;
-    st.copy_cycles += cycles() - t0;
+    bump(st.bounced_bytes, bytes);
+    bump(st.copy_cycles, cycles() - t0);
     return out;
 }
 
@@ -233,16 +233,16 @@ uint16_t WindowPair::tx_some(Packet** pkts, uint16_t n) noexcept {
     for (uint16_t i = 0; i < have; i++) prefetch_lines(copies[i]->data(), pkts[i]->pkt_len, 2, true);
     uint16_t made = 0;
     while (made < have && copy_frame(pkts[made], copies[made], slots_)) made++;
-    if (made < n) st.slot_waits++;  // every slot in flight: back-pressure
+    if (made < n) bump(st.slot_waits);  // every slot in flight: back-pressure
     PacketPool::free_bulk(copies + made, static_cast<uint32_t>(have - made));
-    st.copy_cycles += cycles() - t0;
+    bump(st.copy_cycles, cycles() - t0);
     if (made == 0) return 0;
     const uint16_t sent = inner_tx_(inner_.get(), copies, made);
     if (sent < made) PacketPool::free_bulk(copies + sent, static_cast<uint32_t>(made - sent));
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < sent; i++) bytes += pkts[i]->pkt_len;
     PacketPool::free_bulk(pkts, sent);
-    st.bounced_bytes += bytes;
+    bump(st.bounced_bytes, bytes);
     return sent;
 }
 

@@ -355,11 +355,11 @@ std::string NetPort::fault_report() const {
 
 QueueStats NetPort::rx_stats(uint16_t q) const {
     std::lock_guard<std::mutex> g(watcher_->queues);
-    return q < pairs_.size() ? pairs_[q]->rx_stats() : QueueStats{};
+    return q < pairs_.size() ? pairs_[q]->read_rx_stats() : QueueStats{};
 }
 QueueStats NetPort::tx_stats(uint16_t q) const {
     std::lock_guard<std::mutex> g(watcher_->queues);
-    return q < pairs_.size() ? pairs_[q]->tx_stats() : QueueStats{};
+    return q < pairs_.size() ? pairs_[q]->read_tx_stats() : QueueStats{};
 }
 
 QueueStats NetPort::rx_totals() const {
@@ -376,10 +376,7 @@ QueueStats NetPort::tx_totals() const {
 
 void NetPort::reset_stats() {
     std::lock_guard<std::mutex> g(watcher_->queues);
-    for (auto& p : pairs_) {
-        p->rx_stats() = {};
-        p->tx_stats() = {};
-    }
+    for (auto& p : pairs_) p->reset_counters();
 }
 
 }  // namespace vireo

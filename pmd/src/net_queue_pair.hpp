@@ -96,7 +96,7 @@ public:
             uint16_t want = rx_.free_descs() < kBurst ? rx_.free_descs() : kBurst;
             if (want == 0) break;
             if (!pool_.alloc_bulk(pk, want)) {
-                rx_stats_.drops++;  // pool empty: try again on the next burst
+                bump(rx_stats_.drops);  // pool empty: try again on the next burst
                 break;
             }
             const uint16_t head = pool_.headroom();
@@ -106,7 +106,7 @@ public:
         rx_.publish();
         if (rx_.kick_needed()) {
             rx_bell_.ring(rx_.notification_value());
-            rx_stats_.kicks++;
+            bump(rx_stats_.kicks);
         }
     }
 
@@ -144,7 +144,7 @@ public:
     void drain() noexcept override {
         rx_.reset([](void* c) { PacketPool::free(static_cast<Packet*>(c)); });
         tx_.reset([this](void* c) {
-            tx_stats_.undelivered++;
+            bump(tx_stats_.undelivered);
             PacketPool::free(packet_of(c));
         });
         if (mrg_head_ != nullptr) PacketPool::free(mrg_head_);
@@ -199,7 +199,7 @@ private:
                     continue;
                 }
                 if (len < hdr) {  // no room even for the header: malformed
-                    rx_stats_.errors++;
+                    bump(rx_stats_.errors);
                     PacketPool::free(p);
                     continue;
                 }
@@ -243,7 +243,7 @@ private:
                 if (nbuf <= 1) {
                     deliver(p, out, k);
                 } else if (nbuf > cfg_.ring) {
-                    rx_stats_.errors++;  // more buffers than the ring holds: the device lies
+                    bump(rx_stats_.errors);  // more buffers than the ring holds: the device lies
                     PacketPool::free(p);
                 } else {
                     mrg_head_ = mrg_tail_ = p;
@@ -251,9 +251,9 @@ private:
                 }
             }
         }
-        if (rx_.needs_reset()) rx_stats_.errors++;
+        if (rx_.needs_reset()) bump(rx_stats_.errors);
         if (k == 0 && !refilled && rx_.free_descs() != 0) refill();  // idle: top the ring up
-        rx_stats_.bursts += k != 0;
+        bump(rx_stats_.bursts, k != 0);
         return k;
     }
 
@@ -266,15 +266,15 @@ private:
         if ((type == virtio::kNetHdrGsoTcpv4 && v == 4) || (type == virtio::kNetHdrGsoTcpv6 && v == 6)) {
             p->ol_flags |= v == 4 ? pkt::kRxGsoTcp4 : pkt::kRxGsoTcp6;
             p->tso_segsz = h.gso_size;
-            rx_stats_.tso++;
+            bump(rx_stats_.tso);
         }
     }
 
     void deliver(Packet* p, Packet** out, uint16_t& k) noexcept {
         p->port = cfg_.port_id;
         p->queue = cfg_.queue_id;
-        rx_stats_.packets++;
-        rx_stats_.bytes += p->pkt_len;
+        bump(rx_stats_.packets);
+        bump(rx_stats_.bytes, p->pkt_len);
         out[k++] = p;
     }
 
@@ -389,7 +389,7 @@ private:
         for (uint16_t i = 0; i < n && !full; i++) {
             Packet* p = pkts[i];
             if (p->nb_segs >= kBurst) {  // an absurd chain: cannot be sent as given
-                tx_stats_.errors++;
+                bump(tx_stats_.errors);
                 break;
             }
             if (p->ol_flags & pkt::kTxTcpSeg) [[unlikely]] {
@@ -421,7 +421,7 @@ private:
         tx_.publish();
         if (tx_.kick_needed()) {
             tx_bell_.ring(tx_.notification_value());
-            tx_stats_.kicks++;
+            bump(tx_stats_.kicks);
         }
         // Reclaim in batches, when free descriptors run low (DPDK's
         // tx_free_thresh; reading used entries at every burst pulls cache
@@ -429,9 +429,9 @@ private:
         // same lines it reads new descriptors from), and after this burst is
         // published, so that the device already has it meanwhile.
         if (tx_.free_descs() < reclaim_threshold_ + kBurst) reclaim_tx(1);
-        tx_stats_.bytes += bytes;
-        tx_stats_.packets += sent;
-        tx_stats_.bursts += sent != 0;
+        bump(tx_stats_.bytes, bytes);
+        bump(tx_stats_.packets, sent);
+        bump(tx_stats_.bursts, sent != 0);
         return sent;
     }
 
@@ -439,7 +439,7 @@ private:
     bool add_chain(const VqSeg* segs, uint16_t ns, void* cookie) noexcept {
         if (cfg_.indirect && ns > 1 && ns <= kIndirectMax) {
             if (!tx_.add_indirect(segs, ns, cookie)) return false;
-            tx_stats_.indirect++;
+            bump(tx_stats_.indirect);
             return true;
         }
         return tx_.add(segs, ns, cookie);
@@ -473,7 +473,7 @@ private:
                 if (!add_packet_chain(p, {p->data_iova() - hdr_, static_cast<uint32_t>(p->data_len) + hdr_, false}))
                     return false;
             }
-            tx_stats_.tso++;
+            bump(tx_stats_.tso);
             bytes += len;
             return true;
         }
@@ -481,7 +481,7 @@ private:
         const uint32_t hdrs = uint32_t{p->l2_len} + p->l3_len + p->l4_len;
         if (count == 0 || count > kSegmentsMax ||
             hdrs + std::min<uint32_t>(p->tso_segsz, len - hdrs) > pool_.data_room()) {
-            tx_stats_.errors++;
+            bump(tx_stats_.errors);
             PacketPool::free(p);
             return true;
         }
@@ -496,7 +496,7 @@ private:
             bufs[j] = {segs[j]->data_iova() - hdr_, static_cast<uint32_t>(segs[j]->data_len) + hdr_, false, segs[j]};
         }
         tx_.add_burst(bufs, made);  // room checked above
-        tx_stats_.sw_segments += made;
+        bump(tx_stats_.sw_segments, made);
         bytes += len;
         PacketPool::free(p);
         return true;

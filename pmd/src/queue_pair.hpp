@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "live_counters.hpp"
 #include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/net_stats.hpp"
 
@@ -58,11 +59,23 @@ public:
     // Rx buffer; false when one is already used (poll instead of sleeping).
     virtual bool arm_rx_notify() noexcept = 0;
     virtual void disarm_rx_notify() noexcept = 0;
+    // The live counters, written by the polling thread only (live_counters.hpp).
     virtual QueueStats& rx_stats() noexcept = 0;
     virtual QueueStats& tx_stats() noexcept = 0;
+    // The counters as any other thread reads them: each whole, less what the
+    // last reset_counters() set aside.
+    QueueStats read_rx_stats() noexcept { return read_counters(rx_stats()) -= rx_base_; }
+    QueueStats read_tx_stats() noexcept { return read_counters(tx_stats()) -= tx_base_; }
+    void reset_counters() noexcept {
+        rx_base_ = read_counters(rx_stats());
+        tx_base_ = read_counters(tx_stats());
+    }
     virtual bool faulted() const noexcept = 0;
     // "rx0: used id not in flight; " or "".
     virtual std::string fault_report() const = 0;
+
+private:
+    QueueStats rx_base_, tx_base_;  // what reset_counters() set aside
 };
 
 class ControlQueueBase {

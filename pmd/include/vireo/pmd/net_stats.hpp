@@ -1,8 +1,10 @@
 // vireo: per-queue counters of a virtio-net port.
 //
-// Each queue's counters are written only by the thread that polls it (plain
-// 64-bit stores); another thread may read them while traffic runs and gets a
-// value at most a burst old, never a torn one. What tx_burst() does not accept
+// Each queue's counters are written only by the thread that polls it (relaxed
+// atomic stores: plain movs on x86); another thread may read them while
+// traffic runs (NetPort::rx_stats) and gets each counter whole, at most a
+// burst old. reset_stats() never writes a poller's counters: it sets aside
+// what they read, and later reads subtract it. What tx_burst() does not accept
 // is the caller's to count (vireo-fwd counts it as its drops).
 //
 // Tx `packets` and `bytes` count what tx_burst() accepted: frames queued to
@@ -32,22 +34,26 @@ struct QueueStats {
     uint64_t copy_cycles = 0;    // TSC cycles spent copying them (copy_cycles / packets: the cost per frame)
     uint64_t slot_waits = 0;     // Tx: bursts cut short because every bounce slot was in flight (back-pressure)
 
-    QueueStats& operator+=(const QueueStats& o) noexcept {
-        packets += o.packets;
-        bytes += o.bytes;
-        errors += o.errors;
-        drops += o.drops;
-        kicks += o.kicks;
-        bursts += o.bursts;
-        indirect += o.indirect;
-        tso += o.tso;
-        sw_segments += o.sw_segments;
-        undelivered += o.undelivered;
-        bounced_bytes += o.bounced_bytes;
-        copy_cycles += o.copy_cycles;
-        slot_waits += o.slot_waits;
-        return *this;
-    }
+    QueueStats& operator+=(const QueueStats& o) noexcept;
+    QueueStats& operator-=(const QueueStats& o) noexcept;
 };
+
+// Every counter of QueueStats, once: sums, differences and whole reads walk this list.
+inline constexpr uint64_t QueueStats::*kQueueCounters[] = {
+    &QueueStats::packets,     &QueueStats::bytes,       &QueueStats::errors,        &QueueStats::drops,
+    &QueueStats::kicks,       &QueueStats::bursts,      &QueueStats::indirect,      &QueueStats::tso,
+    &QueueStats::sw_segments, &QueueStats::undelivered, &QueueStats::bounced_bytes, &QueueStats::copy_cycles,
+    &QueueStats::slot_waits};
+static_assert(sizeof(kQueueCounters) / sizeof(kQueueCounters[0]) * sizeof(uint64_t) == sizeof(QueueStats),
+              "a counter added to QueueStats belongs in kQueueCounters too");
+
+inline QueueStats& QueueStats::operator+=(const QueueStats& o) noexcept {
+    for (auto c : kQueueCounters) this->*c += o.*c;
+    return *this;
+}
+inline QueueStats& QueueStats::operator-=(const QueueStats& o) noexcept {
+    for (auto c : kQueueCounters) this->*c -= o.*c;
+    return *this;
+}
 
 }  // namespace vireo
