@@ -52,20 +52,25 @@ struct CtrlRig {
     void serve() {
         std::unique_ptr<SplitDevice> ctrl;
         std::deque<DevBuffer> got;
-        int generation = -1;
+        int generation = -1, live_while = -1;
         while (!stop) {
             QueueAreas a{};
-            if (!t->area(ctrl_index, &a)) {
+            int setups_now = 0, resets_then = 0;
+            if (!t->area(ctrl_index, &a, &setups_now, &resets_then)) {
                 std::this_thread::yield();
                 continue;
             }
-            if (!ctrl || t->setups != generation) {  // a bring-up set the queues (again): a fresh ring
+            std::unique_lock<std::mutex> access(t->device_access);  // reset() waits for it
+            if (!ctrl || setups_now != generation) {                // a bring-up set the queues (again): a fresh ring
                 ctrl =
                     std::make_unique<SplitDevice>(mem.map(), a.size, a.desc_iova, a.driver_iova, a.device_iova, true);
-                generation = t->setups;
+                generation = setups_now;
+                live_while = resets_then;
                 got.clear();
             }
-            if (ctrl->take(1, got) == 0) {
+            // Reset since it was set up: the ring is the driver's again until the next setup.
+            if (t->resets != live_while || ctrl->take(1, got) == 0) {
+                access.unlock();
                 std::this_thread::yield();
                 continue;
             }
@@ -73,12 +78,14 @@ struct CtrlRig {
             Command c{b.segs[0].va[0], b.segs[0].va[1], {}, b.segs.size()};
             for (size_t i = 1; i + 1 < b.segs.size(); i++)
                 c.data.insert(c.data.end(), b.segs[i].va, b.segs[i].va + b.segs[i].len);
+            {  // recorded before the ack: a command that returned is always in commands()
+                std::lock_guard<std::mutex> g(lock);
+                seen.push_back(std::move(c));
+            }
             b.segs.back().va[0] = virtio::kNetCtrlOk;
             b.written = 1;
             ctrl->complete({b});
             got.pop_front();
-            std::lock_guard<std::mutex> g(lock);
-            seen.push_back(std::move(c));
         }
     }
     SplitDevice queue(uint16_t index) {

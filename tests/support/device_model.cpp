@@ -23,6 +23,12 @@ uint16_t rd16_acquire(const uint8_t* p) {
     return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(p)))
         .load(std::memory_order_acquire);
 }
+// Notification suppression fields (the split ring's used flags and
+// avail_event, the packed ring's device event area): the driver reads them
+// while the device changes them, so both sides access them atomically.
+void wr16_relaxed(uint8_t* p, uint16_t v) {
+    std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, std::memory_order_relaxed);
+}
 void wr16_release(uint8_t* p, uint16_t v) {
     std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, std::memory_order_release);
 }
@@ -146,12 +152,12 @@ void SplitDevice::complete(const std::vector<DevBuffer>& bufs, bool batch_last_o
 void SplitDevice::set_notify(DevNotify mode) {
     notify_ = mode;
     if (mode == DevNotify::EventIdx) {
-        wr<uint16_t>(used_ + 4 + 8u * size_, last_avail_);  // kick me once you pass what I have seen
+        wr16_relaxed(used_ + 4 + 8u * size_, last_avail_);  // kick me once you pass what I have seen
     } else if (event_idx_) {  // with EVENT_IDX the flag is ignored: suppress by an event far away
-        wr<uint16_t>(used_ + 4 + 8u * size_,
+        wr16_relaxed(used_ + 4 + 8u * size_,
                      static_cast<uint16_t>(mode == DevNotify::Never ? last_avail_ + 0x7fff : last_avail_));
     } else {
-        wr<uint16_t>(used_, mode == DevNotify::Never ? 1 : 0);
+        wr16_relaxed(used_, mode == DevNotify::Never ? 1 : 0);
     }
     std::atomic_thread_fence(std::memory_order_seq_cst);
 }
@@ -256,8 +262,8 @@ void PackedDevice::set_notify(DevNotify mode) {
     notify_ = mode;
     uint16_t flags = mode == DevNotify::Always ? 0 : mode == DevNotify::Never ? 1 : 2;
     if (mode == DevNotify::EventIdx)
-        wr<uint16_t>(dev_event_, static_cast<uint16_t>(avail_pos_ | (avail_wrap_ ? 0x8000 : 0)));
-    wr<uint16_t>(dev_event_ + 2, flags);
+        wr16_relaxed(dev_event_, static_cast<uint16_t>(avail_pos_ | (avail_wrap_ ? 0x8000 : 0)));
+    wr16_relaxed(dev_event_ + 2, flags);
     std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 

@@ -24,21 +24,31 @@ public:
     void set_features(uint64_t f) override { accepted = f; }
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
+    // A device stops touching the rings when reset (virtio 1.2 2.1.2: the
+    // driver waits until the device reads back 0): reset() waits for a
+    // device model's access in progress, which holds device_access.
     void reset() override {
+        std::lock_guard<std::mutex> g(device_access);
         status_ = 0;
         resets++;
     }
     uint16_t max_queue_size(uint16_t) override { return max_queue; }
     void setup_queue(const QueueAreas& q) override {
         std::lock_guard<std::mutex> g(lock);
-        if (q.index >= areas.size()) areas.resize(q.index + 1);
+        if (q.index >= areas.size()) areas.resize(q.index + 1), resets_at_setup.resize(q.index + 1);
         areas[q.index] = q;
+        resets_at_setup[q.index] = resets;
         setups++;
     }
-    bool area(uint16_t index, QueueAreas* out) {
+    // Where queue `index` lives; and, read together, the setups so far and
+    // how many resets had happened when it was set up (while resets is still
+    // that, the ring is live).
+    bool area(uint16_t index, QueueAreas* out, int* setups_now = nullptr, int* resets_then = nullptr) {
         std::lock_guard<std::mutex> g(lock);
         if (index >= areas.size() || areas[index].size == 0) return false;
         *out = areas[index];
+        if (setups_now != nullptr) *setups_now = setups;
+        if (resets_then != nullptr) *resets_then = resets_at_setup[index];
         return true;
     }
     Doorbell doorbell(uint16_t) override { return Doorbell::eventfd(efd_); }
@@ -73,7 +83,9 @@ public:
     std::atomic<int> resets{0};  // reset() calls: a device model must stop touching the rings
     std::atomic<int> setups{0};  // setup_queue() calls: a device model starts over when it changes
     std::vector<QueueAreas> areas;
+    std::vector<int> resets_at_setup;
     std::mutex lock;
+    std::mutex device_access;  // a device model's thread holds it while it touches a ring
 
 private:
     uint64_t offered_;
