@@ -11,8 +11,10 @@ variant_options() {
     # all a sanitizer's stack trace shows, at 60% of -g's compile time (vireo-fwd's options.cpp: 22 s, 37 s).
     asan)    echo "-Doptimization=1 -Ddebug=false -Dcpp_args=-g1 -Dc_args=-g1 -Db_ndebug=false -Dwerror=true
                    -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled" ;;
-    tsan)    echo "-Doptimization=1 -Ddebug=false -Dcpp_args=-g1 -Dc_args=-g1 -Db_ndebug=false -Dwerror=true
-                   -Db_sanitize=thread -Db_lundef=false -Dbench=disabled" ;;
+    # -Wno-tsan: GCC's TSan does not model atomic_thread_fence, which orders vireo's rings against the device
+    # (another process in the peer suites; docs/reliability.md says what TSan can and cannot see).
+    tsan)    echo "-Doptimization=1 -Ddebug=false -Dcpp_args=['-g1','-Wno-tsan'] -Dc_args=-g1 -Db_ndebug=false
+                   -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbench=disabled" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
   esac
 }

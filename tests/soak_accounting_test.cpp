@@ -95,6 +95,17 @@ TEST(SoakAccount, AnOpenOutageLastsToTheEndAndBurstsKeepTheirTime) {
     EXPECT_TRUE(r.clean());
 }
 
+// Losses while up are the back end's own drops only in runs where it counted
+// at least as many; elsewhere (or where its counters are unknown) they stay lost.
+TEST(SoakAccount, BackEndDropsExplainOnlyTheirOwnRun) {
+    const std::vector<uint64_t> restarts = {100, 200, 300};  // run 0 before 100, run 1 from 100...
+    const std::vector<uint64_t> lost = {150, 151, 152, 250, 350};
+    EXPECT_EQ(dropped_by_backend(lost, restarts, {{1, 3, "port 3: 3"}}), 3u);
+    EXPECT_EQ(dropped_by_backend(lost, restarts, {{1, 2, "port 3: 2"}}), 0u) << "fewer drops than losses";
+    EXPECT_EQ(dropped_by_backend(lost, restarts, {{0, 10, ""}, {2, 1, ""}}), 1u) << "run 0 lost nothing";
+    EXPECT_EQ(dropped_by_backend(lost, restarts, {}), 0u) << "counters unknown";
+}
+
 TEST(SoakFootprint, FlatOnlyWithoutGrowth) {
     std::vector<Footprint> s;
     for (int i = 0; i < 10; i++) s.push_back({10.0 * i, 20000u + (i % 3) * 300u, 65536, 27, true});

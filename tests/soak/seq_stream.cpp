@@ -102,12 +102,26 @@ LossReport account(const SendLog& log, const SeqReceiver& rx, const std::vector<
         r.lost++;
         const uint64_t second = t > start_ns ? (t - start_ns) / 1000000000 : 0;
         by_second[second]++;
+        if (r.lost_sent_ns.size() < 100000) r.lost_sent_ns.push_back(t);
         if (r.first_lost.empty())
             r.first_lost =
                 "seq " + std::to_string(seq) + " sent at " + std::to_string(second) + " s, outside every outage";
     }
     r.lost_by_second.assign(by_second.begin(), by_second.end());
     return r;
+}
+
+uint64_t dropped_by_backend(const std::vector<uint64_t>& lost_sent_ns, const std::vector<uint64_t>& run_starts_ns,
+                            const std::vector<BackendDrops>& drops) {
+    std::map<size_t, uint64_t> lost_in_run;
+    for (uint64_t t : lost_sent_ns)
+        lost_in_run[static_cast<size_t>(std::upper_bound(run_starts_ns.begin(), run_starts_ns.end(), t) -
+                                        run_starts_ns.begin())]++;
+    uint64_t explained = 0;
+    for (const auto& [run, lost] : lost_in_run)
+        for (const BackendDrops& d : drops)
+            if (d.run == run && d.frames >= lost) explained += lost;
+    return explained;
 }
 
 }  // namespace vireo::soak

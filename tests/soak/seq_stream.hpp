@@ -90,7 +90,8 @@ struct LossReport {
     std::vector<uint64_t> lost_per_outage;  // lost_while_down, by outage
     // The unexplained losses by second of the run (only seconds that had some).
     std::vector<std::pair<uint64_t, uint64_t>> lost_by_second;
-    std::string first_lost;  // the first unexplained loss, in words
+    std::vector<uint64_t> lost_sent_ns;  // when each of `lost` was sent (the first 100000)
+    std::string first_lost;              // the first unexplained loss, in words
     bool clean() const noexcept { return lost == 0 && duplicates == 0 && misordered == 0 && corrupted == 0; }
 };
 
@@ -98,5 +99,20 @@ struct LossReport {
 // (end_ns 0) lasts to the end. start_ns: the run's start, for lost_by_second.
 LossReport account(const SendLog& log, const SeqReceiver& rx, const std::vector<Outage>& outages, uint64_t grace_ns,
                    uint64_t start_ns);
+
+// A back end's own count of frames it dropped (a port's ring full, a
+// receiver too slow), for one of its runs: run r lasts from restart r (run 0:
+// the start) to restart r + 1. Only runs whose counters could be read.
+struct BackendDrops {
+    size_t run = 0;
+    uint64_t frames = 0;
+    std::string where;  // "port 3: 96"
+};
+
+// How many losses (by send time) fall in runs where the back end itself
+// counted at least as many drops: those are its drops, not vireo's losses.
+// run_starts_ns: when each restart began, ascending.
+uint64_t dropped_by_backend(const std::vector<uint64_t>& lost_sent_ns, const std::vector<uint64_t>& run_starts_ns,
+                            const std::vector<BackendDrops>& drops);
 
 }  // namespace vireo::soak

@@ -59,16 +59,32 @@ struct Options {
 };
 
 // The back end between the four ports; restart() returns once it runs again.
+// Run r of it lasts from restart r (run 0: the start) to restart r + 1.
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual void restart(bool kill) = 0;  // kill: SIGKILL, else a clean stop
     virtual std::string log_tail() const = 0;
-    // Frames the back end itself counted as dropped over the whole run
-    // (its counters read before each restart and now); -1: it does not say.
-    virtual int64_t dropped() { return -1; }
+    // What the back end itself counted as dropped, run by run (only runs
+    // whose counters could be read); finish() reads the last run's, if it can.
+    virtual void finish() {}
+    const std::vector<BackendDrops>& drops() const { return drops_; }
+
+protected:
+    void note(size_t run, int port, uint64_t frames) {
+        if (frames == 0) return;
+        if (drops_.empty() || drops_.back().run != run) drops_.push_back({run, 0, ""});
+        drops_.back().frames += frames;
+        drops_.back().where +=
+            (drops_.back().where.empty() ? "port " : ", port ") + std::to_string(port) + ": " + std::to_string(frames);
+    }
+    size_t run_ = 0;
+
+private:
+    std::vector<BackendDrops> drops_;
 };
 
+// One dpdk-testpmd, io forwarding, four vhost ports (0<->1, 2<->3).
 class TestPmdBackend : public Backend {
 public:
     explicit TestPmdBackend(const std::vector<std::string>& socks) {
@@ -78,15 +94,29 @@ public:
         start();
     }
     void restart(bool kill) override {
-        if (kill)
-            pmd_->kill_hard();
-        else
+        if (kill) {
+            pmd_->kill_hard();  // its counters die with it
+        } else {
             pmd_->stop(SIGINT);
+            note_exit_statistics(pmd_->log_tail(1 << 16));
+        }
+        run_++;
         start();
     }
     std::string log_tail() const override { return pmd_->log_tail(); }
 
 private:
+    // A clean stop prints, for each port, "TX-dropped": the frames testpmd
+    // took from one port and could not give to this one (its Rx ring full).
+    void note_exit_statistics(const std::string& log) {
+        for (size_t at = 0; (at = log.find("Forward statistics for port ", at)) != std::string::npos;) {
+            const int port = std::atoi(log.c_str() + at + 28);
+            const size_t tx = log.find("TX-dropped:", at);
+            if (tx == std::string::npos) break;
+            note(run_, port, std::strtoull(log.c_str() + tx + 11, nullptr, 10));
+            at = tx;
+        }
+    }
     void start() {
         pmd_ = std::make_unique<test::TestPmd>(o_);
         if (!pmd_->wait_forwarding(30000)) throw std::runtime_error("dpdk-testpmd did not start:\n" + pmd_->log_tail());
@@ -95,6 +125,7 @@ private:
     std::unique_ptr<test::TestPmd> pmd_;
 };
 
+// ovs-vswitchd with four dpdkvhostuserclient ports, flows 1<->2 and 3<->4.
 class OvsBackend : public Backend {
 public:
     explicit OvsBackend(const std::vector<std::string>& socks) {
@@ -103,23 +134,31 @@ public:
         ovs_.connect_ports({{1, 2}, {3, 4}});
     }
     void restart(bool kill) override {
-        before_ += now();
+        finish();  // its counters start over with the new daemon
+        run_++;
         ovs_.restart(kill ? SIGKILL : SIGTERM);
     }
-    std::string log_tail() const override { return ovs_.log_tail(); }
-    int64_t dropped() override { return static_cast<int64_t>(before_ + now()); }
-
-private:
-    uint64_t now() const {  // since OVS last started: what it could not take from a port or give to one
-        uint64_t n = 0;
+    std::string log_tail() const override { return ovs_.log_tail() + drop_reasons_; }
+    // Each port's rx_dropped and tx_dropped (OVS could not take a frame from
+    // the port, or give one to it), and the datapath's drop reasons.
+    void finish() override {
         for (int p = 1; p <= 4; p++) {
             const test::Ovs::PortCounters c = ovs_.counters(p);
-            n += c.rx_dropped + c.tx_dropped;
+            note(run_, p - 1, c.rx_dropped + c.tx_dropped);
         }
-        return n;
+        const std::string cov = ovs_.appctl({"coverage/show"});
+        for (size_t at = 0; (at = cov.find("drop", at)) != std::string::npos; at++) {
+            const size_t line = cov.rfind('\n', at) + 1;
+            const std::string l = cov.substr(line, cov.find('\n', at) - line);
+            if (l.find("total: 0") == std::string::npos)
+                drop_reasons_ += "run " + std::to_string(run_) + ": " + l + "\n";
+            at = line + l.size();
+        }
     }
+
+private:
     test::Ovs ovs_;
-    uint64_t before_ = 0;
+    std::string drop_reasons_;
 };
 
 // The generator and checker: both streams, paced, on one thread.
@@ -300,6 +339,7 @@ namespace {
 
 struct Restart {
     int round = 0;
+    uint64_t down_ns = 0;  // when it began: run `round` of the back end starts here
     bool kill = false;
     double restart_ms = 0;              // the back end's stop and start
     std::array<double, 2> outage_ms{};  // stream by stream: down until a frame sent after it crossed
@@ -374,6 +414,7 @@ int run(const Options& o) {
             r.round = static_cast<int>(restarts.size()) + 1;
             r.kill = r.round % 2 == 1;  // SIGKILL and a clean stop in turn
             const uint64_t down = now_ns();
+            r.down_ns = down;
             traffic.down();
             backend->restart(r.kill);
             r.restart_ms = static_cast<double>(now_ns() - down) / 1e6;
@@ -397,11 +438,21 @@ int run(const Options& o) {
     fwd_fp.push_back(read_footprint(fwd.pid(), since(now_ns())));
     self_fp.push_back(read_footprint(::getpid(), since(now_ns())));
     traffic.finish();
-    const int64_t backend_dropped = backend->dropped();
+    backend->finish();
 
     const StopReport stop0 = g0->stop(), stop1 = g1->stop();
     const uint32_t in_use = pool.in_use();
     const uint64_t g_downs = g0->link_status().downs;
+    nlohmann::json g_ports = nlohmann::json::array();
+    for (NetPort* g : {g0.get(), g1.get()}) {
+        const QueueStats rx = g->rx_totals(), tx = g->tx_totals();
+        g_ports.push_back({{"rx_packets", rx.packets},
+                           {"rx_drops", rx.drops},
+                           {"rx_errors", rx.errors},
+                           {"tx_packets", tx.packets},
+                           {"tx_errors", tx.errors},
+                           {"tx_undelivered", tx.undelivered}});
+    }
     const int fwd_exit = fwd.finish();
     std::ofstream(o.out + "/vireo-fwd.log") << fwd.log();
     const nlohmann::json fj = test::read_summary(fwd_json);
@@ -410,12 +461,27 @@ int run(const Options& o) {
     // A frame still on its way when the back end stopped is dropped while down:
     // the grace before each outage is the worst latency seen, at least 1 ms, at most 100 ms.
     const uint64_t grace = std::clamp<uint64_t>(traffic.max_latency_ns(), 1000000, 100000000);
+    // A loss while the path was up is the back end's own drop when, in that
+    // run of it, the back end counted at least as many (a port's Rx ring full:
+    // its receiver, vireo-fwd or this generator, did not get the CPU in time).
+    std::vector<uint64_t> run_starts;
+    for (const Restart& r : restarts) run_starts.push_back(r.down_ns);
     LossReport loss[2];
+    uint64_t backend_drops[2], unexplained[2];
     bool clean = failures.empty();
     for (int s = 0; s < 2; s++) {
         loss[s] = account(traffic.log(s), traffic.rx(s), traffic.outages(s), grace, t0);
-        clean = clean && loss[s].clean() && loss[s].received > 0;
+        backend_drops[s] = dropped_by_backend(loss[s].lost_sent_ns, run_starts, backend->drops());
+        unexplained[s] = loss[s].lost - backend_drops[s];
+        clean = clean && unexplained[s] == 0 && loss[s].duplicates == 0 && loss[s].misordered == 0 &&
+                loss[s].corrupted == 0 && loss[s].received > 0;
     }
+    nlohmann::json drops_json = nlohmann::json::array();
+    for (const BackendDrops& d : backend->drops())
+        drops_json.push_back({{"run", d.run},
+                              {"from_s", d.run == 0 ? 0.0 : since(run_starts[d.run - 1])},
+                              {"frames", d.frames},
+                              {"where", d.where}});
     const FlatVerdict flat = judge(fwd_fp, 2048);
     const bool pass = clean && traffic.misrouted() == 0 && in_use == 0 && fwd_exit == 0 && !fwd_leaked && flat.flat &&
                       !restarts.empty();
@@ -430,7 +496,9 @@ int run(const Options& o) {
         {"restart_list", nlohmann::json::array()},
         {"streams", {to_json(loss[0]), to_json(loss[1])}},
         {"misrouted", traffic.misrouted()},
-        {"backend_dropped", backend_dropped},
+        {"backend_drops", drops_json},  // ports: 0 G0, 1 F0, 2 F1, 3 G1
+        {"lost_dropped_by_backend", {backend_drops[0], backend_drops[1]}},
+        {"lost_unexplained", {unexplained[0], unexplained[1]}},
         {"grace_ms", static_cast<double>(grace) / 1e6},
         {"latency_us",
          {{"p50", traffic.latency_percentile_ns(0.5) / 1000},
@@ -440,6 +508,7 @@ int run(const Options& o) {
         {"generator",
          {{"pool_in_use_after_stop", in_use},
           {"link_downs", g_downs},
+          {"ports", g_ports},
           {"stop_tx_undelivered", stop0.tx_undelivered + stop1.tx_undelivered}}},
         {"vireo_fwd", {{"exit", fwd_exit}, {"leaked", fwd_leaked}, {"summary", fj}}},
         {"footprint", {{"vireo_fwd", to_json(fwd_fp)}, {"soak", to_json(self_fp)}}},
@@ -457,13 +526,20 @@ int run(const Options& o) {
                 (restarts.size() + 1) / 2, static_cast<unsigned long long>(g_downs));
     for (int s = 0; s < 2; s++)
         std::printf(
-            "stream %d: sent %llu received %llu | dropped while down %llu | lost %llu corrupted %llu "
-            "duplicated %llu misordered %llu%s%s\n",
+            "stream %d: sent %llu received %llu | dropped while down %llu | lost while up %llu (%llu of them "
+            "dropped by the back end, %llu unexplained) | corrupted %llu duplicated %llu misordered %llu%s%s\n",
             s, static_cast<unsigned long long>(loss[s].sent), static_cast<unsigned long long>(loss[s].received),
             static_cast<unsigned long long>(loss[s].lost_while_down), static_cast<unsigned long long>(loss[s].lost),
+            static_cast<unsigned long long>(backend_drops[s]), static_cast<unsigned long long>(unexplained[s]),
             static_cast<unsigned long long>(loss[s].corrupted), static_cast<unsigned long long>(loss[s].duplicates),
             static_cast<unsigned long long>(loss[s].misordered), loss[s].first_lost.empty() ? "" : ": ",
             loss[s].first_lost.c_str());
+    for (const BackendDrops& d : backend->drops())
+        std::printf(
+            "the back end dropped %llu frame(s) in its run %zu (from %.1f s; ports 0 G0, 1 F0, 2 F1, 3 G1: "
+            "%s)\n",
+            static_cast<unsigned long long>(d.frames), d.run, d.run == 0 ? 0.0 : since(run_starts[d.run - 1]),
+            d.where.c_str());
     std::printf("latency p50 %llu us, p99.9 %llu us, max %llu us (grace before an outage %.1f ms)\n",
                 static_cast<unsigned long long>(traffic.latency_percentile_ns(0.5) / 1000),
                 static_cast<unsigned long long>(traffic.latency_percentile_ns(0.999) / 1000),
@@ -473,8 +549,8 @@ int run(const Options& o) {
                 static_cast<unsigned long long>(fwd_fp.back().rss_kb),
                 static_cast<unsigned long long>(fwd_fp.front().fds), static_cast<unsigned long long>(fwd_fp.back().fds),
                 flat.flat ? "flat" : flat.why.c_str(), fwd_exit, fwd_leaked ? "LEAKED" : "all back");
-    std::printf("generator: %u buffers still in use after stop; the back end counted %s dropped\n", in_use,
-                backend_dropped < 0 ? "(not known)" : std::to_string(backend_dropped).c_str());
+    std::printf("generator: %u buffers still in use after stop\n", in_use);
+    if (!clean) std::printf("the back end's log:\n%s\n", backend->log_tail().c_str());
     for (const std::string& f : failures) std::printf("FAIL %s\n", f.c_str());
     std::printf("%s (%s/soak.json)\n", pass ? "PASS" : "FAIL", o.out.c_str());
     return pass ? 0 : 1;
