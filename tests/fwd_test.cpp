@@ -44,6 +44,22 @@ struct Chain {
 constexpr const char* kVMac = "02:00:00:00:00:0a";
 constexpr uint8_t kTrafficSrc[6] = {0x02, 0, 0, 0, 0, 0x01};  // traffic.cpp's source address
 
+void check_core_cycles(Fwd& fwd, const nlohmann::json& j, const std::vector<std::string>& args, uint64_t packets) {
+    if (std::find(args.begin(), args.end(), "--record-core-cycles") == args.end()) {
+        EXPECT_FALSE(j.contains("core_cycles")) << j;
+        EXPECT_EQ(fwd.log().find("cycles/packet"), std::string::npos) << fwd.log();
+        return;
+    }
+    ASSERT_TRUE(j.contains("core_cycles")) << j;
+    const nlohmann::json& c = j["core_cycles"];
+    EXPECT_EQ(c.value("packets", uint64_t{0}), packets) << j;
+    const double busy = c.value("busy_cycles", 0.0);
+    EXPECT_GT(busy, 0.0) << j;
+    EXPECT_DOUBLE_EQ(c.value("cycles_per_packet", 0.0), busy / double(packets)) << j;
+    EXPECT_GT(c.value("tsc_mhz", 0.0), 100.0) << j;
+    EXPECT_NE(fwd.log().find("CPU cycles/packet="), std::string::npos) << "testpmd's summary line\n" << fwd.log();
+}
+
 void check_loop_mode(const std::string& mode, std::vector<std::string> extra, bool swapped) {
     Chain c;
     ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
@@ -82,9 +98,12 @@ void check_loop_mode(const std::string& mode, std::vector<std::string> extra, bo
                                                                      << fwd.log();
     }
     EXPECT_NE(fwd.log().find("none leaked"), std::string::npos) << fwd.log();
+    check_core_cycles(fwd, j, extra, o.per_queue);
 }
 
-TEST(Fwd, IoForwardsVerifiedFrames) { check_loop_mode("io", {}, false); }
+// --record-core-cycles (io here, txonly below): testpmd's cycles per packet, divided by the packets the
+// streams received (sent, for generators); without it, nothing of the kind is printed or written.
+TEST(Fwd, IoForwardsVerifiedFrames) { check_loop_mode("io", {"--record-core-cycles"}, false); }
 // --dma=window: the port's device reaches only its window; frames copied both ways.
 TEST(Fwd, IoInWindowModeForwardsVerifiedFrames) { check_loop_mode("io", {"--dma=window"}, false); }
 TEST(Fwd, MacswapForwardsVerifiedFrames) { check_loop_mode("macswap", {}, true); }
@@ -132,14 +151,22 @@ Generated receive_generated(NetPort& v, uint32_t frame_len, uint64_t want, bool 
     return g;
 }
 
-void check_generator(const std::string& mode, uint32_t flows) {
+void check_generator(const std::string& mode, uint32_t flows, std::vector<std::string> extra = {}) {
     Chain c;
     ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
     // Two segments (60 + 40 bytes), so multi-segment transmission is exercised too.
-    Fwd fwd({"--forward-mode=" + mode, "--cores=0", "--txpkts=60,40", "--flows=" + std::to_string(flows), "--burst=16",
-             "--stats-period=0", "--json=" + c.json, "vhost-user:" + c.tp1});
+    std::vector<std::string> args = {"--forward-mode=" + mode,
+                                     "--cores=0",
+                                     "--txpkts=60,40",
+                                     "--flows=" + std::to_string(flows),
+                                     "--burst=16",
+                                     "--stats-period=0",
+                                     "--json=" + c.json,
+                                     "vhost-user:" + c.tp1};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Fwd fwd(args);
     ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
     Generated g = receive_generated(*v, 100, 20000, mode == "flowgen");
     EXPECT_EQ(fwd.finish(), 0) << fwd.log();
@@ -152,6 +179,10 @@ void check_generator(const std::string& mode, uint32_t flows) {
     EXPECT_GE(j["ports"][0].value("tx_packets", 0u), g.frames) << j;
     EXPECT_EQ(j["ports"][0].value("rx_packets", -1), 0) << j;
     EXPECT_EQ(j["pool"].value("leaked", true), false) << j;
+    check_core_cycles(fwd, j, extra, j["ports"][0].value("tx_packets", uint64_t{0}));
+    if (!extra.empty()) {
+        EXPECT_EQ(j["core_cycles"].value("packets_counted", ""), "sent") << j;
+    }
 }
 
 // About `frames` 64-byte frames from `v`, 16 every 200 us: testpmd forwards
@@ -172,7 +203,7 @@ uint64_t send_paced(NetPort& v, PacketPool& pool, uint64_t frames) {
     return sent;
 }
 
-TEST(Fwd, TxonlySendsWellFormedFramesOverItsFlows) { check_generator("txonly", 8); }
+TEST(Fwd, TxonlySendsWellFormedFramesOverItsFlows) { check_generator("txonly", 8, {"--record-core-cycles"}); }
 TEST(Fwd, FlowgenVariesFiveTuples) { check_generator("flowgen", 64); }
 
 TEST(Fwd, RxonlyCountsEveryFrame) {

@@ -7,6 +7,7 @@
 // stream, and streams are spread over the polling threads, one per core.
 #include <poll.h>
 #include <signal.h>
+#include <x86intrin.h>
 
 #include <atomic>
 #include <cerrno>
@@ -102,7 +103,7 @@ std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& 
             for (uint16_t l : o.txpkts) s.frame_len += l;
             s.flows = o.flows;
             s.next_flow = q * 7919 % o.flows;  // queues start on different flows
-            s.run = stream_function(o.mode);
+            s.run = stream_function(o.mode, o.record_core_cycles);
             prepare_headers(s);
             streams.push_back(std::move(s));
         }
@@ -232,6 +233,7 @@ int run(const Options& o) {
     info.cores.assign(place.cores.begin(), place.cores.begin() + static_cast<long>(workers));
     info.placement = place.note;
     const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t tsc0 = __rdtsc();
     auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     info.samples.push_back(take_snapshot(ports, streams, 0));
     double next = o.stats_period > 0 ? o.stats_period : 1.0;
@@ -282,7 +284,10 @@ int run(const Options& o) {
         if (now() < next) continue;
         info.samples.push_back(take_snapshot(ports, streams, now()));
         if (o.stats_period > 0) {
-            std::fputs(live_lines(info.samples[info.samples.size() - 2], info.samples.back(), ports).c_str(), stdout);
+            std::fputs(
+                live_lines(info.samples[info.samples.size() - 2], info.samples.back(), ports, o.record_core_cycles)
+                    .c_str(),
+                stdout);
             std::fflush(stdout);
         }
         next += o.stats_period > 0 ? o.stats_period : 1.0;
@@ -294,6 +299,8 @@ int run(const Options& o) {
     stop = true;
     for (auto& t : threads) t.join();
     Snapshot last = take_snapshot(ports, streams, now());
+    info.record_core_cycles = o.record_core_cycles;
+    info.tsc_mhz = last.t > 0 ? static_cast<double>(__rdtsc() - tsc0) / last.t / 1e6 : 0;
     for (NetPort* p : ports) info.faults.push_back(p->fault_report());
     for (NetPort* p : ports) info.links.push_back(p->link_status());
     for (NetPort* p : ports) info.speeds.push_back(to_string(p->link_speed()));

@@ -143,7 +143,7 @@ struct Given {
     std::string mode = "io", burst, rxq, txq, rxd, txd, nb_cores, cores, stats_period, duration, txpkts, flows, json,
                 mbufs, iova, dma, pcap, telemetry, file_prefix, rss, sleep_when_idle, tx_first;
     std::vector<std::string> devices, device_flags, eth_peers;
-    bool list = false, lro = false, disable_rss = false;
+    bool list = false, lro = false, disable_rss = false, record_core_cycles = false;
 };
 
 // The one description of every flag: parse_options() and usage() both build it.
@@ -195,6 +195,9 @@ void describe(CLI::App& app, Given& g) {
     app.add_flag("--telemetry{vireo}", g.telemetry,
                  "serve DPDK telemetry (--telemetry=PREFIX; dpdk-telemetry.py -f PREFIX reads it)");
     text("--file-prefix", g.file_prefix, "PREFIX", "the same, in testpmd's spelling");
+    app.add_flag("--record-core-cycles", g.record_core_cycles,
+                 "CPU cycles per packet on the forwarding cores, as testpmd counts them: TSC cycles of the "
+                 "bursts that moved packets over the packets received (txonly, flowgen: sent)");
     app.add_flag("--sleep-when-idle{1000}", g.sleep_when_idle,
                  "after N empty rounds (--sleep-when-idle=N) a thread sleeps on its Rx queues' "
                  "notifications until a frame comes (vhost-user, vfio-pci)");
@@ -237,6 +240,7 @@ Options parse_options(int argc, char** argv) {
     o.devices = g.device_flags;
     o.devices.insert(o.devices.end(), g.devices.begin(), g.devices.end());
     o.list = g.list;
+    o.record_core_cycles = g.record_core_cycles;
     if (given("--tx-first")) o.tx_first = static_cast<uint32_t>(number("--tx-first", g.tx_first, 1, 1024));
     o.large_segments = g.lro;
     o.rss = g.rss;

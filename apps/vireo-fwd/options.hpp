@@ -44,6 +44,7 @@ struct Options {
     std::string telemetry;                         // --telemetry[=PREFIX] / --file-prefix=PREFIX: serve DPDK telemetry
     uint32_t sleep_when_idle = 0;                  // --sleep-when-idle[=POLLS]: empty rounds before sleeping (0: off)
     uint32_t mbufs = 0;                            // --total-num-mbufs (0: sized from rings and cores)
+    bool record_core_cycles = false;               // --record-core-cycles: cycles per packet, testpmd's way
     std::vector<std::array<uint8_t, 6>> eth_peer;  // --eth-peer=P,MAC (mac mode destinations)
 };
 

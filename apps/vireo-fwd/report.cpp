@@ -88,8 +88,12 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
             c.tx_undelivered = tx.undelivered;
         }
     }
-    for (const Stream& st : streams)  // what a full Tx queue refused counts where it was refused
-        if (st.tx != nullptr) s.port[st.tx_port][st.txq].drops += read_counter(st.fwd_drops);
+    for (const Stream& st : streams) {
+        if (st.tx != nullptr)  // what a full Tx queue refused counts where it was refused
+            s.port[st.tx_port][st.txq].drops += read_counter(st.fwd_drops);
+        s.busy_cycles += read_counter(st.busy_cycles);
+        s.busy_packets += st.rx != nullptr ? read_counter(st.received) : read_counter(st.sent);
+    }
     return s;
 }
 
@@ -101,7 +105,7 @@ Rate rate(const QueueCounters& a, const QueueCounters& b, double seconds) {
             static_cast<double>(b.tx_bytes - a.tx_bytes) * 8 / seconds};
 }
 
-std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports) {
+std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports, bool cycles) {
     const double dt = now.t - prev.t;
     std::string out;
     for (size_t p = 0; p < ports.size(); p++) {
@@ -121,6 +125,9 @@ std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vec
                                    rate_line(rate(prev.port[p][q], now.port[p][q], dt)),
                                    now.port[p][q].drops - prev.port[p][q].drops);
     }
+    if (cycles)
+        out += fmt::format("[{:7.1f}s] CPU cycles/packet {:.2f} on the forwarding cores\n", now.t,
+                           ratio(now.busy_cycles - prev.busy_cycles, now.busy_packets - prev.busy_packets));
     return out;
 }
 
@@ -161,6 +168,10 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
     if (info.first_bursts_resent != 0)
         out += fmt::format("--tx-first: first bursts sent again {} time(s) (loops that had lost every frame)\n",
                            info.first_bursts_resent);
+    if (info.record_core_cycles)  // testpmd's line (fwd_stats_display), so one parser reads both
+        out += fmt::format("CPU cycles/packet={:.2f} (total cycles={} / total {} packets={}) at {:.0f} MHz Clock\n",
+                           ratio(last.busy_cycles, last.busy_packets), last.busy_cycles, info.mode, last.busy_packets,
+                           info.tsc_mhz);
     const uint64_t leaked = info.pool_in_use_after_stop;
     out += fmt::format("buffers: {} of {} back in the pool{}\n", info.pool_size - leaked, info.pool_size,
                        leaked == 0 ? std::string(" (none leaked)") : fmt::format(" -- {} LEAKED", leaked));
@@ -218,7 +229,10 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
             const Rate r = rate(a.total(p), b.total(p), b.t - a.t);
             per_port.push_back({{"rx_pps", r.rx_pps}, {"tx_pps", r.tx_pps}});
         }
-        j["samples"].push_back({{"t", b.t}, {"ports", std::move(per_port)}});
+        Json sample = {{"t", b.t}, {"ports", std::move(per_port)}};
+        if (info.record_core_cycles)
+            sample["cycles_per_packet"] = ratio(b.busy_cycles - a.busy_cycles, b.busy_packets - a.busy_packets);
+        j["samples"].push_back(std::move(sample));
     }
     j["link_events"] = Json::array();
     for (const auto& e : info.link_events)
@@ -229,6 +243,12 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
                             {"asleep_s", info.asleep_s}};
     if (!info.capture_file.empty())
         j["capture"] = {{"file", info.capture_file}, {"frames", info.captured}, {"dropped", info.capture_dropped}};
+    if (info.record_core_cycles)
+        j["core_cycles"] = {{"cycles_per_packet", ratio(last.busy_cycles, last.busy_packets)},
+                            {"busy_cycles", last.busy_cycles},
+                            {"packets", last.busy_packets},
+                            {"packets_counted", info.mode == "txonly" || info.mode == "flowgen" ? "sent" : "received"},
+                            {"tsc_mhz", info.tsc_mhz}};
     j["first_bursts_resent"] = info.first_bursts_resent;
     j["pool"] = {{"size", info.pool_size},
                  {"in_use_after_stop", info.pool_in_use_after_stop},

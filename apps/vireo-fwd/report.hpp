@@ -23,6 +23,9 @@ struct QueueCounters {
 struct Snapshot {
     double t = 0;                                  // seconds since forwarding started
     std::vector<std::vector<QueueCounters>> port;  // [port][queue]
+    // --record-core-cycles, over every stream: busy TSC cycles, and the packets they are divided by
+    // (received; txonly and flowgen: sent).
+    uint64_t busy_cycles = 0, busy_packets = 0;
     QueueCounters total(size_t p) const;
 };
 
@@ -35,7 +38,8 @@ struct Rate {
 Rate rate(const QueueCounters& a, const QueueCounters& b, double seconds);
 
 // Lines for one period: per port, and per queue when a port has several.
-std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports);
+// With cycles (--record-core-cycles), a line with the period's cycles per packet too.
+std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports, bool cycles);
 
 struct RunInfo {
     std::string mode;
@@ -62,6 +66,8 @@ struct RunInfo {
     double asleep_s = 0;                 // time asleep, summed over threads
     std::string capture_file;            // --pcap ("" when off)
     uint64_t captured = 0, capture_dropped = 0;
+    bool record_core_cycles = false;  // --record-core-cycles
+    double tsc_mhz = 0;               // the TSC's rate over the run (steady_clock against __rdtsc)
 };
 
 std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& ports, const RunInfo& info);

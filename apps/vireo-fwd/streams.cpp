@@ -2,6 +2,8 @@
 // macswap,txonly,rxonly,flowgen}.c), each compiled on its own.
 #include "streams.hpp"
 
+#include <x86intrin.h>
+
 #include <cstring>
 
 namespace vireo::fwd {
@@ -120,6 +122,7 @@ void generate(Stream& s) {
     if (s.capture_tx != nullptr) [[unlikely]]
         s.capture_tx->offer(b, n, s.tx_port, s.txq, CaptureDirection::Tx);
     const uint16_t sent = s.tx->tx_burst(s.txq, b, n);
+    bump(s.sent, sent);
     if (sent < n) {
         PacketPool::free_bulk(b + sent, n - sent);
         bump(s.fwd_drops, n - sent);
@@ -158,20 +161,21 @@ void mark_large_segments(Packet** b, uint16_t n) {
     }
 }
 
+// One call of a stream: whether it was busy in testpmd's sense (stream_function).
 template <Mode M>
-void forward(Stream& s) {
+bool forward_once(Stream& s) {
     if constexpr (M == Mode::TxOnly || M == Mode::FlowGen) {
         generate<M>(s);
+        return true;
     } else {
         Packet* b[kMaxBurst];
         const uint16_t n = s.rx->rx_burst(s.rxq, b, s.burst);
-        if (n == 0) return;
+        if (n == 0) return false;
         bump(s.received, n);
         if (s.capture_rx != nullptr) [[unlikely]]
             s.capture_rx->offer(b, n, s.rx_port, s.rxq, CaptureDirection::Rx);
         if constexpr (M == Mode::RxOnly) {
             PacketPool::free_bulk(b, n);
-            return;
         } else {
             if constexpr (M == Mode::Mac) {
                 for (uint16_t i = 0; i < n; i++) set_macs(b[i]->data(), s.dst_mac.data(), s.src_mac.data());
@@ -187,21 +191,37 @@ void forward(Stream& s) {
                 bump(s.fwd_drops, n - sent);
             }
         }
+        return true;
     }
+}
+
+template <Mode M, bool RecordCycles>
+void forward(Stream& s) {
+    if constexpr (RecordCycles) {
+        const uint64_t start = __rdtsc();
+        if (forward_once<M>(s)) bump(s.busy_cycles, __rdtsc() - start);
+    } else {
+        forward_once<M>(s);
+    }
+}
+
+template <bool R>
+void (*function_of(Mode m))(Stream&) {
+    switch (m) {
+    case Mode::Io: return forward<Mode::Io, R>;
+    case Mode::Mac: return forward<Mode::Mac, R>;
+    case Mode::MacSwap: return forward<Mode::MacSwap, R>;
+    case Mode::TxOnly: return forward<Mode::TxOnly, R>;
+    case Mode::RxOnly: return forward<Mode::RxOnly, R>;
+    case Mode::FlowGen: return forward<Mode::FlowGen, R>;
+    }
+    return nullptr;
 }
 
 }  // namespace
 
-void (*stream_function(Mode m))(Stream&) {
-    switch (m) {
-    case Mode::Io: return forward<Mode::Io>;
-    case Mode::Mac: return forward<Mode::Mac>;
-    case Mode::MacSwap: return forward<Mode::MacSwap>;
-    case Mode::TxOnly: return forward<Mode::TxOnly>;
-    case Mode::RxOnly: return forward<Mode::RxOnly>;
-    case Mode::FlowGen: return forward<Mode::FlowGen>;
-    }
-    return nullptr;
+void (*stream_function(Mode m, bool record_cycles))(Stream&) {
+    return record_cycles ? function_of<true>(m) : function_of<false>(m);
 }
 
 void send_first_bursts(Stream& s, uint32_t bursts) {

@@ -46,15 +46,24 @@ struct alignas(64) Stream {
     std::array<uint8_t, 42> header{};
     uint32_t ip_sum_base = 0;
     // Written only by the owning thread (bump), read by the stats thread (read_counter: vireo/base/counter.hpp).
-    uint64_t fwd_drops = 0;     // packets a Tx queue did not take (freed)
-    uint64_t alloc_fails = 0;   // generator bursts the pool could not serve
-    uint64_t received = 0;      // frames this stream took from its Rx queue
+    uint64_t fwd_drops = 0;    // packets a Tx queue did not take (freed)
+    uint64_t alloc_fails = 0;  // generator bursts the pool could not serve
+    uint64_t received = 0;     // frames this stream took from its Rx queue
+    uint64_t sent = 0;         // generated frames its Tx queue took (txonly, flowgen)
+    // --record-core-cycles: TSC cycles of the calls that moved packets (testpmd's core_cycles, below).
+    uint64_t busy_cycles = 0;
     uint64_t first_bursts = 0;  // --tx-first bursts sent (more than one: the loop was restarted)
     void (*run)(Stream&) = nullptr;
 };
 
-// The data-path function for a mode (sets Stream::run).
-void (*stream_function(Mode m))(Stream&);
+// The data-path function for a mode (sets Stream::run). With record_cycles
+// it counts busy_cycles as testpmd's --record-core-cycles does (DPDK 22.11
+// app/test-pmd: get_start_cycles() before the Rx burst, get_end_cycles()
+// after the Tx burst, in iofwd.c, macfwd.c, macswap.c, rxonly.c a call that
+// received nothing returns before it, so only calls that moved packets count;
+// txonly.c and flowgen.c count every call). fwd_stats_display() divides the
+// sum by the packets received, or for txonly and flowgen sent.
+void (*stream_function(Mode m, bool record_cycles))(Stream&);
 // Fills Stream::header and ip_sum_base from the stream's MACs and frame length.
 void prepare_headers(Stream& s);
 // `bursts` generated bursts on the stream's Tx queue (--tx-first[=N]).
