@@ -42,6 +42,17 @@ struct Chain {
 };
 
 constexpr const char* kVMac = "02:00:00:00:00:0a";
+
+// Polls `done` until it holds or `ms` pass.
+template <class F>
+bool wait_until(int ms, F done) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
 constexpr uint8_t kTrafficSrc[6] = {0x02, 0, 0, 0, 0, 0x01};  // traffic.cpp's source address
 
 void check_core_cycles(Fwd& fwd, const nlohmann::json& j, const std::vector<std::string>& args, uint64_t packets) {
@@ -185,21 +196,53 @@ void check_generator(const std::string& mode, uint32_t flows, std::vector<std::s
     }
 }
 
-// About `frames` 64-byte frames from `v`, 16 every 200 us: testpmd forwards
-// what it is given and nothing overflows. Returns how many went out, once
-// the last of them has had half a second to arrive.
-uint64_t send_paced(NetPort& v, PacketPool& pool, uint64_t frames) {
+// What DPDK's telemetry client prints for `requests` (one per line) to the
+// vireo-fwd serving `prefix`.
+std::string telemetry(const std::string& prefix, const std::string& requests) {
+    std::string out;
+    if (FILE* p = ::popen(("printf '" + requests + "' | dpdk-telemetry.py -f " + prefix + " 2>&1").c_str(), "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, p) != nullptr) out += line;
+        ::pclose(p);
+    }
+    return out;
+}
+
+// Waits until vireo-fwd's port 0 has counted `want` received frames (read
+// through telemetry): the event the checks after it need, whatever the
+// chain's pace on a loaded machine. False after 30 s.
+bool wait_received(const std::string& prefix, uint64_t want) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    do {
+        const std::string out = telemetry(prefix, "/ethdev/stats,0\\n");
+        if (json_number(out, "ipackets", out.find("/ethdev/stats")) >= double(want)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < end);
+    return false;
+}
+
+// About `frames` 64-byte frames from `v` to the vireo-fwd serving `prefix`,
+// in chunks of 200 that are each waited for (wait_received) before the next
+// goes: vireo-fwd's Rx ring (256) holds a whole chunk even if it does not
+// poll at all meanwhile, so testpmd never finds it full and drops, however
+// loaded the machine. Returns how many went out, all of them received; 0
+// when a chunk did not arrive in time.
+uint64_t send_counted(NetPort& v, PacketPool& pool, uint64_t frames, const std::string& prefix) {
+    constexpr uint64_t kChunk = 200;
     uint64_t sent = 0;
     while (sent < frames) {
-        Packet* b[16];
-        if (!pool.alloc_bulk(b, 16)) break;
-        for (Packet* p : b) std::memset(p->append(64), 0x5a, 64);
-        const uint16_t n = v.tx_burst(0, b, 16);
-        PacketPool::free_bulk(b + n, 16 - n);
-        sent += n;
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        const uint64_t chunk_end = std::min(frames, sent + kChunk);
+        while (sent < chunk_end) {
+            Packet* b[16];
+            const uint16_t want = static_cast<uint16_t>(std::min<uint64_t>(16, chunk_end - sent));
+            if (!pool.alloc_bulk(b, want)) return 0;
+            for (uint16_t i = 0; i < want; i++) std::memset(b[i]->append(64), 0x5a, 64);
+            const uint16_t n = v.tx_burst(0, b, want);
+            PacketPool::free_bulk(b + n, want - n);
+            sent += n;
+        }
+        if (!wait_received(prefix, sent)) return 0;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     return sent;
 }
 
@@ -210,12 +253,18 @@ TEST(Fwd, RxonlyCountsEveryFrame) {
     Chain c;
     ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
     // testpmd forwards on CPU 1: vireo-fwd polls on CPU 0, so neither waits for the other's time slice.
-    Fwd fwd({"--forward-mode=rxonly", "--cores=0", "--stats-period=0", "--json=" + c.json, "vhost-user:" + c.tp1});
+    const std::string prefix = "vireo-fwd-rx-" + std::to_string(::getpid());
+    Fwd fwd({"--forward-mode=rxonly", "--cores=0", "--stats-period=0", "--json=" + c.json, "--file-prefix=" + prefix,
+             "vhost-user:" + c.tp1});
     ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
+    ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix)) << fwd.log();
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
-    const uint64_t sent = send_paced(*v, c.pool, 10000);
+    const uint64_t sent = send_counted(*v, c.pool, 3000, prefix);
+    EXPECT_EQ(sent, 3000u) << telemetry(prefix, "/ethdev/stats,0\\n");
     EXPECT_EQ(fwd.finish(), 0) << fwd.log();
+    std::error_code ec;
+    std::filesystem::remove_all(telemetry_runtime_dir(prefix), ec);
     v->stop();
     nlohmann::json j = read_summary(c.json);
     EXPECT_EQ(j["ports"][0].value("rx_packets", -1), sent) << j;
@@ -327,17 +376,11 @@ TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {
     ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix)) << fwd.log();
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
-    const uint64_t sent = send_paced(*v, c.pool, 3000);
-    std::string out;
-    const std::string cmd =
-        "printf '/ethdev/list\\n/ethdev/stats,0\\n/ethdev/xstats,0\\n/ethdev/link_status,0\\n"
-        "/vireo/iova,0\\n/ethdev/stats,9\\n' | dpdk-telemetry.py -f " +
-        prefix + " 2>&1";
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-        char line[8192];
-        while (std::fgets(line, sizeof line, p) != nullptr) out += line;
-        ::pclose(p);
-    }
+    const uint64_t sent = send_counted(*v, c.pool, 3000, prefix);
+    EXPECT_EQ(sent, 3000u) << telemetry(prefix, "/ethdev/stats,0\\n");
+    const std::string out = telemetry(prefix,
+                                      "/ethdev/list\\n/ethdev/stats,0\\n/ethdev/xstats,0\\n/ethdev/link_status,0\\n"
+                                      "/vireo/iova,0\\n/ethdev/stats,9\\n");
     EXPECT_NE(out.find("{\"/ethdev/list\": [0]}"), std::string::npos) << out;
     const size_t stats = out.find("{\"/ethdev/stats\": {");
     ASSERT_NE(stats, std::string::npos) << out;
@@ -455,12 +498,21 @@ TEST(Fwd, ServerPortComesBackWhenTheBackEndDoes) {
     pmd = std::make_unique<TestPmd>(TestPmdOptions{sock, 1, true});
     ASSERT_TRUE(pmd->wait_forwarding(15000)) << pmd->log_tail();
     ASSERT_TRUE(fwd.wait_for("port 0: link up again (reconnect 1)", 10000)) << fwd.log();
-    // Every frame of the loop was lost with the back end: the burst goes out again.
+    // Every frame of the loop was lost with the back end: the burst goes out
+    // again (as often as the loop stays silent), and the loop runs once more:
+    // a live line after the restart shows frames received.
     ASSERT_TRUE(fwd.wait_for("first burst sent again", 5000)) << fwd.log();
     const size_t mark = fwd.log().size();
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    const std::string after = fwd.log().substr(mark);
-    EXPECT_EQ(after.find("rx    0.000 Mpps"), std::string::npos) << "the loop did not resume:\n" << after;
+    EXPECT_TRUE(wait_until(15000,
+                           [&] {
+                               const std::string after = fwd.log().substr(mark);
+                               for (size_t at = after.find("port 0  rx "); at != std::string::npos;
+                                    at = after.find("port 0  rx ", at + 1))
+                                   if (std::strtod(after.c_str() + at + 11, nullptr) > 0) return true;
+                               return false;
+                           }))
+        << "the loop did not resume:\n"
+        << fwd.log().substr(mark);
     EXPECT_EQ(fwd.finish(), 0) << fwd.log();
     nlohmann::json j = read_summary(json);
     nlohmann::json link = j["ports"][0]["link"];

@@ -49,8 +49,11 @@ TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     EXPECT_EQ(got[0].readable_bytes(), 112u);  // header + frame in one descriptor
     EXPECT_EQ(r.port->tx_stats(0).packets, 1u);
     EXPECT_EQ(r.port->tx_stats(0).bytes, 100u);
-    txd.complete({got.begin(), got.end()});  // sent: the stop has nothing to wait for
-    EXPECT_EQ(r.port->stop().tx_in_flight, 0u);
+    txd.complete({got.begin(), got.end()});  // sent: the stop takes it back at once and waits for nothing
+    const StopReport rep = r.port->stop();
+    EXPECT_EQ(rep.tx_in_flight, 1u);  // not yet taken back when the stop began
+    EXPECT_EQ(rep.tx_undelivered, 0u);
+    EXPECT_FALSE(rep.timed_out);
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
@@ -100,7 +103,7 @@ TEST(NetPort, TxChecksumInSoftwareWhenTheDeviceLacksCsum) {
     const uint8_t* sent = got[0].segs[0].va + 12;
     EXPECT_EQ((sent[40] << 8) | sent[41], expect);
     txd.complete({got.begin(), got.end()});
-    EXPECT_EQ(r.port->stop().tx_in_flight, 0u);
+    EXPECT_EQ(r.port->stop().tx_undelivered, 0u);
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 

@@ -20,8 +20,9 @@ struct CpuClaim {
     std::string thread;   // comm of the thread
 };
 
-// User threads of other processes pinned to exactly one CPU that have been
-// running for at least half of their lifetime. Reads /proc; never throws.
+// User threads of other processes pinned to exactly one CPU that poll: over
+// 50 ms they stay runnable and never block (cpu_claims.cpp says why this and
+// not their share of CPU time). Reads /proc; never throws.
 std::vector<CpuClaim> busy_pinned_threads();
 
 // "ovs-vswitchd thread pmd-c01/id:9 (pid 1234)"

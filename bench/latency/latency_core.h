@@ -100,8 +100,8 @@ struct lat_driver {
 };
 
 struct lat_result {
-    double rate_pps;                  /* asked for (0: as fast as the Tx queue takes frames) */
-    double seconds;                   /* sending time */
+    double rate_pps; /* asked for (0: as fast as the Tx queue takes frames) */
+    double seconds;  /* sending time */
     uint64_t sent, received;
     uint64_t tx_full; /* send calls the Tx queue did not take in full (the frames left went out later) */
     struct lat_hist hist;

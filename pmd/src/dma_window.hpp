@@ -78,6 +78,7 @@ public:
     void drain() noexcept override;
     uint16_t tx_room() noexcept override { return inner_->tx_room(); }
     uint16_t tx_in_flight() noexcept override { return inner_->tx_in_flight(); }
+    uint16_t tx_unreclaimed() noexcept override { return inner_->tx_unreclaimed(); }
     bool arm_rx_notify() noexcept override { return inner_->arm_rx_notify(); }
     void disarm_rx_notify() noexcept override { inner_->disarm_rx_notify(); }
     QueueStats& rx_stats() noexcept override { return inner_->rx_stats(); }

@@ -321,7 +321,12 @@ StopReport NetPort::wait_for_tx() {
         pollfd p{c != nullptr ? c->fd() : -1, POLLRDHUP, 0};
         return p.fd >= 0 && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL));
     };
-    uint64_t left = r.tx_in_flight = in_flight();
+    // What the stop has to account for: every chain the driver has not taken
+    // back, counted before anything is reclaimed, so the figure does not
+    // depend on how far the device got while this thread was on its way here.
+    for (auto& p : pairs_)
+        if (!p->faulted()) r.tx_in_flight += p->tx_unreclaimed();
+    uint64_t left = in_flight();
     pool_.flush_thread_cache();  // what the reclaims freed into this thread's cache
     r.timed_out = left != 0;
     if (spec_.stop_timeout_ms == 0) return r;  // asked not to wait: counted, not waited for

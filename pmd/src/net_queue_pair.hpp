@@ -128,6 +128,7 @@ public:
         reclaim_tx();
         return tx_.in_flight();
     }
+    uint16_t tx_unreclaimed() noexcept override { return tx_.in_flight(); }
     QueueStats& rx_stats() noexcept override { return rx_stats_; }
     QueueStats& tx_stats() noexcept override { return tx_stats_; }
     bool faulted() const noexcept override { return rx_.needs_reset() || tx_.needs_reset(); }

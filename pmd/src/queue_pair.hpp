@@ -51,7 +51,8 @@ public:
     virtual void drain() noexcept = 0;
     // Tx frames (ring chains) the device has not completed, after reclaiming
     // those it has: what a clean stop waits for.
-    virtual uint16_t tx_in_flight() noexcept = 0;
+    virtual uint16_t tx_in_flight() noexcept = 0;    // reclaims what the device completed, then counts the rest
+    virtual uint16_t tx_unreclaimed() noexcept = 0;  // chains not taken back yet, completed or not (no reclaim)
     // Descriptors free in the Tx ring once what the device finished is
     // reclaimed (window mode copies no more frames than can go out).
     virtual uint16_t tx_room() noexcept = 0;

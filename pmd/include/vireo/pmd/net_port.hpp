@@ -65,7 +65,7 @@ std::string to_string(const LinkSpeed& s);  // "10000 Mbit/s full-duplex", "spee
 
 // What a clean stop did with the frames tx_burst() had accepted (NetPort::stop).
 struct StopReport {
-    uint64_t tx_in_flight = 0;    // frames the device had not completed when the stop began
+    uint64_t tx_in_flight = 0;    // frames accepted by tx_burst() and not yet taken back when the stop began
     uint64_t tx_undelivered = 0;  // of those, the ones it still had not when the reset came (also in tx_stats)
     double waited_ms = 0;         // how long the stop waited for them
     bool timed_out = false;       // the wait ended at stop_timeout_ms (or the back end left), not with none left
