@@ -270,20 +270,82 @@ TEST(WindowPolicy, EachRowGivesTheDevicesOwnModeAndWarnsWhereNothingEnforces) {
 
 TEST(WindowPolicy, TheChoiceGoesDeviceThenProcessThenConfidentialGuest) {
     const ConfidentialGuest none{}, tdx{true, "Intel TDX: test"};
-    EXPECT_EQ(choose_dma_arrangement(std::nullopt, none).arrangement, DmaArrangement::Direct);
-    const ArrangementChoice cc = choose_dma_arrangement(std::nullopt, tdx);
-    EXPECT_EQ(cc.arrangement, DmaArrangement::Window);
+    const auto W = DmaArrangement::Window, D = DmaArrangement::Direct;
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, std::nullopt, none).arrangement, D);
+    const ArrangementChoice cc = choose_dma_arrangement(std::nullopt, std::nullopt, tdx);
+    EXPECT_EQ(cc.arrangement, W);
     EXPECT_NE(cc.why.find("Intel TDX"), std::string::npos) << cc.why;
-    EXPECT_EQ(choose_dma_arrangement(DmaArrangement::Direct, tdx).arrangement, DmaArrangement::Direct);
-    set_process_dma_arrangement(DmaArrangement::Window);
-    EXPECT_EQ(choose_dma_arrangement(std::nullopt, none).arrangement, DmaArrangement::Window);
-    EXPECT_EQ(choose_dma_arrangement(DmaArrangement::Direct, none).arrangement, DmaArrangement::Direct);
-    set_process_dma_arrangement(DmaArrangement::Direct);
-    EXPECT_EQ(choose_dma_arrangement(std::nullopt, tdx).arrangement, DmaArrangement::Direct);
-    set_process_dma_arrangement(std::nullopt);
+    EXPECT_EQ(choose_dma_arrangement(D, std::nullopt, tdx).arrangement, D);
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, W, none).arrangement, W);
+    EXPECT_EQ(choose_dma_arrangement(D, W, none).arrangement, D);
+    EXPECT_EQ(choose_dma_arrangement(std::nullopt, D, tdx).arrangement, D);
+    EXPECT_NE(choose_dma_arrangement(std::nullopt, W, none).why.find("--dma=window"), std::string::npos);
     EXPECT_EQ(parse_dma_arrangement("window"), DmaArrangement::Window);
     EXPECT_EQ(parse_dma_arrangement("direct"), DmaArrangement::Direct);
     EXPECT_EQ(parse_dma_arrangement("bounce"), std::nullopt);
+}
+
+// decide_dma, the one entry point: the keys pick the memory, the rows the addresses; with a shared memory made,
+// a direct device lives in its mode or is refused with the fix.
+TEST(DmaDecision, KeysThenRowsThenTheSharedMemory) {
+    const ConfidentialGuest none{};
+    const DeviceDmaFacts vhost_iotlb = facts(true, IommuKind::VhostIotlb, false);
+    DmaPlan p = decide_dma(vhost_iotlb, {}, std::nullopt, none, "dev");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::VA && p.arrangement == DmaArrangement::Direct) << p.error;
+    p = decide_dma(vhost_iotlb, {.dma = DmaArrangement::Window}, std::nullopt, none, "dev");
+    EXPECT_TRUE(p.ok && p.arrangement == DmaArrangement::Window && p.mode == IovaMode::VA) << p.error;
+    EXPECT_NE(p.why.find("dma=window in the device string"), std::string::npos) << p.why;
+    // The process's --iova-mode applies where the device string says nothing, the device's iova= wins.
+    p = decide_dma(vhost_iotlb, {.process_iova = IovaMode::PA}, std::nullopt, none, "dev");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::PA && !p.negotiate_access_platform) << p.error;
+    p = decide_dma(vhost_iotlb, {.iova = IovaMode::VA, .process_iova = IovaMode::PA}, std::nullopt, none, "dev");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::VA) << p.error;
+    // Shared memory in PA (linear): the device that prefers VA takes PA, and says why.
+    p = decide_dma(vhost_iotlb, {}, SharedMemory{IovaMode::PA, PaSource::Linear}, none, "dev");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::PA) << p.error;
+    EXPECT_NE(p.why.find("shared DMA memory is in mode pa"), std::string::npos) << p.why;
+    // A device that bypasses the IOMMU cannot live in VA memory: refused, named, with the fix.
+    p = decide_dma(facts(false, IommuKind::VhostIotlb, false), {}, SharedMemory{IovaMode::VA, PaSource::Linear}, none,
+                   "vhost-user:/x");
+    EXPECT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("vhost-user:/x"), std::string::npos) << p.error;
+    EXPECT_NE(p.error.find("--iova-mode=pa"), std::string::npos) << p.error;
+    // A window ignores the shared memory: it has its own.
+    p = decide_dma(vhost_iotlb, {.dma = DmaArrangement::Window}, SharedMemory{IovaMode::PA, PaSource::Linear}, none,
+                   "dev");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::VA && p.arrangement == DmaArrangement::Window) << p.error;
+    // VFIO type1 in PA mode: the plan says the IOMMU maps IOVA = PA too (the container reads it).
+    p = decide_dma(facts(false, IommuKind::VfioType1, true), {}, std::nullopt, none, "pci:0000:00:04.0");
+    EXPECT_TRUE(p.ok && p.mode == IovaMode::PA && p.map_identity_pa) << p.error;
+}
+
+TEST(DmaDecision, AProcessSharesOneMemoryAndWindowsKeepTheirOwn) {
+    const ConfidentialGuest none{};
+    const std::vector<DeviceDmaFacts> f = {facts(true, IommuKind::VhostIotlb, false),
+                                           facts(false, IommuKind::VhostIotlb, false),
+                                           facts(true, IommuKind::VhostIotlb, false)};
+    const std::vector<std::string> names = {"a", "b", "c"};
+    std::vector<DmaKeys> k(3);
+    k[2].dma = DmaArrangement::Window;
+    ProcessDma p = decide_process_dma(f, k, none, names);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.memory.mode, IovaMode::PA);  // b bypasses the IOMMU: the shared memory is PA
+    EXPECT_EQ(p.devices[0].mode, IovaMode::PA);
+    EXPECT_EQ(p.devices[1].mode, IovaMode::PA);
+    EXPECT_EQ(p.devices[2].mode, IovaMode::VA);  // c's window is its own, in its own row's mode
+    EXPECT_EQ(p.devices[2].arrangement, DmaArrangement::Window);
+    // The process's --dma=window applies to all three, and no memory is shared by anyone.
+    for (DmaKeys& x : k) x.process_dma = DmaArrangement::Window;
+    k[1].dma = DmaArrangement::Direct;
+    p = decide_process_dma(f, k, none, names);
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.devices[0].arrangement, DmaArrangement::Window);
+    EXPECT_EQ(p.devices[1].arrangement, DmaArrangement::Direct);
+    // --iova-mode=va for all: b cannot take it, and the error names it.
+    for (DmaKeys& x : k) x = {.process_iova = IovaMode::VA};
+    p = decide_process_dma(f, k, none, names);
+    ASSERT_FALSE(p.ok);
+    EXPECT_EQ(p.error.rfind("b (", 0), 0u) << p.error;
 }
 
 // The markers, each in a fake root; a host's capability flags (sev, sev_es)

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/device_model.hpp"
+#include "support/error_of.hpp"
 #include "support/port_rig.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -383,6 +384,42 @@ TEST(NetPort, SwitchedOffFeaturesAreNotNegotiated) {
     EXPECT_FALSE(virtio::has(r.t->accepted, kEventIdx));
     EXPECT_TRUE(virtio::has(r.t->accepted, kNetGuestCsum));
     r.port->stop();
+}
+
+// The DMA decision (decide_dma) is made once when the port opens and again
+// only when the device's offer changes: here a back end that came back
+// without VIRTIO_F_ACCESS_PLATFORM, whose descriptors could no longer carry
+// the VA memory's addresses: the start fails loudly instead of handing them out.
+TEST(NetPort, DecidesItsDmaAgainOnlyWhenTheDeviceOffersSomethingElse) {
+    DmaMemoryOptions o;
+    o.mode = IovaMode::VA;
+    o.region_size = 16 << 20;
+    o.region.backing = DmaBacking::Memfd4K;
+    DmaMemory mem(o);
+    PacketPool pool(mem, {.count = 512, .cache_size = 0});
+    const uint64_t with33 = kOffered | virtio::bit(kAccessPlatform);
+    auto tr = std::make_unique<FakeTransport>(with33);
+    FakeTransport* t = tr.get();
+    NetPort port(std::move(tr), parse_device_string("vhost-user:/fake,ring=64"), mem, pool, 0);
+    EXPECT_EQ(port.dma_decisions(), 1u);
+    EXPECT_EQ(port.dma_plan().mode, IovaMode::VA);
+    port.start();
+    EXPECT_TRUE(virtio::has(t->accepted, kAccessPlatform));
+    port.stop();
+    port.start();  // the same offer: the same plan, not decided again
+    EXPECT_EQ(port.dma_decisions(), 1u);
+    port.stop();
+    t->set_offered(kOffered);
+    const std::string e = error_of([&] { port.start(); });
+    EXPECT_NE(e.find("does not offer VIRTIO_F_ACCESS_PLATFORM"), std::string::npos) << e;
+    EXPECT_NE(e.find("--iova-mode=pa"), std::string::npos) << e;
+    EXPECT_FALSE(port.ready());
+    t->set_offered(with33);  // back with bit 33: the plan made for this offer holds again
+    port.start();
+    EXPECT_EQ(port.dma_decisions(), 1u);
+    EXPECT_TRUE(port.ready());
+    EXPECT_TRUE(virtio::has(t->accepted, kAccessPlatform));
+    port.stop();
 }
 
 }  // namespace

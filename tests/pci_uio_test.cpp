@@ -150,7 +150,10 @@ TEST(UioDevice, RefusesVirtualAddressMemory) {
     o.region_size = 1 << 20;
     o.region.backing = DmaBacking::Memfd4K;
     DmaMemory mem(o);
-    const std::string e = error_of([&] { d.attach_memory(mem); });
+    DmaPlan plan;
+    plan.ok = true;
+    plan.mode = IovaMode::VA;
+    const std::string e = error_of([&] { d.attach_memory(mem, plan); });
     EXPECT_TRUE(has(e, "uio_pci_generic")) << e;
     EXPECT_TRUE(has(e, "--iova-mode=pa")) << e;
 }

@@ -130,8 +130,7 @@ int run(const Options& o) {
         if (!f) throw UsageError{"--pcap=" + o.capture.file + ": cannot write it: " + std::strerror(errno)};
     }
     // 1. Every device, probed before any memory exists: one IOVA mode for all.
-    set_process_dma_arrangement(o.dma);  // before the probe: it decides each device's arrangement
-    DeviceSet set = DeviceSet::probe(devices, o.iova);
+    DeviceSet set = DeviceSet::probe(devices, o.iova, o.dma);
     Placement place = topo.place(o.cores, o.nb_cores, device_numa_node(set.devices()), busy_pinned_threads());
     for (const std::string& w : place.warnings) std::printf("vireo-fwd: warning: %s\n", w.c_str());
 

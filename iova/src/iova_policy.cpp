@@ -2,7 +2,6 @@
 // tests/iova_policy_test.cpp checks every row.
 #include "vireo/iova/iova_policy.hpp"
 
-#include <atomic>
 #include <cctype>
 
 namespace vireo {
@@ -58,6 +57,13 @@ DmaPlan pa(const DeviceDmaFacts& d, const std::string& why) {
     p.map_identity_pa = d.traits.iommu == IommuKind::VfioType1;
     p.why = why;
     return p;
+}
+
+// A device that would have chosen the other mode, living in the shared memory's.
+std::string shared_mode_why(IovaMode mode, const DmaPlan& p) {
+    return "the shared DMA memory is in mode " + std::string(to_string(mode)) +
+           " (another device needs it), and this device can take it" +
+           (p.map_identity_pa ? ": its IOMMU maps IOVA = PA 1:1" : "");
 }
 
 }  // namespace
@@ -118,8 +124,12 @@ ProcessDmaPlan plan_process_dma(std::span<const DeviceDmaFacts> devices, std::op
         // Each device is asked for the process's mode; its own row still
         // decides whether that is safe (a device that bypasses the IOMMU never gets VA).
         DeviceDmaFacts in = devices[i];
-        if (!in.forced) in.forced = p.mode;
         DmaPlan d = plan_device_dma(in);
+        if (!in.forced && (!d.ok || d.mode != p.mode)) {
+            in.forced = p.mode;
+            d = plan_device_dma(in);
+            if (d.ok) d.why = shared_mode_why(p.mode, d);
+        }
         if (!d.ok) {
             const DmaPlan alone = plan_device_dma(devices[i]);
             p.ok = false;
@@ -158,7 +168,10 @@ DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem
         // for it (a device behind an IOMMU may take IOVA = PA).
         DeviceDmaFacts asked = d;
         asked.forced = mem_mode;
-        if (DmaPlan alt = plan_device_dma(asked); alt.ok) p = alt;
+        if (DmaPlan alt = plan_device_dma(asked); alt.ok) {
+            p = alt;
+            p.why = shared_mode_why(mem_mode, p);
+        }
     }
     if (p.mode != mem_mode) {
         const std::string want(to_string(p.mode)), have(to_string(mem_mode));
@@ -174,8 +187,7 @@ DmaPlan plan_for_memory(const DeviceDmaFacts& d, IovaMode mem_mode, PaSource mem
                          ? "each DMA region at one guest-physical range (vhost-user): create the DmaMemory with "
                            "pa_source = PaSource::Linear"
                          : "the real physical addresses (PCI): create the DmaMemory with pa_source = "
-                           "PaSource::Pagemap") +
-                    " (DeviceSet::memory_options() chooses it)");
+                           "PaSource::Pagemap"));
     return p;
 }
 
@@ -195,25 +207,80 @@ DmaPlan plan_window_dma(const DeviceDmaFacts& d, const std::string& device) {
     return p;
 }
 
-namespace {
-// 0: automatic, 1 + DmaArrangement otherwise.
-std::atomic<int> g_process_arrangement{0};
-}  // namespace
-
-void set_process_dma_arrangement(std::optional<DmaArrangement> a) noexcept {
-    g_process_arrangement.store(a ? 1 + static_cast<int>(*a) : 0, std::memory_order_relaxed);
-}
-
-ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, const ConfidentialGuest& guest) {
+ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, std::optional<DmaArrangement> process,
+                                         const ConfidentialGuest& guest) {
     if (device) return {*device, "dma=" + std::string(to_string(*device)) + " in the device string"};
-    if (const int g = g_process_arrangement.load(std::memory_order_relaxed); g != 0) {
-        const auto a = static_cast<DmaArrangement>(g - 1);
-        return {a, "the process's default (--dma=" + std::string(to_string(a)) + ")"};
-    }
+    if (process) return {*process, "the process's default (--dma=" + std::string(to_string(*process)) + ")"};
     if (guest.detected)
         return {DmaArrangement::Window,
                 "a confidential guest (" + guest.evidence + "): the host must not reach the process's memory"};
     return {DmaArrangement::Direct, "the default"};
+}
+
+namespace {
+
+// The device's row input: its own iova=, else the process's --iova-mode.
+DeviceDmaFacts with_keys(DeviceDmaFacts d, const DmaKeys& k, bool process_default) {
+    d.forced = k.iova ? k.iova : process_default ? k.process_iova : std::nullopt;
+    return d;
+}
+
+// A window is the device's own memory: its own row decides its mode.
+DmaPlan window_plan(const DeviceDmaFacts& d, const DmaKeys& k, const ArrangementChoice& a, const std::string& device) {
+    DmaPlan p = plan_window_dma(with_keys(d, k, true), device);
+    if (p.ok) p.why = "window, from " + a.why + ": " + p.why;
+    return p;
+}
+
+}  // namespace
+
+DmaPlan decide_dma(const DeviceDmaFacts& d, const DmaKeys& keys, std::optional<SharedMemory> shared,
+                   const ConfidentialGuest& guest, const std::string& device) {
+    const ArrangementChoice a = choose_dma_arrangement(keys.dma, keys.process_dma, guest);
+    if (a.arrangement == DmaArrangement::Window) return window_plan(d, keys, a, device);
+    if (!shared) {
+        DmaPlan p = plan_device_dma(with_keys(d, keys, true));
+        if (!p.ok) p.error = device + ": " + p.error;
+        return p;
+    }
+    return plan_for_memory(with_keys(d, keys, false), shared->mode, shared->pa_source, device);
+}
+
+ProcessDma decide_process_dma(std::span<const DeviceDmaFacts> devices, std::span<const DmaKeys> keys,
+                              const ConfidentialGuest& guest, std::span<const std::string> names) {
+    ProcessDma out;
+    out.devices.resize(devices.size());
+    // Devices in window mode reach only their own windows: they take no part
+    // in choosing the mode of the shared memory.
+    std::vector<DeviceDmaFacts> direct;
+    std::vector<size_t> index;
+    std::optional<IovaMode> process_iova;
+    for (size_t i = 0; i < devices.size(); i++) {
+        const ArrangementChoice a = choose_dma_arrangement(keys[i].dma, keys[i].process_dma, guest);
+        process_iova = keys[i].process_iova;
+        if (a.arrangement == DmaArrangement::Window) {
+            out.devices[i] = window_plan(devices[i], keys[i], a, names[i]);
+            if (!out.devices[i].ok) {
+                out.error = out.devices[i].error;
+                return out;
+            }
+            continue;
+        }
+        direct.push_back(with_keys(devices[i], keys[i], false));
+        index.push_back(i);
+    }
+    const ProcessDmaPlan plan = plan_process_dma(direct, process_iova);
+    if (!plan.ok) {
+        const size_t i = index[plan.device];
+        out.error = names[i] + " (VIRTIO_F_ACCESS_PLATFORM, bit 33, " +
+                    (devices[i].access_platform_offered ? "offered" : "not offered") + "; IOMMU " +
+                    std::string(to_string(devices[i].traits.iommu)) + ") cannot be used: " + plan.error;
+        return out;
+    }
+    out.memory = {plan.mode, plan.pa_source};
+    for (size_t k = 0; k < index.size(); k++) out.devices[index[k]] = plan.devices[k];
+    out.ok = true;
+    return out;
 }
 
 std::string_view to_string(DmaArrangement a) noexcept { return a == DmaArrangement::Window ? "window" : "direct"; }

@@ -70,7 +70,8 @@ VfioContainer::VfioContainer() {
 }
 
 VfioContainer::~VfioContainer() {
-    for (const auto& a : attached_) a.mem->remove_region_listener(a.listener);
+    for (const auto& a : attached_)
+        if (a.listener) a.mem->remove_region_listener(*a.listener);
     for (auto it = maps_.rbegin(); it != maps_.rend(); ++it) {
         vfio_iommu_type1_dma_unmap u{};
         u.argsz = sizeof u;
@@ -228,22 +229,27 @@ void VfioContainer::unmap_dma(uint64_t iova, size_t len) {
     std::erase_if(maps_, [&](const Mapping& m) { return m.iova == iova && m.len == len; });
 }
 
-void VfioContainer::attach(DmaMemory& mem) {
+void VfioContainer::attach(DmaMemory& mem, const DmaPlan& plan) {
     for (const auto& a : attached_)
         if (a.mem == &mem) return;
+    if (plan.mode != mem.mode())
+        throw Error("the DMA plan is for IOVA mode " + std::string(to_string(plan.mode)) + " but the memory is in " +
+                    std::string(to_string(mem.mode())) + ": give the device memory made for its plan");
     if (mem.mode() == IovaMode::PA && mem.pa_source() == PaSource::Linear)
         throw Error(
             "DMA memory in PA mode with a published (linear) layout cannot be used with VFIO: the "
             "device needs real physical addresses; create the DmaMemory with pa_source = "
-            "PaSource::Pagemap (DeviceSet::memory_options() does)");
-    const size_t id = mem.add_region_listener([this, &mem](size_t i) { map_region(mem, i); });
+            "PaSource::Pagemap");
+    std::optional<size_t> id;
+    if (plan.mode == IovaMode::VA || plan.map_identity_pa)  // else nothing translates: nothing to map
+        id = mem.add_region_listener([this, &mem](size_t i) { map_region(mem, i); });
     attached_.push_back({&mem, id});
 }
 
 void VfioContainer::detach(DmaMemory& mem) {
     for (auto it = attached_.begin(); it != attached_.end(); ++it)
         if (it->mem == &mem) {
-            mem.remove_region_listener(it->listener);
+            if (it->listener) mem.remove_region_listener(*it->listener);
             for (size_t i = 0; i < mem.region_count(); i++) {
                 const auto lo = reinterpret_cast<uintptr_t>(mem.region(i).va());
                 const auto hi = lo + mem.region(i).length();
@@ -262,7 +268,6 @@ void VfioContainer::detach(DmaMemory& mem) {
 // physically contiguous stretch in PA mode (IOVA = PA 1:1, so that a device
 // which honours the IOMMU sees the same addresses as one that bypasses it).
 void VfioContainer::map_region(const DmaMemory& mem, size_t index) {
-    if (iommu_ == IommuKind::VfioNoIommu) return;  // no translation: the device sees physical addresses
     const IovaMap& map = mem.map();
     const DmaRegion& r = mem.region(index);
     const uint8_t* p = r.va();

@@ -50,7 +50,7 @@ std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem
 }
 
 NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool,
-                 uint16_t port_id)
+                 uint16_t port_id, std::optional<DmaPlan> plan, std::optional<DmaKeys> keys)
     : transport_(std::move(t)),
       spec_(spec),
       mem_(mem),
@@ -59,7 +59,20 @@ NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory
       gates_(new detail::QueueGate[2 * size_t{spec.queues}]),
       watcher_(std::make_unique<Watcher>()),
       filters_(std::make_unique<Filters>()) {
+    keys_ = keys.value_or(dma_keys_of(spec_));
     device_features_ = transport_->device_features();
+    if (plan) {  // DeviceSet decided, for the features it read
+        plan_ = std::move(*plan);
+        planned_features_ = device_features_;
+        dma_decisions_ = 1;
+        if (!plan_.ok) throw Error(plan_.error);
+    } else {
+        decide_dma_plan();
+    }
+    if (plan_.arrangement == DmaArrangement::Window && !spec_.ring_given) {
+        const uint16_t a = transport_->max_queue_size(0), b = transport_->max_queue_size(1);
+        spec_.ring = detail::DmaWindow::ring_depth(a == 0 ? b : b == 0 ? a : std::min(a, b));
+    }
     negotiate();  // reports an impossible combination at open, before anything runs
     filters_from_spec();
     if (plan_.arrangement == DmaArrangement::Window) {
@@ -68,7 +81,7 @@ NetPort::NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory
                                                       pool_.data_room());
     }
     try {
-        transport_->attach_memory(device_memory());
+        transport_->attach_memory(device_memory(), plan_);
     } catch (const Error& e) {
         throw Error(describe() + ": " + e.what(), e.sys_errno());
     }
@@ -85,31 +98,29 @@ NetPort::~NetPort() {
 
 std::string NetPort::describe() const { return transport_->describe(); }
 
-// Chooses the features and applies the IOVA policy's plan for this device.
+// The one DMA decision (iova_policy.hpp) for what the device offers now. A
+// window keeps the memory it was made with: a device that now needs another
+// mode for it must be opened again.
+void NetPort::decide_dma_plan() {
+    DmaPlan p = decide_dma(dma_facts_of(*transport_, spec_), keys_, SharedMemory{mem_.mode(), mem_.pa_source()},
+                           confidential_guest(), describe());
+    if (p.ok && window_ != nullptr &&
+        (p.arrangement != DmaArrangement::Window || p.mode != window_->memory().mode() ||
+         (p.mode == IovaMode::PA && p.pa_source != window_->memory().pa_source())))
+        throw Error(describe() + ": the device now needs IOVA mode " + std::string(to_string(p.mode)) +
+                    " but its window was made in mode " + std::string(to_string(window_->memory().mode())) +
+                    " when the port opened: close the port and open it again");
+    if (!p.ok) throw Error(p.error);
+    plan_ = std::move(p);
+    planned_features_ = device_features_;
+    dma_decisions_++;
+}
+
+// Chooses the features, with the DMA plan's bit 33.
 void NetPort::negotiate() {
     const uint64_t offered = device_features_;
     if (!virtio::has(offered, kVersion1))
         throw Error(describe() + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
-    const ArrangementChoice arrangement = choose_dma_arrangement(spec_.dma, confidential_guest());
-    if (arrangement.arrangement == DmaArrangement::Window) {
-        // The device's own memory: its mode is the device's own row, whatever the process's memory is.
-        DmaPlan p = plan_window_dma(dma_facts_of(*transport_, spec_), describe());
-        if (p.ok && window_ != nullptr &&
-            (p.mode != window_->memory().mode() ||
-             (p.mode == IovaMode::PA && p.pa_source != window_->memory().pa_source())))
-            throw Error(describe() + ": the device now needs IOVA mode " + std::string(to_string(p.mode)) +
-                        " but its window was made in mode " + std::string(to_string(window_->memory().mode())) +
-                        " when the port opened: close the port and open it again");
-        if (p.ok) p.why = "window, from " + arrangement.why + ": " + p.why;
-        plan_ = std::move(p);
-        if (!spec_.ring_given) {
-            const uint16_t a = transport_->max_queue_size(0), b = transport_->max_queue_size(1);
-            spec_.ring = detail::DmaWindow::ring_depth(a == 0 ? b : b == 0 ? a : std::min(a, b));
-        }
-    } else {
-        plan_ = plan_for_memory(dma_facts_of(*transport_, spec_), mem_.mode(), mem_.pa_source(), describe());
-    }
-    if (!plan_.ok) throw Error(plan_.error);
     config_ = transport_->net_config();
     uint64_t f = offered & spec_.wanted_features & kSupported & ~virtio::bit(kAccessPlatform);
     if (plan_.negotiate_access_platform) f |= virtio::bit(kAccessPlatform);
@@ -173,6 +184,7 @@ void NetPort::start() {
 void NetPort::bring_up() {
     Transport& t = *transport_;
     device_features_ = t.device_features();
+    if (device_features_ != planned_features_) decide_dma_plan();  // a back end that came back with another offer
     negotiate();
     t.reset();
     t.set_status(st::kAcknowledge);

@@ -37,9 +37,13 @@ DeviceDmaFacts dma_facts_of(Transport& t, const DeviceSpec& spec) {
     f.access_platform_offered =
         virtio::has(t.device_features(), kAccessPlatform) && virtio::has(spec.wanted_features, kAccessPlatform);
     f.traits = t.dma_traits();
-    f.forced = spec.iova;
     f.pagemap_readable = physical_addresses_readable();
     return f;
+}
+
+DmaKeys dma_keys_of(const DeviceSpec& spec, std::optional<IovaMode> process_iova,
+                    std::optional<DmaArrangement> process_dma) {
+    return {spec.iova, process_iova, spec.dma, process_dma};
 }
 
 }  // namespace vireo

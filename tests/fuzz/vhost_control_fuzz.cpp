@@ -124,7 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         o.reply_timeout_ms = 100;
         try {
             VhostUserTransport t(o, vhost::Connection(sv[0], -1));
-            t.attach_memory(mem);
+            t.attach_memory(mem, DmaPlan{.ok = true, .mode = IovaMode::VA});
             using namespace virtio::feature;
             const uint64_t f = t.device_features() & (virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) |
                                                       virtio::bit(kRingPacked) | virtio::bit(kEventIdx));

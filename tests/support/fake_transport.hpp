@@ -21,6 +21,7 @@ public:
     explicit FakeTransport(uint64_t offered) : offered_(offered) {}
     std::string describe() const override { return "fake"; }
     uint64_t device_features() override { return offered_; }
+    void set_offered(uint64_t f) { offered_ = f; }  // a back end that comes back with another offer
     void set_features(uint64_t f) override { accepted = f; }
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
@@ -63,7 +64,7 @@ public:
     DmaTraits dma_traits() const override {
         return {IommuKind::VhostIotlb, ~uint64_t{0}, PaSource::Linear, "fake: offer bit 33"};
     }
-    void attach_memory(DmaMemory&) override { attached++; }
+    void attach_memory(DmaMemory&, const DmaPlan&) override { attached++; }
     ~FakeTransport() override { ::close(efd_); }
 
     uint64_t accepted = 0;

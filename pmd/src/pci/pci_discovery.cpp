@@ -66,7 +66,8 @@ std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sys
             std::unique_ptr<Transport> t = open_transport(spec);
             const DeviceDmaFacts facts = dma_facts_of(*t, spec);
             const uint64_t f = t->device_features();
-            d.dma = {f, virtio::has(f, virtio::feature::kAccessPlatform), facts.traits.iommu, plan_device_dma(facts)};
+            d.dma = {f, virtio::has(f, virtio::feature::kAccessPlatform), facts.traits.iommu,
+                     decide_dma(facts, dma_keys_of(spec), std::nullopt, confidential_guest(), "pci:" + d.bdf)};
             d.probed = true;
             if (!d.dma.plan.ok) d.note = d.dma.plan.error;
         } catch (const Error& err) {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "vireo/iova/iova_mode.hpp"
+#include "vireo/iova/iova_policy.hpp"
 
 namespace vireo {
 
@@ -77,7 +78,7 @@ public:
     virtual IommuKind iommu() const = 0;
     virtual uint64_t max_iova() const = 0;
     // Makes memory reachable by the device (VFIO type1: maps it; no IOMMU: nothing to do).
-    virtual void attach_memory(DmaMemory& mem) = 0;
+    virtual void attach_memory(DmaMemory& mem, const DmaPlan& plan) = 0;
 
     uint8_t config_read8(uint32_t offset) const;
     uint16_t config_read16(uint32_t offset) const;

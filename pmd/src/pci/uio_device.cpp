@@ -149,8 +149,8 @@ void UioDevice::unwire_irqs() {
     irq_ = ConfigIrq::None;
 }
 
-void UioDevice::attach_memory(DmaMemory& mem) {
-    if (mem.mode() != IovaMode::PA)
+void UioDevice::attach_memory(DmaMemory& mem, const DmaPlan& plan) {
+    if (mem.mode() != IovaMode::PA || plan.mode != IovaMode::PA)
         throw Error("pci:" + bdf_ +
                     " is bound to uio_pci_generic, which has no IOMMU: its descriptors must carry physical "
                     "addresses, but the DMA memory is in IOVA mode va; run with --iova-mode=pa, or bind the device "

@@ -45,7 +45,7 @@ public:
     IommuKind iommu() const override { return IommuKind::Uio; }
     uint64_t max_iova() const override { return ~uint64_t{0}; }
     // Nothing to map; refuses memory that is not in PA mode (no IOMMU could translate it).
-    void attach_memory(DmaMemory& mem) override;
+    void attach_memory(DmaMemory& mem, const DmaPlan& plan) override;  // no IOMMU: checks, maps nothing
 
 private:
     void intx_disable(bool disable) const;

@@ -65,7 +65,7 @@ public:
 
     IommuKind iommu() const override { return container_->iommu(); }
     uint64_t max_iova() const override { return container_->info().max_iova(); }
-    void attach_memory(DmaMemory& mem) override { container_->attach(mem); }
+    void attach_memory(DmaMemory& mem, const DmaPlan& plan) override { container_->attach(mem, plan); }
     // VFIO_DEVICE_RESET (function-level or equivalent); false when unsupported.
     bool reset() const;
 

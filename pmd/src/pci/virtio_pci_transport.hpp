@@ -42,7 +42,7 @@ public:
     Doorbell doorbell(uint16_t index) override;
     NetConfig net_config() override;
     DmaTraits dma_traits() const override;
-    void attach_memory(DmaMemory& mem) override { dev_->attach_memory(mem); }
+    void attach_memory(DmaMemory& mem, const DmaPlan& plan) override { dev_->attach_memory(mem, plan); }
     bool present();  // false once the device reads as all-ones (surprise removal)
     int config_event_fd() const override { return dev_->irq_fd(); }
     // Rx queues (even indices) get MSI-X vector 1 + pair when the device has that many.

@@ -58,7 +58,7 @@ public:
     Doorbell doorbell(uint16_t index) override;
     NetConfig net_config() override;
     DmaTraits dma_traits() const override;
-    void attach_memory(DmaMemory& mem) override { mem_ = &mem; }
+    void attach_memory(DmaMemory& mem, const DmaPlan&) override { mem_ = &mem; }
     TransportConnection* connection() override { return can_reconnect() ? this : nullptr; }
     // The queue's call eventfd (SET_VRING_CALL): the back end writes it when the ring asks for a notification.
     int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }

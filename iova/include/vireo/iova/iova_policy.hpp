@@ -42,6 +42,10 @@
 // The choice: the device string's dma=, else the process's (vireo-fwd
 // --dma=), else Window when running in a confidential guest, else Direct.
 //
+// decide_dma() (below) makes both choices for a device in one call, and is
+// the only place that makes them: DeviceSet, NetPort and the PCI listing
+// apply its DmaPlan, the VFIO container maps what the plan says.
+//
 // Physical addresses mean two things: for PCI devices the host's real ones
 // (PaSource::Pagemap); over vhost-user a guest-physical layout vireo
 // publishes in the memory table (PaSource::Linear). One process has one DMA
@@ -126,14 +130,51 @@ const ConfidentialGuest& confidential_guest();
 // Reads the markers under `root` (tests point it at a fake tree).
 ConfidentialGuest probe_confidential_guest(const std::string& root);
 
-// The process's default arrangement (vireo-fwd --dma=); nullopt: automatic.
-void set_process_dma_arrangement(std::optional<DmaArrangement> a) noexcept;
 struct ArrangementChoice {
     DmaArrangement arrangement = DmaArrangement::Direct;
     std::string why;
 };
-// The device string's dma= first, then the process's, then Window in a
-// confidential guest (`guest`), else Direct.
-ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, const ConfidentialGuest& guest);
+// The device string's dma= first, then the process's default (vireo-fwd
+// --dma=), then Window in a confidential guest (`guest`), else Direct.
+ArrangementChoice choose_dma_arrangement(std::optional<DmaArrangement> device, std::optional<DmaArrangement> process,
+                                         const ConfidentialGuest& guest);
+
+// What the user asked of one device's DMA: the device string's iova= and
+// dma=, and the process's defaults (vireo-fwd --iova-mode= and --dma=) that
+// apply where the device string is silent. Empty: automatic.
+struct DmaKeys {
+    std::optional<IovaMode> iova, process_iova;
+    std::optional<DmaArrangement> dma, process_dma;
+};
+
+// The DMA memory that a process's direct devices share, as it was made.
+struct SharedMemory {
+    IovaMode mode = IovaMode::VA;
+    PaSource pa_source = PaSource::Linear;
+};
+
+// THE decision for one device, and the only one: its facts and the user's
+// keys in; everything about its DMA out (DmaPlan: which memory it reaches,
+// its window or the shared memory; the addresses its descriptors carry;
+// whether to accept bit 33; whether its IOMMU maps IOVA = PA too; why).
+// `shared`: the memory a direct device must live in (nullopt when none is
+// made yet: the device's own preference, as --list shows it). `device`
+// names it in errors. DeviceSet, NetPort and the PCI listing call this (or
+// decide_process_dma, which calls it for each device); nothing else decides.
+DmaPlan decide_dma(const DeviceDmaFacts& d, const DmaKeys& keys, std::optional<SharedMemory> shared,
+                   const ConfidentialGuest& guest, const std::string& device);
+
+// The same for the devices of one process at once, before any memory exists
+// (DeviceSet::probe): the shared memory's mode and physical-address source
+// are chosen so that every direct device can live in it (plan_process_dma);
+// then each device's plan is decide_dma's with that memory.
+struct ProcessDma {
+    bool ok = false;
+    SharedMemory memory;
+    std::vector<DmaPlan> devices;  // per device
+    std::string error;             // when !ok: names the device that cannot be used, and the fix
+};
+ProcessDma decide_process_dma(std::span<const DeviceDmaFacts> devices, std::span<const DmaKeys> keys,
+                              const ConfidentialGuest& guest, std::span<const std::string> names);
 
 }  // namespace vireo

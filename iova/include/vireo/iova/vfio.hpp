@@ -16,10 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "vireo/iova/iova_mode.hpp"
+#include "vireo/iova/iova_policy.hpp"
 
 namespace vireo {
 
@@ -70,10 +72,12 @@ public:
         return out;
     }
 
-    // Maps every region of mem as its IovaMap translates it, now and as regions
-    // are added. A second attach of the same memory does nothing. The memory
-    // must outlive the container or be detached first.
-    void attach(DmaMemory& mem);
+    // Gives a device's IOMMU what its DMA plan (iova_policy.hpp) says, for
+    // every region of mem, now and as regions are added: IOVA = VA in VA mode,
+    // IOVA = PA 1:1 when plan.map_identity_pa, nothing otherwise (no IOMMU
+    // translates: VFIO no-IOMMU). A second attach of the same memory does
+    // nothing. The memory must outlive the container or be detached first.
+    void attach(DmaMemory& mem, const DmaPlan& plan);
     void detach(DmaMemory& mem);
 
 private:
@@ -87,12 +91,12 @@ private:
     };
     struct Attached {
         DmaMemory* mem;
-        size_t listener;
+        std::optional<size_t> listener;  // none: the plan maps nothing
     };
     void join_group(int number, bool noiommu);
     void set_iommu(bool noiommu);
     void read_iommu_info();
-    void map_region(const DmaMemory& mem, size_t index);
+    void map_region(const DmaMemory& mem, size_t index);  // IOVA-contiguous runs, as mem's IovaMap translates
     void check_fits(uint64_t iova, const void* va, size_t len) const;
 
     int fd_ = -1;

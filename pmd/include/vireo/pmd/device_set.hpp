@@ -35,13 +35,16 @@ struct ProbedDevice {
 
 class DeviceSet {
 public:
-    static DeviceSet probe(const std::vector<std::string>& devices, std::optional<IovaMode> forced = std::nullopt);
+    // forced, dma: the process's defaults for devices whose strings have no iova= / dma= (vireo-fwd
+    // --iova-mode=, --dma=).
+    static DeviceSet probe(const std::vector<std::string>& devices, std::optional<IovaMode> forced = std::nullopt,
+                           std::optional<DmaArrangement> dma = std::nullopt);
 
     DeviceSet(DeviceSet&&) noexcept;
     DeviceSet& operator=(DeviceSet&&) noexcept;
     ~DeviceSet();
 
-    IovaMode iova_mode() const noexcept { return mode_; }
+    IovaMode iova_mode() const noexcept { return memory_.mode; }
     // Mode and physical-address source for the DmaMemory these devices share.
     DmaMemoryOptions memory_options() const;
     const std::vector<ProbedDevice>& devices() const noexcept { return devices_; }
@@ -51,9 +54,9 @@ public:
 
 private:
     DeviceSet() = default;
-    IovaMode mode_ = IovaMode::VA;
-    PaSource pa_source_ = PaSource::Linear;
+    SharedMemory memory_;  // what the direct devices share
     std::vector<ProbedDevice> devices_;
+    std::vector<DmaKeys> keys_;  // per device: what the plans were made from
     std::vector<std::unique_ptr<Transport>> transports_;
 };
 

@@ -91,7 +91,10 @@ public:
     // names the device, the bit, the mode and the fix). The pool must live in mem.
     static std::unique_ptr<NetPort> open(const std::string& device, DmaMemory& mem, PacketPool& pool,
                                          uint16_t port_id = 0);
-    NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool, uint16_t port_id);
+    // plan: what decide_process_dma() chose for the device (DeviceSet), made
+    // from `keys`; without one the port decides itself (decide_dma) for mem.
+    NetPort(std::unique_ptr<Transport> t, const DeviceSpec& spec, DmaMemory& mem, PacketPool& pool, uint16_t port_id,
+            std::optional<DmaPlan> plan = std::nullopt, std::optional<DmaKeys> keys = std::nullopt);
     ~NetPort();
     NetPort(const NetPort&) = delete;
     NetPort& operator=(const NetPort&) = delete;
@@ -179,6 +182,9 @@ public:
     std::string data_path() const;
     // What the IOVA policy decided for this device, and why (iova_policy.hpp).
     const DmaPlan& dma_plan() const noexcept { return plan_; }
+    // How many times the port's DMA was decided: once at open, and again only
+    // when a device that came back offers other features.
+    unsigned dma_decisions() const noexcept { return dma_decisions_; }
     uint64_t device_features() const noexcept { return device_features_; }
     // The mode of the memory the device reaches (its window's in window mode).
     IovaMode iova_mode() const noexcept;
@@ -210,6 +216,7 @@ public:
 private:
     struct Watcher;  // the connection's thread (net_port_link.cpp)
 
+    void decide_dma_plan();  // decide_dma() for the features the device offers now
     void negotiate();
     void check_ring_fits(uint16_t queues);        // ring= against the first `queues` queues' maximum size
     void bring_up();                              // the handshake, queues, DRIVER_OK, refill; opens the gate
@@ -234,7 +241,10 @@ private:
     uint16_t port_id_;
     uint64_t device_features_ = 0;
     uint64_t features_ = 0;
-    DmaPlan plan_;
+    DmaKeys keys_;                   // the user's DMA keys (the device string's, the process's defaults)
+    DmaPlan plan_;                   // decide_dma()'s, for planned_features_
+    uint64_t planned_features_ = 0;  // the device's offer the plan was made for
+    unsigned dma_decisions_ = 0;
     std::unique_ptr<detail::DmaWindow> window_;  // window mode: the device's own memory
     NetConfig config_{};                         // read at negotiation
     std::array<uint8_t, 6> mac_{};

@@ -125,9 +125,10 @@ public:
     // How the device reaches memory: the facts the IOVA policy decides from
     // (vireo/iova/iova_policy.hpp).
     virtual DmaTraits dma_traits() const = 0;
-    // The memory descriptors will point into, before the device starts (VFIO
-    // maps it into the IOMMU; vhost-user sends it as the memory table).
-    virtual void attach_memory(DmaMemory& mem) = 0;
+    // The memory descriptors will point into, before the device starts, and
+    // the device's DMA plan (decide_dma): VFIO maps into the IOMMU what the
+    // plan says; vhost-user sends the memory as its memory table.
+    virtual void attach_memory(DmaMemory& mem, const DmaPlan& plan) = 0;
     // An eventfd that becomes readable when the device signals a configuration
     // change (link status), or -1; poll_config_change() consumes the event.
     virtual int config_event_fd() const { return -1; }
@@ -155,7 +156,11 @@ struct DeviceSpec;
 // Opens the transport a device string names (vhost-user or PCI); no memory needed yet.
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec);
 // The IOVA policy's facts about an opened device: its bit 33 (offered, and
-// allowed by the device string), its transport's traits, iova= forced or not.
+// allowed by the device string) and its transport's traits.
 DeviceDmaFacts dma_facts_of(Transport& t, const DeviceSpec& spec);
+// The user's keys for its DMA: the device string's iova= and dma=, and the
+// process's defaults (vireo-fwd --iova-mode=, --dma=) where it is silent.
+DmaKeys dma_keys_of(const DeviceSpec& spec, std::optional<IovaMode> process_iova = std::nullopt,
+                    std::optional<DmaArrangement> process_dma = std::nullopt);
 
 }  // namespace vireo
