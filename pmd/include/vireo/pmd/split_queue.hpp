@@ -91,8 +91,9 @@ public:
     // False when no descriptor is free, n is out of range, or a segment is
     // device-writable (tables here carry Tx chains only).
     bool add_indirect(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
+        if (n == 0 || n > indirect_.max() || num_free_ == 0) return false;
         VqSeg table;
-        if (num_free_ == 0 || !indirect_.write(InOrder ? next_desc_ : free_head_, segs, n, &table)) return false;
+        if (!indirect_.write(InOrder ? next_desc_ : free_head_, segs, n, &table)) return false;
         return add(&table, 1, cookie);
     }
     uint16_t indirect_max() const noexcept { return indirect_.max(); }
