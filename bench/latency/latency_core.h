@@ -100,8 +100,9 @@ struct lat_driver {
 };
 
 struct lat_result {
-    double rate_pps; /* asked for (0: as fast as the Tx queue takes frames) */
-    double seconds;  /* sending time */
+    double rate_pps;    /* asked for (0: as fast as the Tx queue takes frames) */
+    double seconds;     /* sending time */
+    uint64_t start_tsc; /* when the schedule began: frame k is due k / rate_pps seconds later */
     uint64_t sent, received;
     uint64_t tx_full; /* send calls the Tx queue did not take in full (the frames left went out later) */
     struct lat_hist hist;
@@ -132,6 +133,7 @@ static inline void lat_run(const struct lat_driver* d, double rate_pps, double s
     memset(r, 0, sizeof *r);
     r->rate_pps = rate_pps;
     r->seconds = seconds;
+    r->start_tsc = start;
     for (;;) {
         uint64_t now = __rdtsc();
         if (now >= drain || (now >= end && r->received == r->sent)) break;
