@@ -104,7 +104,8 @@ void check_loop_mode(const std::string& mode, std::vector<std::string> extra, bo
         EXPECT_EQ(port.value("dma", ""), "window") << j;
         EXPECT_EQ(port.value("ring", 0), 1024) << "a window's queues are deep\n" << j;
         EXPECT_NE(port.value("data_path", "").find("/window"), std::string::npos) << "the data path names it\n" << j;
-        EXPECT_GT(port.value("bounced_bytes", 0), 0) << j;
+        EXPECT_GT(port.value("tx_bounced_bytes", 0), 0) << j;
+        EXPECT_GT(port.value("rx_bounced_bytes", 0), 0) << j;
         EXPECT_NE(fwd.log().find("cycles/frame"), std::string::npos) << "the live line shows the copy cost\n"
                                                                      << fwd.log();
     }

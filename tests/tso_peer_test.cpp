@@ -146,7 +146,7 @@ TEST(TsoPeer, VireoFwdForwardsLargeSegmentsWhole) {
     ASSERT_EQ(summary.value("ports", nlohmann::json::array()).size(), 2u) << summary;
     EXPECT_EQ(summary["ports"][0].value("rx_tso", 0u), specs.size()) << summary;
     EXPECT_EQ(summary["ports"][1].value("tx_tso", 0u), specs.size()) << summary;
-    EXPECT_EQ(summary["ports"][1].value("sw_segments", 1u), 0u) << summary;
+    EXPECT_EQ(summary["ports"][1].value("tx_sw_segments", 1u), 0u) << summary;
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "report.hpp"
 #include "streams.hpp"
 #include "vireo/base/error.hpp"
+#include "vireo/base/hex.hpp"
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
@@ -66,12 +67,6 @@ int device_numa_node(const std::vector<ProbedDevice>& devs) {
         if (f >> n && n >= 0) return n;
     }
     return -1;
-}
-
-std::string mac_text(const std::array<uint8_t, 6>& m) {
-    char b[20];
-    std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-    return b;
 }
 
 // Streams: port p queue q -> peer(p) queue q; generators send on (p, q); sinks only receive.
@@ -176,10 +171,10 @@ int run(const Options& o) {
     std::printf(" (%s)\n", place.note.c_str());
     for (size_t i = 0; i < ports.size(); i++)
         std::printf(
-            "port %zu: %s  mac %s  %u queue pair(s) of %u descriptors  features 0x%llx  data path %s\n"
+            "port %zu: %s  mac %s  %u queue pair(s) of %u descriptors  features %s  data path %s\n"
             "        iova %s: %s\n",
             i, ports[i]->describe().c_str(), mac_text(ports[i]->mac()).c_str(), ports[i]->queue_pairs(),
-            ports[i]->ring_size(), static_cast<unsigned long long>(ports[i]->features()), ports[i]->data_path().c_str(),
+            ports[i]->ring_size(), hex(ports[i]->features()).c_str(), ports[i]->data_path().c_str(),
             std::string(to_string(ports[i]->iova_mode())).c_str(), ports[i]->dma_plan().why.c_str());
     std::fflush(stdout);
 

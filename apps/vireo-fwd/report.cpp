@@ -7,25 +7,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vireo/base/hex.hpp"
+
 namespace vireo::fwd {
 namespace {
 
 nlohmann::ordered_json counters_json(const QueueCounters& c) {
-    return {{"rx_packets", c.rx_packets},
-            {"rx_bytes", c.rx_bytes},
-            {"tx_packets", c.tx_packets},
-            {"tx_bytes", c.tx_bytes},
-            {"drops", c.drops},
-            {"errors", c.errors},
-            {"rx_bursts", c.rx_bursts},
-            {"tx_bursts", c.tx_bursts},
-            {"bounced_bytes", c.bounced_bytes},
-            {"copy_cycles", c.copy_cycles},
-            {"slot_waits", c.slot_waits},
-            {"rx_tso", c.rx_tso},
-            {"tx_tso", c.tx_tso},
-            {"sw_segments", c.sw_segments},
-            {"tx_undelivered", c.tx_undelivered}};
+    nlohmann::ordered_json j;
+    for (const QueueCounter& k : kQueueCounters) {
+        if (k.rx) j[std::string("rx_") + k.name] = c.rx.*k.member;
+        if (k.tx) j[std::string("tx_") + k.name] = c.tx.*k.member;
+    }
+    j["fwd_drops"] = c.fwd_drops;  // refused by a full Tx queue
+    j["drops"] = c.drops();        // rx_drops + tx_drops + fwd_drops
+    j["errors"] = c.errors();
+    return j;
 }
 
 std::string rate_line(const Rate& r) {
@@ -38,21 +34,9 @@ double ratio(uint64_t a, uint64_t b) { return b != 0 ? double(a) / double(b) : 0
 }  // namespace
 
 QueueCounters& QueueCounters::operator+=(const QueueCounters& o) {
-    rx_packets += o.rx_packets;
-    rx_bytes += o.rx_bytes;
-    tx_packets += o.tx_packets;
-    tx_bytes += o.tx_bytes;
-    drops += o.drops;
-    errors += o.errors;
-    rx_bursts += o.rx_bursts;
-    tx_bursts += o.tx_bursts;
-    bounced_bytes += o.bounced_bytes;
-    copy_cycles += o.copy_cycles;
-    slot_waits += o.slot_waits;
-    rx_tso += o.rx_tso;
-    tx_tso += o.tx_tso;
-    sw_segments += o.sw_segments;
-    tx_undelivered += o.tx_undelivered;
+    rx += o.rx;
+    tx += o.tx;
+    fwd_drops += o.fwd_drops;
     return *this;
 }
 
@@ -69,28 +53,13 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
     for (size_t p = 0; p < ports.size(); p++) {
         s.port[p].resize(ports[p]->queue_pairs());
         for (uint16_t q = 0; q < ports[p]->queue_pairs(); q++) {
-            const QueueStats rx = ports[p]->rx_stats(q), tx = ports[p]->tx_stats(q);
-            QueueCounters& c = s.port[p][q];
-            c.rx_packets = rx.packets;
-            c.rx_bytes = rx.bytes;
-            c.tx_packets = tx.packets;
-            c.tx_bytes = tx.bytes;
-            c.drops = rx.drops + tx.drops;
-            c.errors = rx.errors + tx.errors;
-            c.rx_bursts = rx.bursts;
-            c.tx_bursts = tx.bursts;
-            c.bounced_bytes = rx.bounced_bytes + tx.bounced_bytes;
-            c.copy_cycles = rx.copy_cycles + tx.copy_cycles;
-            c.slot_waits = tx.slot_waits;
-            c.rx_tso = rx.tso;
-            c.tx_tso = tx.tso;
-            c.sw_segments = tx.sw_segments;
-            c.tx_undelivered = tx.undelivered;
+            s.port[p][q].rx = ports[p]->rx_stats(q);
+            s.port[p][q].tx = ports[p]->tx_stats(q);
         }
     }
     for (const Stream& st : streams) {
         if (st.tx != nullptr)  // what a full Tx queue refused counts where it was refused
-            s.port[st.tx_port][st.txq].drops += read_counter(st.fwd_drops);
+            s.port[st.tx_port][st.txq].fwd_drops += read_counter(st.fwd_drops);
         s.busy_cycles += read_counter(st.busy_cycles);
         s.busy_packets += st.rx != nullptr ? read_counter(st.received) : read_counter(st.sent);
     }
@@ -99,10 +68,10 @@ Snapshot take_snapshot(const std::vector<NetPort*>& ports, const std::vector<Str
 
 Rate rate(const QueueCounters& a, const QueueCounters& b, double seconds) {
     if (seconds <= 0) return {};
-    return {static_cast<double>(b.rx_packets - a.rx_packets) / seconds,
-            static_cast<double>(b.tx_packets - a.tx_packets) / seconds,
-            static_cast<double>(b.rx_bytes - a.rx_bytes) * 8 / seconds,
-            static_cast<double>(b.tx_bytes - a.tx_bytes) * 8 / seconds};
+    return {static_cast<double>(b.rx.packets - a.rx.packets) / seconds,
+            static_cast<double>(b.tx.packets - a.tx.packets) / seconds,
+            static_cast<double>(b.rx.bytes - a.rx.bytes) * 8 / seconds,
+            static_cast<double>(b.tx.bytes - a.tx.bytes) * 8 / seconds};
 }
 
 std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vector<NetPort*>& ports, bool cycles) {
@@ -111,19 +80,22 @@ std::string live_lines(const Snapshot& prev, const Snapshot& now, const std::vec
     for (size_t p = 0; p < ports.size(); p++) {
         const QueueCounters a = prev.total(p), b = now.total(p);
         out += fmt::format("[{:7.1f}s] port {}  {} | drops {} errors {}", now.t, p, rate_line(rate(a, b, dt)),
-                           b.drops - a.drops, b.errors - a.errors);
+                           b.drops() - a.drops(), b.errors() - a.errors());
         if (ports[p]->window() != nullptr)  // what the bounce window costs, this period
             out += fmt::format(
                 " | window {:.1f} Gbit/s copied, {:.0f} cycles/frame, slot waits {}",
-                dt > 0 ? double(b.bounced_bytes - a.bounced_bytes) * 8 / dt / 1e9 : 0.0,
-                ratio(b.copy_cycles - a.copy_cycles, (b.rx_packets - a.rx_packets) + (b.tx_packets - a.tx_packets)),
-                b.slot_waits - a.slot_waits);
+                dt > 0 ? double(b.rx.bounced_bytes + b.tx.bounced_bytes - a.rx.bounced_bytes - a.tx.bounced_bytes) * 8 /
+                             dt / 1e9
+                       : 0.0,
+                ratio(b.rx.copy_cycles + b.tx.copy_cycles - a.rx.copy_cycles - a.tx.copy_cycles,
+                      (b.rx.packets - a.rx.packets) + (b.tx.packets - a.tx.packets)),
+                b.tx.slot_waits - a.tx.slot_waits);
         out += "\n";
         if (now.port[p].size() > 1)
             for (size_t q = 0; q < now.port[p].size(); q++)
                 out += fmt::format("            q{}  {} | drops {}\n", q,
                                    rate_line(rate(prev.port[p][q], now.port[p][q], dt)),
-                                   now.port[p][q].drops - prev.port[p][q].drops);
+                                   now.port[p][q].drops() - prev.port[p][q].drops());
     }
     if (cycles)
         out += fmt::format("[{:7.1f}s] CPU cycles/packet {:.2f} on the forwarding cores\n", now.t,
@@ -138,12 +110,12 @@ std::string summary_text(const Snapshot& last, const std::vector<NetPort*>& port
         out += fmt::format(
             "port {} {}\n  rx {} packets {} bytes, tx {} packets {} bytes, drops {}, errors {}\n  average {}\n"
             "  mean burst rx {:.1f} tx {:.1f} packets\n",
-            p, ports[p]->describe(), c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes, c.drops, c.errors,
-            rate_line(rate({}, c, last.t)), ratio(c.rx_packets, c.rx_bursts), ratio(c.tx_packets, c.tx_bursts));
+            p, ports[p]->describe(), c.rx.packets, c.rx.bytes, c.tx.packets, c.tx.bytes, c.drops(), c.errors(),
+            rate_line(rate({}, c, last.t)), ratio(c.rx.packets, c.rx.bursts), ratio(c.tx.packets, c.tx.bursts));
         if (!info.faults[p].empty()) out += fmt::format("  device fault: {}\n", info.faults[p]);
-        if (c.tx_undelivered != 0)
+        if (c.tx.undelivered != 0)
             out += fmt::format("  tx: {} frame(s) accepted but discarded by a device reset (its back end left)\n",
-                               c.tx_undelivered);
+                               c.tx.undelivered);
         if (p < info.stops.size() && info.stops[p].tx_in_flight != 0) {
             const StopReport& s = info.stops[p];
             out += s.tx_undelivered == 0
@@ -191,7 +163,7 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
         const Rate r = rate({}, c, last.t);
         Json o = {{"id", p},
                   {"device", info.devices[p]},
-                  {"features", fmt::format("0x{:x}", port.features())},
+                  {"features", hex(port.features())},
                   {"iova_mode", to_string(port.iova_mode())},
                   {"dma", to_string(port.dma_plan().arrangement)},
                   {"data_path", port.data_path()},

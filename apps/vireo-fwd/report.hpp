@@ -11,13 +11,16 @@
 
 namespace vireo::fwd {
 
+// One queue pair as vireo-fwd reports it: the port's Rx and Tx counters
+// (QueueStats: each is listed once, in net_stats.hpp's kQueueCounters, and
+// the JSON's rx_NAME / tx_NAME keys come from that list) and the frames a full
+// Tx queue refused, vireo-fwd's own drops.
 struct QueueCounters {
-    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, drops = 0, errors = 0;
-    uint64_t rx_bursts = 0, tx_bursts = 0;                        // calls that moved at least one packet
-    uint64_t bounced_bytes = 0, copy_cycles = 0, slot_waits = 0;  // window mode (NetPort QueueStats)
-    uint64_t rx_tso = 0, tx_tso = 0, sw_segments = 0;  // large TCP segments received / handed to the device, frames cut
-    uint64_t tx_undelivered = 0;  // accepted by tx_burst, discarded by a reset before the device sent them
+    QueueStats rx, tx;
+    uint64_t fwd_drops = 0;
     QueueCounters& operator+=(const QueueCounters& o);
+    uint64_t drops() const { return rx.drops + tx.drops + fwd_drops; }
+    uint64_t errors() const { return rx.errors + tx.errors; }
 };
 
 struct Snapshot {

@@ -26,4 +26,11 @@ std::string hex(uint64_t v) {
     return b;
 }
 
+std::string mac_text(const std::array<uint8_t, 6>& m, bool upper) {
+    char b[18];
+    std::snprintf(b, sizeof b, upper ? "%02X:%02X:%02X:%02X:%02X:%02X" : "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+                  m[2], m[3], m[4], m[5]);
+    return b;
+}
+
 }  // namespace vireo

@@ -12,7 +12,7 @@ namespace vireo::detail {
 // A copy of live counters, each read whole, from any thread.
 inline QueueStats read_counters(const QueueStats& live) noexcept {
     QueueStats out;
-    for (auto c : kQueueCounters) out.*c = read_counter(live.*c);
+    for (const QueueCounter& c : kQueueCounters) out.*c.member = read_counter(live.*c.member);
     return out;
 }
 

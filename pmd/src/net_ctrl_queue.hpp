@@ -10,13 +10,13 @@
 #include <string>
 #include <thread>
 
-#include "net_queue_pair.hpp"
 #include "queue_pair.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/dma_memory.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
+#include "vq_areas.hpp"
 
 namespace vireo {
 

@@ -26,12 +26,7 @@ PackedQueue<InOrder, Ord, I>::PackedQueue(DmaMemory& mem, const VqConfig& cfg)
     desc_iova_ = d.iova;
     driver_event_iova_ = drv.iova;
     device_event_iova_ = dev.iova;
-    if (cfg.indirect_max != 0) {
-        DmaChunk t = mem.allocate(sizeof(virtio::PackedDesc) * size_ * cfg.indirect_max, 64);
-        indirect_ = reinterpret_cast<virtio::PackedDesc*>(t.va);
-        indirect_iova_ = t.iova;
-        indirect_max_ = cfg.indirect_max;
-    }
+    indirect_.allocate(mem, size_, cfg.indirect_max);
     free_ids_.resize(size_);
     chain_.resize(size_);
     init();

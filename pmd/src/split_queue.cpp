@@ -40,12 +40,7 @@ SplitQueue<InOrder, Ord>::SplitQueue(DmaMemory& mem, const VqConfig& cfg)
     used_ring_ = reinterpret_cast<virtio::UsedElem*>(us + 2);
     avail_event_p_ = reinterpret_cast<uint16_t*>(used_ring_ + size_);
     used_iova_ = u.iova;
-    if (cfg.indirect_max != 0) {
-        DmaChunk t = mem.allocate(sizeof(virtio::SplitDesc) * size_ * cfg.indirect_max, 64);
-        indirect_ = reinterpret_cast<virtio::SplitDesc*>(t.va);
-        indirect_iova_ = t.iova;
-        indirect_max_ = cfg.indirect_max;
-    }
+    indirect_.allocate(mem, size_, cfg.indirect_max);
     next_.resize(size_);
     chain_.resize(size_);
     init();

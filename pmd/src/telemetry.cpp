@@ -51,12 +51,6 @@ using Json = nlohmann::ordered_json;
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-std::string mac_text(const std::array<uint8_t, 6>& m) {
-    char s[18];
-    std::snprintf(s, sizeof s, "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4], m[5]);
-    return s;
-}
-
 Json port_stats(NetPort& p) {
     std::vector<uint64_t> qip, qop, qib, qob, qerr;
     for (uint16_t q = 0; q < p.queue_pairs(); q++) {
@@ -83,29 +77,10 @@ Json port_xstats(NetPort& p) {
     for (uint16_t q = 0; q < p.queue_pairs(); q++) {
         const QueueStats r = p.rx_stats(q), t = p.tx_stats(q);
         const std::string rq = "rx_q" + std::to_string(q) + "_", tq = "tx_q" + std::to_string(q) + "_";
-        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"packets", r.packets},
-                                   {"bytes", r.bytes},
-                                   {"errors", r.errors},
-                                   {"drops", r.drops},
-                                   {"kicks", r.kicks},
-                                   {"bursts", r.bursts},
-                                   {"bounced_bytes", r.bounced_bytes},
-                                   {"copy_cycles", r.copy_cycles},
-                                   {"tso", r.tso}})
-            o[rq + k] = v;
-        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"packets", t.packets},
-                                   {"bytes", t.bytes},
-                                   {"errors", t.errors},
-                                   {"kicks", t.kicks},
-                                   {"bursts", t.bursts},
-                                   {"indirect", t.indirect},
-                                   {"bounced_bytes", t.bounced_bytes},
-                                   {"copy_cycles", t.copy_cycles},
-                                   {"slot_waits", t.slot_waits},
-                                   {"tso", t.tso},
-                                   {"sw_segments", t.sw_segments},
-                                   {"undelivered", t.undelivered}})
-            o[tq + k] = v;
+        for (const QueueCounter& c : kQueueCounters) {  // net_stats.hpp: every counter, once
+            if (c.rx) o[rq + c.name] = r.*c.member;
+            if (c.tx) o[tq + c.name] = t.*c.member;
+        }
     }
     const LinkStatus l = p.link_status();
     o["link_downs"] = l.downs;
@@ -122,7 +97,7 @@ Json port_info(NetPort& p, size_t id) {
             {"nb_rx_queues", p.queue_pairs()},
             {"nb_tx_queues", p.queue_pairs()},
             {"mtu", p.mtu()},
-            {"mac_addr", mac_text(p.mac())},
+            {"mac_addr", mac_text(p.mac(), true)},
             {"rx_desc", p.ring_size()},
             {"tx_desc", p.ring_size()},
             {"data_path", p.data_path()},

@@ -38,21 +38,39 @@ struct QueueStats {
     QueueStats& operator-=(const QueueStats& o) noexcept;
 };
 
-// Every counter of QueueStats, once: sums, differences and whole reads walk this list.
-inline constexpr uint64_t QueueStats::*kQueueCounters[] = {
-    &QueueStats::packets,     &QueueStats::bytes,       &QueueStats::errors,        &QueueStats::drops,
-    &QueueStats::kicks,       &QueueStats::bursts,      &QueueStats::indirect,      &QueueStats::tso,
-    &QueueStats::sw_segments, &QueueStats::undelivered, &QueueStats::bounced_bytes, &QueueStats::copy_cycles,
-    &QueueStats::slot_waits};
+// Every counter of QueueStats, once, with its name and the directions it
+// counts in. Sums, differences and whole reads walk this list, and so does
+// every report: vireo-fwd's JSON (rx_NAME, tx_NAME), telemetry's xstats
+// (rx_qN_NAME, tx_qN_NAME).
+struct QueueCounter {
+    uint64_t QueueStats::*member;
+    const char* name;
+    bool rx, tx;  // meaningful for an Rx queue, a Tx queue
+};
+inline constexpr QueueCounter kQueueCounters[] = {
+    {&QueueStats::packets, "packets", true, true},
+    {&QueueStats::bytes, "bytes", true, true},
+    {&QueueStats::errors, "errors", true, true},
+    {&QueueStats::drops, "drops", true, false},
+    {&QueueStats::kicks, "kicks", true, true},
+    {&QueueStats::bursts, "bursts", true, true},
+    {&QueueStats::indirect, "indirect", false, true},
+    {&QueueStats::tso, "tso", true, true},
+    {&QueueStats::sw_segments, "sw_segments", false, true},
+    {&QueueStats::undelivered, "undelivered", false, true},
+    {&QueueStats::bounced_bytes, "bounced_bytes", true, true},
+    {&QueueStats::copy_cycles, "copy_cycles", true, true},
+    {&QueueStats::slot_waits, "slot_waits", false, true},
+};
 static_assert(sizeof(kQueueCounters) / sizeof(kQueueCounters[0]) * sizeof(uint64_t) == sizeof(QueueStats),
               "a counter added to QueueStats belongs in kQueueCounters too");
 
 inline QueueStats& QueueStats::operator+=(const QueueStats& o) noexcept {
-    for (auto c : kQueueCounters) this->*c += o.*c;
+    for (const QueueCounter& c : kQueueCounters) this->*c.member += o.*c.member;
     return *this;
 }
 inline QueueStats& QueueStats::operator-=(const QueueStats& o) noexcept {
-    for (auto c : kQueueCounters) this->*c -= o.*c;
+    for (const QueueCounter& c : kQueueCounters) this->*c.member -= o.*c.member;
     return *this;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "vireo/iova/dma_memory.hpp"
+#include "vireo/pmd/indirect_tables.hpp"
 #include "vireo/pmd/isa.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
@@ -91,24 +92,15 @@ public:
     // NEXT), one ring descriptor pointing at it. False when no descriptor or
     // id is free, n is out of range, or a segment is device-writable.
     bool add_indirect(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
-        if (n == 0 || n > indirect_max_ || num_free_ == 0) return false;
+        if (num_free_ == 0) return false;
         if constexpr (!InOrder)
             if (num_free_ids_ == 0) return false;
-        const uint16_t id = InOrder ? next_avail_ : free_ids_[num_free_ids_ - 1];
-        virtio::PackedDesc* const t = indirect_ + size_t{id} * indirect_max_;
-        for (uint16_t i = 0; i < n; i++) {
-            if (segs[i].device_writes) return false;
-            t[i].addr = segs[i].iova;
-            t[i].len = segs[i].len;
-            t[i].id = 0;     // ignored in a table
-            t[i].flags = 0;  // device-readable; no AVAIL/USED, no NEXT
-        }
-        const VqSeg table{indirect_iova_ + sizeof(virtio::PackedDesc) * id * indirect_max_,
-                          static_cast<uint32_t>(sizeof(virtio::PackedDesc) * n), false, true};
+        VqSeg table;
+        if (!indirect_.write(InOrder ? next_avail_ : free_ids_[num_free_ids_ - 1], segs, n, &table)) return false;
         return add(&table, 1, cookie);
     }
-    uint16_t indirect_max() const noexcept { return indirect_max_; }
-    uint64_t indirect_iova() const noexcept { return indirect_iova_; }  // the tables, size * indirect_max * 16 bytes
+    uint16_t indirect_max() const noexcept { return indirect_.max(); }
+    uint64_t indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
 
     bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
         VqBuf b{iova, len, device_writes, cookie};
@@ -472,9 +464,7 @@ private:
     void init() noexcept;
 
     virtio::PackedDesc* desc_ = nullptr;
-    virtio::PackedDesc* indirect_ = nullptr;  // size * indirect_max_ descriptors: one table per buffer id
-    uint64_t indirect_iova_ = 0;
-    uint16_t indirect_max_ = 0;
+    IndirectTables<virtio::PackedDesc> indirect_;  // one table per buffer id
     virtio::PackedEvent* driver_event_ = nullptr;
     virtio::PackedEvent* device_event_ = nullptr;
     uint64_t desc_iova_ = 0, driver_event_iova_ = 0, device_event_iova_ = 0;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "vireo/iova/dma_memory.hpp"
+#include "vireo/pmd/indirect_tables.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
 
@@ -90,22 +91,13 @@ public:
     // False when no descriptor is free, n is out of range, or a segment is
     // device-writable (tables here carry Tx chains only).
     bool add_indirect(const VqSeg* segs, uint16_t n, void* cookie) noexcept {
-        if (n == 0 || n > indirect_max_ || num_free_ == 0) return false;
-        const uint16_t head = InOrder ? next_desc_ : free_head_;
-        virtio::SplitDesc* const t = indirect_ + size_t{head} * indirect_max_;
-        for (uint16_t i = 0; i < n; i++) {
-            if (segs[i].device_writes) return false;
-            t[i].addr = segs[i].iova;
-            t[i].len = segs[i].len;
-            t[i].flags = i + 1 < n ? virtio::kDescFNext : 0;
-            t[i].next = static_cast<uint16_t>(i + 1);  // an index within the table (2.7.5.3.1)
-        }
-        const VqSeg table{indirect_iova_ + sizeof(virtio::SplitDesc) * head * indirect_max_,
-                          static_cast<uint32_t>(sizeof(virtio::SplitDesc) * n), false, true};
+        if (n == 0 || n > indirect_.max() || num_free_ == 0) return false;
+        VqSeg table;
+        if (!indirect_.write(InOrder ? next_desc_ : free_head_, segs, n, &table)) return false;
         return add(&table, 1, cookie);
     }
-    uint16_t indirect_max() const noexcept { return indirect_max_; }
-    uint64_t indirect_iova() const noexcept { return indirect_iova_; }  // the tables, size * indirect_max * 16 bytes
+    uint16_t indirect_max() const noexcept { return indirect_.max(); }
+    uint64_t indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
 
     // One device-readable or device-writable buffer.
     bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
@@ -308,9 +300,7 @@ private:
 
     // Device-visible memory.
     virtio::SplitDesc* desc_ = nullptr;
-    virtio::SplitDesc* indirect_ = nullptr;  // size * indirect_max_ descriptors: one table per head
-    uint64_t indirect_iova_ = 0;
-    uint16_t indirect_max_ = 0;
+    IndirectTables<virtio::SplitDesc> indirect_;  // one table per head
     uint16_t* avail_flags_p_ = nullptr;
     uint16_t* avail_idx_p_ = nullptr;
     uint16_t* avail_ring_ = nullptr;
