@@ -24,7 +24,7 @@
 #include "support/traffic.hpp"
 #include "support/tso_traffic.hpp"
 #include "vireo/pmd/net_port.hpp"
-#include "vireo/pmd/tcp_segment.hpp"
+#include "vireo/offload/tcp_segment.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::test {

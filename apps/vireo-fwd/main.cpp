@@ -29,7 +29,7 @@
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
-#include "vireo/pmd/telemetry.hpp"
+#include "vireo/telemetry/telemetry.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 using namespace vireo;

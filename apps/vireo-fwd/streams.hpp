@@ -13,7 +13,7 @@
 #include "options.hpp"
 #include "vireo/base/counter.hpp"
 #include "vireo/mempool/packet_pool.hpp"
-#include "vireo/pmd/capture.hpp"
+#include "vireo/capture/capture.hpp"
 #include "vireo/pmd/net_port.hpp"
 
 namespace vireo::fwd {

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "vhost_user/transport.hpp"
+#include "transport/vhost_user/transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 

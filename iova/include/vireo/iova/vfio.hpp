@@ -3,7 +3,7 @@
 //
 //   container (/dev/vfio/vfio)  one per process: the IOMMU context and its DMA maps
 //     group   (/dev/vfio/N)     the unit of isolation; joins the container
-//       device (fd from group)  regions, IRQs, reset: pmd/src/pci/vfio_device.hpp
+//       device (fd from group)  regions, IRQs, reset: pmd/src/transport/pci/vfio_device.hpp
 //
 // DMA: VfioContainer::attach(mem) maps every region of a DmaMemory into the
 // IOMMU as the memory's IovaMap says (iova = va in VA mode; iova = pa, run by
@@ -54,7 +54,7 @@ public:
 
     // The device fd of a PCI address (e.g. "0000:00:10.0"), joining its group
     // (VFIO_GROUP_GET_DEVICE_FD). Throws with the fix when the device is not
-    // bound to vfio-pci. The device side lives in pmd/src/pci/vfio_device.hpp.
+    // bound to vfio-pci. The device side lives in pmd/src/transport/pci/vfio_device.hpp.
     int open_device_fd(const std::string& bdf);
 
     // None until a group has joined.
