@@ -18,9 +18,8 @@
 // (tests/window_hostile_test.cpp). Slots go round in order (FIFO):
 // the slot the back end writes next was copied out longest ago, so its lines
 // have left vireo's core and the back end's writes need not take them back
-// (Rx at 1518 bytes: 1.12-1.26x against the LIFO thread cache used before;
-// loopback at 64 bytes, with only a burst or two in flight, 0.87-0.93x,
-// where the LIFO cache kept the few slots in use hot: docs/perf.md). Running
+// (faster than a LIFO cache for large frames, slower for a burst or two of
+// small ones: docs/perf.md, "The DMA window, deep queues"). Running
 // out of slots is back-pressure (tx_burst takes fewer), counted in
 // QueueStats::slot_waits, not an error.
 //
@@ -53,10 +52,10 @@ public:
     // Every frame is copied out of the window, and under load the back end
     // fills the whole Rx ring ahead of vireo. With 256 descriptors the lines
     // it wrote are still in its CPU's private cache when vireo copies them, and
-    // each one crosses between the cores (bench/copy_ceiling.cpp: 4.5 Mpps at
-    // 1518 bytes here); with 1024 (1.5 MiB of frames ahead, more than a core's
-    // L2) they have moved on to the shared L3 first (21 Mpps), and dma=window
-    // keeps 0.8x of direct DMA at 1518 bytes instead of 0.3x (docs/perf.md).
+    // each one crosses between the cores; with 1024 (1.5 MiB of frames ahead,
+    // more than a core's L2) they have moved on to the shared L3 first
+    // (bench/copy_ceiling.cpp measures both; the figures, and what they do to
+    // dma=window at 1518 bytes: docs/perf.md, "The DMA window, deep queues").
     // `device_most` is the device's limit for the first pair (0: none).
     static uint16_t ring_depth(uint16_t device_most) noexcept {
         constexpr uint16_t kDeep = 1024;

@@ -101,9 +101,23 @@ struct DataPath {
                                                       bool notification_data);
 };
 
-// The one place that chooses: from the negotiated features and the
-// instruction set (data_path_isa(): the CPU's, capped by VIREO_ISA).
-const DataPath& choose_data_path(bool packed, bool in_order, bool platform_ordering, Isa isa);
+class DmaWindow;
+
+// What a port runs: the compiled path that drives its rings and, with
+// dma=window, the window's copies around it (dma_window.hpp).
+struct PortDataPath {
+    const DataPath* rings = nullptr;
+    DmaWindow* window = nullptr;
+    BurstFn rx = nullptr, tx = nullptr;  // what NetPort calls per burst
+    std::string name;                    // "packed+in_order/smp/avx2", "+ /window" in window mode
+    // A queue pair on the application's memory, or on the window's.
+    std::unique_ptr<QueuePairBase> make_pair(DmaMemory& app, PacketPool& pool, const PairConfig& c) const;
+};
+
+// The one place that chooses, and logs nothing: from the negotiated features,
+// the instruction set (data_path_isa(): the CPU's, capped by VIREO_ISA) and
+// the port's window (nullptr: direct DMA).
+PortDataPath choose_data_path(bool packed, bool in_order, bool platform_ordering, Isa isa, DmaWindow* window);
 
 }  // namespace detail
 }  // namespace vireo

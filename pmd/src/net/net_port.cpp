@@ -1,47 +1,30 @@
-// NetPort: the control path (negotiation, queues, start/stop). The compiled
-// data paths are in data_paths.hpp; the IOVA rule in iova/src/iova_policy.cpp.
+// NetPort: the control path (queues, start/stop). Negotiation is
+// negotiation.cpp's, the compiled data paths data_paths.hpp's, the DMA
+// decision iova/src/iova_policy.cpp's; the link watcher is net_port_link.cpp,
+// Rx interrupts net_port_rx_notify.cpp.
 #include "vireo/pmd/net_port.hpp"
 
 #include <poll.h>
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include "common/wait.hpp"
 #include "datapath/dma_window.hpp"
+#include "datapath/queue_pair.hpp"
+#include "net/negotiation.hpp"
 #include "net/net_port_filters.hpp"
 #include "net/net_port_watcher.hpp"
-#include "datapath/queue_pair.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
-#include "common/wait.hpp"
 
 namespace vireo {
 
 using namespace virtio::feature;
 namespace st = virtio::status;
-
-// Everything vireo's virtio-net driver can accept. CTRL_VQ/CTRL_RX only where a
-// device processes the control queue (not over vhost-user: there QEMU handles
-// it in its own device model, so queue pairs are switched with
-// SET_VRING_ENABLE, as DPDK's virtio-user does).
-constexpr uint64_t kSupported =
-    virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kRingPacked) | virtio::bit(kInOrder) |
-    virtio::bit(kEventIdx) | virtio::bit(kOrderPlatform) | virtio::bit(kNotificationData) | virtio::bit(kNetMrgRxbuf) |
-    virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) | virtio::bit(kNetMac) | virtio::bit(kNetStatus) |
-    virtio::bit(kNetMtu) | virtio::bit(kNetMq) | virtio::bit(kNetCtrlVq) | virtio::bit(kNetCtrlRx) |
-    virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
-    virtio::bit(kNetSpeedDuplex) | virtio::bit(kIndirectDesc) | virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6) |
-    virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6) | virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
-constexpr uint64_t kHostTso = virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6);
-constexpr uint64_t kGuestTso = virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
-// What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
-constexpr uint64_t kNeedControlQueue = virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) |
-                                       virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
-                                       virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
 
 std::unique_ptr<NetPort> NetPort::open(const std::string& device, DmaMemory& mem, PacketPool& pool, uint16_t port_id) {
     DeviceSpec spec = parse_device_string(device);
@@ -116,60 +99,28 @@ void NetPort::decide_dma_plan() {
     dma_decisions_++;
 }
 
-// Chooses the features, with the DMA plan's bit 33.
+// Chooses the features (negotiation.hpp), with the DMA plan's bit 33.
 void NetPort::negotiate() {
-    const uint64_t offered = device_features_;
-    if (!virtio::has(offered, kVersion1))
-        throw Error(describe() + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
     config_ = transport_->net_config();
-    uint64_t f = offered & spec_.wanted_features & kSupported & ~virtio::bit(kAccessPlatform);
-    if (plan_.negotiate_access_platform) f |= virtio::bit(kAccessPlatform);
-    f |= virtio::bit(kVersion1);
-    // 5.1.3.1: HOST_TSO needs CSUM and GUEST_TSO needs GUEST_CSUM. A large
-    // received segment needs room too: vireo takes GUEST_TSO only with
-    // MRG_RXBUF (without it every Rx buffer would have to hold 64 KiB).
-    if ((spec_.wanted_features & kGuestTso) && !virtio::has(spec_.wanted_features, kNetMrgRxbuf))
-        throw Error(describe() +
-                    ": guest_tso4/guest_tso6 need mrg_rxbuf=1: a large TCP segment arrives over "
-                    "mergeable Rx buffers");
-    if ((spec_.wanted_features & kGuestTso) && !virtio::has(spec_.wanted_features, kNetGuestCsum))
-        throw Error(describe() + ": guest_tso4/guest_tso6 need guest_csum=1 (virtio 1.2 section 5.1.3.1)");
-    if (!virtio::has(f, kNetCsum)) f &= ~kHostTso;
-    if (!virtio::has(f, kNetGuestCsum) || !virtio::has(f, kNetMrgRxbuf)) f &= ~kGuestTso;
-    if (!config_.control_queue_processed) f &= ~(virtio::bit(kNetCtrlVq) | kNeedControlQueue);
-    if (!virtio::has(f, kNetCtrlVq)) f &= ~kNeedControlQueue;
-    if (spec_.queues > 1) {
-        if (config_.control_queue_processed && !virtio::has(f, kNetCtrlVq))
-            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
-                        " needs the control queue (VIRTIO_NET_F_CTRL_VQ) to set the number of queue pairs: "
-                        "the device does not offer it, or ctrl_vq=0 was given");
-        if (!virtio::has(f, kNetMq))
-            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) +
-                        " needs VIRTIO_NET_F_MQ, which the device does not offer (or mq=0 was given)");
-        if (spec_.queues > config_.max_virtqueue_pairs)
-            throw Error(describe() + ": queues=" + std::to_string(spec_.queues) + " but the device has " +
-                        std::to_string(config_.max_virtqueue_pairs) + " queue pairs (DPDK: queues=N on the vdev)");
-    } else {
-        f &= ~virtio::bit(kNetMq);
-    }
-    // The ring size against the layout the device accepted and its own limits.
-    if (!virtio::has(f, kRingPacked) && !std::has_single_bit(spec_.ring))
-        throw Error(describe() + ": ring=" + std::to_string(spec_.ring) +
-                    " is not a power of two, which a split ring needs (virtio 1.2 section 2.7), and the device does "
-                    "not offer packed rings: use 256, 512, ...");
-    // The first pair's queues exist before FEATURES_OK; the others only after
-    // MQ is accepted (QEMU's queue 2 is the control queue until then):
-    // bring_up() checks them all.
-    check_ring_fits(2);
-    features_ = f;
+    detail::NegotiationInput in;
+    in.offered = device_features_;
+    in.wanted = spec_.wanted_features;
+    in.negotiate_access_platform = plan_.negotiate_access_platform;
+    in.control_queue_processed = config_.control_queue_processed;
+    in.max_virtqueue_pairs = config_.max_virtqueue_pairs;
+    in.queues = spec_.queues;
+    in.ring = spec_.ring;
+    for (uint16_t q = 0; q < 2; q++) in.first_pair_max[q] = transport_->max_queue_size(q);
+    detail::Negotiated n = detail::negotiate_features(in, describe());
+    if (!n.ok()) throw Error(n.error);
+    features_ = n.features;
 }
 
 void NetPort::check_ring_fits(uint16_t queues) {
     for (uint16_t q = 0; q < queues; q++)
-        if (const uint16_t most = transport_->max_queue_size(q); most != 0 && spec_.ring > most)
-            throw Error(describe() + ": ring=" + std::to_string(spec_.ring) + " but the device's queue " +
-                        std::to_string(q) + " holds at most " + std::to_string(most) +
-                        " descriptors: use ring=" + std::to_string(std::bit_floor(most)) + " or less");
+        if (std::string e = detail::ring_fit_error(spec_.ring, q, transport_->max_queue_size(q), describe());
+            !e.empty())
+            throw Error(e);
 }
 
 void NetPort::start() {
@@ -219,13 +170,13 @@ void NetPort::bring_up() {
 // Queue memory comes from DmaMemory, which never frees: a restart (or a
 // reconnect) with the same data path and count reuses the queues it had.
 void NetPort::create_queues() {
-    const detail::DataPath& path =
+    const detail::PortDataPath path =
         detail::choose_data_path(virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder),
-                                 virtio::has(features_, kOrderPlatform), data_path_isa());
-    if (&path != path_ || pairs_.size() != spec_.queues) {
+                                 virtio::has(features_, kOrderPlatform), data_path_isa(), window_.get());
+    if (path.rings != path_ || pairs_.size() != spec_.queues) {
         std::lock_guard<std::mutex> g(watcher_->queues);  // stats readers see whole queues
         destroy_queues();
-        path_ = &path;
+        path_ = path.rings;
         for (uint16_t q = 0; q < spec_.queues; q++) {
             // Queue numbering of virtio-net (5.1.2): receiveq N = 2N, transmitq N = 2N + 1.
             PairConfig pc{spec_.ring,
@@ -241,24 +192,22 @@ void NetPort::create_queues() {
                           virtio::has(features_, kIndirectDesc),
                           virtio::has(features_, kNetHostTso4),
                           virtio::has(features_, kNetHostTso6),
-                          (features_ & kGuestTso) != 0,
+                          virtio::has(features_, kNetGuestTso4) || virtio::has(features_, kNetGuestTso6),
                           virtio::has(features_, kNetHashReport)};
-            if (window_ != nullptr)
-                pairs_.push_back(std::make_unique<detail::WindowPair>(path, window_->memory(), pool_, pc));
-            else
-                pairs_.push_back(path.make_pair(mem_, pool_, pc));
+            pairs_.push_back(path.make_pair(mem_, pool_, pc));
         }
     }
-    rx_fn_ = window_ != nullptr ? detail::WindowPair::rx : path.rx;
-    tx_fn_ = window_ != nullptr ? detail::WindowPair::tx : path.tx;
+    rx_fn_ = path.rx;
+    tx_fn_ = path.tx;
+    data_path_name_ = path.name;
     for (auto& p : pairs_) p->setup(*transport_, device_memory());
     if (virtio::has(features_, kNetCtrlVq)) {
         // 5.1.2: the control queue follows the last possible queue pair.
         const uint16_t index =
             static_cast<uint16_t>(2 * (virtio::has(features_, kNetMq) ? config_.max_virtqueue_pairs : 1));
         if (ctrl_ == nullptr)
-            ctrl_ = path.make_control(device_memory(), index, virtio::has(features_, kEventIdx),
-                                      virtio::has(features_, kNotificationData));
+            ctrl_ = path.rings->make_control(device_memory(), index, virtio::has(features_, kEventIdx),
+                                             virtio::has(features_, kNotificationData));
         ctrl_->setup(*transport_, device_memory());
     }
 }
@@ -269,10 +218,7 @@ void NetPort::destroy_queues() {
     ctrl_.reset();
 }
 
-std::string NetPort::data_path() const {
-    if (path_ == nullptr) return "";
-    return std::string(path_->name) + "/" + std::string(to_string(path_->isa)) + (window_ != nullptr ? "/window" : "");
-}
+std::string NetPort::data_path() const { return data_path_name_; }
 
 DmaMemory& NetPort::device_memory() noexcept { return window_ != nullptr ? window_->memory() : mem_; }
 const DmaMemory* NetPort::window() const noexcept { return window_ != nullptr ? &window_->memory() : nullptr; }

@@ -1,7 +1,6 @@
 // NetPort: the thread that watches a port's connection, takes the port down
 // when its device goes away and brings it up again when the device is back.
 #include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,32 +13,6 @@
 namespace vireo {
 
 LinkStatus NetPort::link_status() const { return watcher_->status(); }
-
-int NetPort::rx_notify_fd(uint16_t q) const {
-    return q < spec_.queues ? transport_->used_notify_fd(static_cast<uint16_t>(2 * q)) : -1;
-}
-
-// Through the Rx gate, as a burst: the rings are the data path's.
-bool NetPort::rx_notify_arm(uint16_t q) noexcept {
-    detail::QueueGate& g = gates_[2 * q];
-    if (!g.enter(ready_)) return true;  // down: nothing comes from the rings; sleep until the fd or the timeout
-    const bool armed = pairs_[q]->arm_rx_notify();
-    g.leave();
-    return armed;
-}
-
-void NetPort::rx_notify_disarm(uint16_t q) noexcept {
-    detail::QueueGate& g = gates_[2 * q];
-    if (g.enter(ready_)) {
-        pairs_[q]->disarm_rx_notify();
-        g.leave();
-    }
-    if (const int fd = rx_notify_fd(q); fd >= 0) {
-        uint64_t n;
-        ssize_t r = ::read(fd, &n, sizeof n);  // an eventfd: one read takes every signal
-        (void)r;
-    }
-}
 
 void NetPort::watch() {
     TransportConnection& t = *transport_->connection();
