@@ -14,8 +14,8 @@
 #include "datapath/queue_pair.hpp"
 #include "vireo/base/cpu.hpp"
 #include "vireo/mempool/packet_pool.hpp"
-#include "vireo/pmd/net_stats.hpp"
 #include "vireo/offload/tcp_segment.hpp"
+#include "vireo/pmd/net_stats.hpp"
 #include "vireo/pmd/transport.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/pmd/vq_common.hpp"
@@ -159,7 +159,7 @@ private:
     struct HdrSlot {
         Packet* pkt;
         uint8_t* va;
-        uint64_t iova;
+        Iova iova;
     };
     bool is_slot(const void* c) const noexcept;
     Packet* packet_of(void* cookie) noexcept;

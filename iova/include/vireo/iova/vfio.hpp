@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "vireo/base/address.hpp"
 #include "vireo/iova/iova_mode.hpp"
 #include "vireo/iova/iova_policy.hpp"
 
@@ -62,12 +63,12 @@ public:
     const VfioIommuInfo& info() const noexcept { return info_; }
 
     // One mapping; checks page size and address range first and says what to change.
-    void map_dma(uint64_t iova, const void* va, size_t len);
-    void unmap_dma(uint64_t iova, size_t len);
+    void map_dma(Iova iova, const void* va, size_t len);
+    void unmap_dma(Iova iova, size_t len);
     size_t mapping_count() const noexcept { return maps_.size(); }
     // Every DMA mapping made, as (iova, length): what devices in this container can reach.
-    std::vector<std::pair<uint64_t, size_t>> mappings() const {
-        std::vector<std::pair<uint64_t, size_t>> out;
+    std::vector<std::pair<Iova, size_t>> mappings() const {
+        std::vector<std::pair<Iova, size_t>> out;
         for (const Mapping& m : maps_) out.emplace_back(m.iova, m.len);
         return out;
     }
@@ -86,7 +87,7 @@ private:
         int fd;
     };
     struct Mapping {
-        uint64_t iova;
+        Iova iova;
         size_t len;
     };
     struct Attached {
@@ -97,7 +98,7 @@ private:
     void set_iommu(bool noiommu);
     void read_iommu_info();
     void map_region(const DmaMemory& mem, size_t index);  // IOVA-contiguous runs, as mem's IovaMap translates
-    void check_fits(uint64_t iova, const void* va, size_t len) const;
+    void check_fits(Iova iova, const void* va, size_t len) const;
 
     int fd_ = -1;
     IommuKind iommu_ = IommuKind::None;

@@ -139,9 +139,9 @@ void VirtioPciTransport::setup_queue(const QueueAreas& q) {
     write16(common::kQueueMsixVector, vector);
     if (queue_vector_.size() <= q.index) queue_vector_.resize(q.index + 1u, kMsixNoVector);
     queue_vector_[q.index] = vector != kMsixNoVector ? read16(common::kQueueMsixVector) : kMsixNoVector;
-    write64(common::kQueueDesc, q.desc_iova);
-    write64(common::kQueueDriver, q.driver_iova);
-    write64(common::kQueueDevice, q.device_iova);
+    write64(common::kQueueDesc, q.desc_iova.value);  // the registers take the device's addresses: IOVAs
+    write64(common::kQueueDriver, q.driver_iova.value);
+    write64(common::kQueueDevice, q.device_iova.value);
     write16(common::kQueueEnable, 1);
 }
 

@@ -49,7 +49,8 @@ void BackendChannel::handle(const Message& m) {
         if (m.hdr.size != sizeof(IotlbMsg))
             throw Error("back end sent an IOTLB message of " + std::to_string(m.hdr.size) + " bytes (expected " +
                         std::to_string(sizeof(IotlbMsg)) + ")");
-        if (m.payload.iotlb.type == kIotlbMiss && on_miss_(m.payload.iotlb.iova)) {
+        // The wire's iova is one of ours as the device saw it (an IOVA, not a VA).
+        if (m.payload.iotlb.type == kIotlbMiss && on_miss_(Iova{m.payload.iotlb.iova})) {
             status = 0;
             answered_.fetch_add(1, std::memory_order_relaxed);
         }

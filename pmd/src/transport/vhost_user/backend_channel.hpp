@@ -16,6 +16,7 @@
 
 #include "common/wait.hpp"
 #include "transport/vhost_user/socket.hpp"
+#include "vireo/base/address.hpp"
 
 namespace vireo::vhost {
 
@@ -23,7 +24,7 @@ class BackendChannel {
 public:
     // Maps the page(s) around iova (sends an IOTLB update on the front-end
     // socket); true when iova lies in our memory and the update was sent.
-    using MissHandler = std::function<bool(uint64_t iova)>;
+    using MissHandler = std::function<bool(Iova iova)>;
     using BrokenHandler = std::function<void(const std::string& why)>;
 
     // Takes our end of the socket pair.

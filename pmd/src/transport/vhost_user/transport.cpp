@@ -154,7 +154,10 @@ void VhostUserTransport::send_mem_table() {
     t.nregions = static_cast<uint32_t>(mem_->region_count());
     for (size_t i = 0; i < mem_->region_count(); i++) {
         const DmaRegion& r = mem_->region(i);
-        t.regions[i] = {mem_->region_iova(i), r.length(), reinterpret_cast<uint64_t>(r.va()), 0};
+        t.regions[i] = {.guest_phys_addr = mem_->region_iova(i).value,  // an IOVA: what descriptors carry
+                        .memory_size = r.length(),
+                        .userspace_addr = reinterpret_cast<uintptr_t>(r.va()),  // a VA: ours
+                        .mmap_offset = 0};
         fds[i] = r.fd();
     }
     conn_.request(kSetMemTable, &t, static_cast<uint32_t>(offsetof(MemTable, regions) + sizeof(MemRegion) * t.nregions),
@@ -165,10 +168,10 @@ void VhostUserTransport::send_mem_table() {
 // Acknowledged when REPLY_ACK is negotiated (DPDK answers IOTLB_MSG only then).
 void VhostUserTransport::send_iotlb(uint8_t type, size_t region) {
     IotlbMsg m{};
-    m.iova = mem_->region_iova(region);
+    m.iova = mem_->region_iova(region).value;
     m.size = mem_->region(region).length();
     if (type == kIotlbUpdate) {
-        m.uaddr = reinterpret_cast<uint64_t>(mem_->region(region).va());
+        m.uaddr = reinterpret_cast<uintptr_t>(mem_->region(region).va());  // a VA: ours
         m.perm = kAccessRw;
     }
     m.type = type;
@@ -176,9 +179,10 @@ void VhostUserTransport::send_iotlb(uint8_t type, size_t region) {
 }
 
 // From the back-end channel's thread.
-bool VhostUserTransport::answer_iotlb_miss(uint64_t iova) {
+bool VhostUserTransport::answer_iotlb_miss(Iova iova) {
     for (size_t i = 0; i < mem_->region_count(); i++) {
-        const uint64_t base = mem_->region_iova(i), len = mem_->region(i).length();
+        const Iova base = mem_->region_iova(i);
+        const uint64_t len = mem_->region(i).length();
         if (iova < base || iova - base >= len) continue;
         std::lock_guard<std::mutex> g(conn_lock_);
         try {
@@ -216,7 +220,7 @@ void VhostUserTransport::start_device() {
         }
         ::close(sv[1]);
         backend_ = std::make_unique<BackendChannel>(
-            sv[0], [this](uint64_t iova) { return answer_iotlb_miss(iova); },
+            sv[0], [this](Iova iova) { return answer_iotlb_miss(iova); },
             [this](const std::string& why) { backend_broken(why); });
     }
     std::lock_guard<std::mutex> g(conn_lock_);
@@ -235,12 +239,17 @@ void VhostUserTransport::start_device() {
         // Packed: bits 0-14 the next index, bit 15 the wrap counter (starts at 1).
         VringState base{q.index, packed ? virtio::kPackedWrapBit : 0u};
         conn_.request(kSetVringBase, &base, sizeof base);
-        auto addr_of = [&](uint64_t iova, const void* va) { return iommu ? iova : reinterpret_cast<uint64_t>(va); };
+        // Ring addresses are IOVAs when the back end translates through our
+        // IOTLB (ACCESS_PLATFORM); otherwise our VAs, which it finds through
+        // the memory table's userspace_addr (the vhost-user spec's "user addresses").
+        auto ring_addr = [&](Iova iova, const void* va) -> uint64_t {
+            return iommu ? iova.value : reinterpret_cast<uintptr_t>(va);
+        };
         VringAddr a{q.index,
                     0,
-                    addr_of(q.desc_iova, q.desc_va),
-                    addr_of(q.device_iova, q.device_va),
-                    addr_of(q.driver_iova, q.driver_va),
+                    ring_addr(q.desc_iova, q.desc_va),
+                    ring_addr(q.device_iova, q.device_va),
+                    ring_addr(q.driver_iova, q.driver_va),
                     0};
         conn_.request(kSetVringAddr, &a, sizeof a);
         conn_.request(kSetVringKick, &idx, sizeof idx, &kick_fds_[q.index], 1);

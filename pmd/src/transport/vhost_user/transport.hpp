@@ -77,7 +77,7 @@ private:
     void start_device();
     void send_mem_table();
     void send_iotlb(uint8_t type, size_t region);
-    bool answer_iotlb_miss(uint64_t iova);
+    bool answer_iotlb_miss(Iova iova);
     void backend_broken(const std::string& why);
 
     DmaMemory* mem_ = nullptr;  // set by attach_memory() before the device starts
