@@ -20,7 +20,7 @@ constexpr uint64_t kAll = ~uint64_t{0};
 struct Row {
     const char* name;
     NegotiationInput in;
-    uint64_t features;      // expected when error_mentions is null
+    uint64_t features;           // expected when error_mentions is null
     const char* error_mentions;  // a phrase the error must contain (its fix)
 };
 
@@ -72,47 +72,55 @@ const std::vector<Row>& rows() {
               [](auto& i) { i.control_queue_processed = false; }),
          V1, nullptr},
         {"one queue pair: MQ stays off", offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)), V1 | bit(kNetCtrlVq), nullptr},
-        {"two pairs", with(offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)), [](auto& i) {
-             i.queues = 2;
-             i.max_virtqueue_pairs = 4;
-         }),
+        {"two pairs",
+         with(offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)),
+              [](auto& i) {
+                  i.queues = 2;
+                  i.max_virtqueue_pairs = 4;
+              }),
          V1 | bit(kNetMq) | bit(kNetCtrlVq), nullptr},
         {"two pairs over vhost-user: MQ without a control queue",
-         with(offer(V1 | bit(kNetMq)), [](auto& i) {
-             i.queues = 2;
-             i.max_virtqueue_pairs = 2;
-             i.control_queue_processed = false;
-         }),
+         with(offer(V1 | bit(kNetMq)),
+              [](auto& i) {
+                  i.queues = 2;
+                  i.max_virtqueue_pairs = 2;
+                  i.control_queue_processed = false;
+              }),
          V1 | bit(kNetMq), nullptr},
-        {"two pairs need CTRL_VQ where the device processes it", with(offer(V1 | bit(kNetMq)), [](auto& i) {
-             i.queues = 2;
-             i.max_virtqueue_pairs = 2;
-         }),
+        {"two pairs need CTRL_VQ where the device processes it",
+         with(offer(V1 | bit(kNetMq)),
+              [](auto& i) {
+                  i.queues = 2;
+                  i.max_virtqueue_pairs = 2;
+              }),
          0, "VIRTIO_NET_F_CTRL_VQ"},
-        {"two pairs need MQ", with(offer(V1 | bit(kNetCtrlVq)), [](auto& i) { i.queues = 2; }), 0,
-         "VIRTIO_NET_F_MQ"},
-        {"more pairs than the device has", with(offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)), [](auto& i) {
-             i.queues = 8;
-             i.max_virtqueue_pairs = 4;
-         }),
+        {"two pairs need MQ", with(offer(V1 | bit(kNetCtrlVq)), [](auto& i) { i.queues = 2; }), 0, "VIRTIO_NET_F_MQ"},
+        {"more pairs than the device has",
+         with(offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)),
+              [](auto& i) {
+                  i.queues = 8;
+                  i.max_virtqueue_pairs = 4;
+              }),
          0, "has 4 queue pairs"},
         {"a split ring is a power of two", with(offer(V1), [](auto& i) { i.ring = 300; }), 0, "use 256, 512"},
         {"a packed ring need not be", with(offer(V1 | bit(kRingPacked)), [](auto& i) { i.ring = 300; }),
          V1 | bit(kRingPacked), nullptr},
-        {"packed offered but not wanted: split rules", with(offer(V1 | bit(kRingPacked), V1), [](auto& i) {
-             i.ring = 300;
-         }),
-         0, "not a power of two"},
-        {"ring over the device's limit", with(offer(V1), [](auto& i) {
-             i.ring = 1024;
-             i.first_pair_max[1] = 768;
-         }),
+        {"packed offered but not wanted: split rules",
+         with(offer(V1 | bit(kRingPacked), V1), [](auto& i) { i.ring = 300; }), 0, "not a power of two"},
+        {"ring over the device's limit",
+         with(offer(V1),
+              [](auto& i) {
+                  i.ring = 1024;
+                  i.first_pair_max[1] = 768;
+              }),
          0, "use ring=512 or less"},
-        {"ring within the device's limit", with(offer(V1), [](auto& i) {
-             i.ring = 512;
-             i.first_pair_max[0] = 512;
-             i.first_pair_max[1] = 1024;
-         }),
+        {"ring within the device's limit",
+         with(offer(V1),
+              [](auto& i) {
+                  i.ring = 512;
+                  i.first_pair_max[0] = 512;
+                  i.first_pair_max[1] = 1024;
+              }),
          V1, nullptr},
     };
     return r;
@@ -127,8 +135,7 @@ TEST(Negotiation, EveryRow) {
             EXPECT_EQ(n.error.rfind("dev", 0), 0u) << r.name << ": the error names the device: " << n.error;
         } else {
             EXPECT_TRUE(n.ok()) << r.name << ": " << n.error;
-            EXPECT_EQ(n.features, r.features) << r.name << std::hex << ": got " << n.features << " want "
-                                              << r.features;
+            EXPECT_EQ(n.features, r.features) << r.name << std::hex << ": got " << n.features << " want " << r.features;
         }
     }
 }

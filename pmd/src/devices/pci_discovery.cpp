@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "transport/pci/virtio_pci_caps.hpp"
+#include "transport/pci/virtio_pci_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/vfio.hpp"
 #include "vireo/pmd/device_string.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
-#include "transport/pci/virtio_pci_caps.hpp"
-#include "transport/pci/virtio_pci_transport.hpp"
 
 namespace vireo {
 namespace {

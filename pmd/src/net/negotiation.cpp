@@ -85,8 +85,9 @@ Negotiated negotiate_features(const NegotiationInput& in, const std::string& dev
 
 std::string ring_fit_error(uint16_t ring, uint16_t q, uint16_t most, const std::string& device) {
     if (most == 0 || ring <= most) return {};
-    return device + ": ring=" + std::to_string(ring) + " but the device's queue " + std::to_string(q) + " holds at most " +
-           std::to_string(most) + " descriptors: use ring=" + std::to_string(std::bit_floor(most)) + " or less";
+    return device + ": ring=" + std::to_string(ring) + " but the device's queue " + std::to_string(q) +
+           " holds at most " + std::to_string(most) + " descriptors: use ring=" + std::to_string(std::bit_floor(most)) +
+           " or less";
 }
 
 }  // namespace vireo::detail

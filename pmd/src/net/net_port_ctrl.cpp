@@ -3,8 +3,8 @@
 // announcements after a live migration; and the link speed (5.1.4.2).
 #include <cstring>
 
-#include "net/net_port_filters.hpp"
 #include "datapath/queue_pair.hpp"
+#include "net/net_port_filters.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/net_port.hpp"

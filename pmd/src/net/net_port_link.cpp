@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "net/net_port_watcher.hpp"
 #include "datapath/queue_pair.hpp"
+#include "net/net_port_watcher.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <bit>
 
-#include "net/net_port_filters.hpp"
 #include "datapath/queue_pair.hpp"
+#include "net/net_port_filters.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/net_port.hpp"

@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "vireo/pmd/net_port.hpp"
 #include "common/wait.hpp"
+#include "vireo/pmd/net_port.hpp"
 
 namespace vireo {
 

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "transport/pci/pci_function.hpp"
-#include "vireo/pmd/transport.hpp"
 #include "transport/pci/virtio_pci_caps.hpp"
+#include "vireo/pmd/transport.hpp"
 
 namespace vireo {
 
