@@ -84,7 +84,7 @@ void vq_path(const std::string& path) {
     dev.set_notify(DevNotify::Never);
     std::vector<uint8_t> cookies(kBurst);
     std::vector<VqBuf> bufs(kBurst);
-    const uint64_t base = mem.map().iova(mem.region(0).va());
+    const Iova base = mem.map().iova(mem.region(0).va());
     for (uint16_t i = 0; i < kBurst; i++) bufs[i] = {base + i * 2048u, 2048, Rx, &cookies[i]};
     VqUsed used[kBurst];
     std::deque<DevBuffer> taken;

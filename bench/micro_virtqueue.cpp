@@ -114,7 +114,7 @@ void vq_bench_body(benchmark::State& st) {
     auto dev = make_loopback(q);
     std::vector<uint8_t> cookies(burst);
     std::vector<VqBuf> bufs(burst);
-    const uint64_t buf = memory().map().iova(memory().region(0).va());
+    const Iova buf = memory().map().iova(memory().region(0).va());
     for (uint16_t i = 0; i < burst; i++) bufs[i] = {buf + i * 2048u, 2048, Rx, &cookies[i]};
     VqUsed used[256];
     for (auto _ : st) {

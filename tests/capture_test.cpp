@@ -12,9 +12,9 @@
 
 #include "support/fake_memory.hpp"
 #include "support/packet_chain.hpp"
+#include "vireo/capture/capture.hpp"
+#include "vireo/capture/pcapng.hpp"
 #include "vireo/mempool/packet_pool.hpp"
-#include "vireo/pmd/capture.hpp"
-#include "vireo/pmd/pcapng.hpp"
 
 namespace vireo::test {
 namespace {

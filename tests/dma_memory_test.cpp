@@ -23,7 +23,7 @@ TEST(DmaMemory, VaModeChunksAreAlignedAndIdentity) {
     for (size_t align : {1, 8, 64, 4096}) {
         DmaChunk c = mem.allocate(100, align);
         EXPECT_EQ(reinterpret_cast<uintptr_t>(c.va) % align, 0u);
-        EXPECT_EQ(c.iova, reinterpret_cast<uint64_t>(c.va));
+        EXPECT_EQ(c.iova, Iova{reinterpret_cast<uintptr_t>(c.va)});
     }
 }
 
@@ -50,7 +50,7 @@ TEST(DmaMemory, ARegionAListenerRefusesIsNeverHandedOut) {
     refuse = false;
     DmaChunk c = mem.allocate(200 << 10, 4096);
     EXPECT_EQ(mem.region_count(), 2u);
-    EXPECT_EQ(mem.map().iova(c.va), reinterpret_cast<uint64_t>(c.va));
+    EXPECT_EQ(mem.map().iova(c.va), Iova{reinterpret_cast<uintptr_t>(c.va)});
 }
 
 TEST(DmaMemory, LinearPaLayoutStartsAtBaseAndGrows) {
@@ -58,12 +58,12 @@ TEST(DmaMemory, LinearPaLayoutStartsAtBaseAndGrows) {
     o.linear_base = 0x80000000;
     DmaMemory mem(o);
     DmaChunk a = mem.allocate(1000, 64);
-    EXPECT_EQ(a.iova, 0x80000000u);
-    EXPECT_NE(a.iova, reinterpret_cast<uint64_t>(a.va));
+    EXPECT_EQ(a.iova, Iova{0x80000000u});
+    EXPECT_NE(a.iova, Iova{reinterpret_cast<uintptr_t>(a.va)});
     // A chunk bigger than a region gets a region of its own, placed after the first.
     DmaChunk b = mem.allocate(200 << 10, 4096);
     EXPECT_EQ(mem.region_count(), 2u);
-    EXPECT_GE(b.iova, 0x80000000u + (64 << 10));
+    EXPECT_GE(b.iova, Iova{0x80000000u + (64 << 10)});
     EXPECT_EQ(mem.map().va(b.iova, b.len), b.va);
 }
 
@@ -101,10 +101,10 @@ TEST(DmaMemory, PagemapChunksNeverCrossAPhysicalBreak) {
         prev_end = c.va + c.len;
         auto first = test::oracle_phys(c.va);
         ASSERT_TRUE(first.has_value());
-        ASSERT_EQ(*first, c.iova);
+        ASSERT_EQ(*first, c.iova.value);  // PA mode: the IOVA is the physical address
         for (size_t off = 4096 - reinterpret_cast<uintptr_t>(c.va) % 4096; off < c.len; off += 4096)
-            ASSERT_EQ(test::oracle_phys(c.va + off), c.iova + off) << "chunk " << i << " crosses a break";
-        ASSERT_EQ(test::oracle_phys(c.va + c.len - 1), c.iova + c.len - 1);
+            ASSERT_EQ(test::oracle_phys(c.va + off), (c.iova + off).value) << "chunk " << i << " crosses a break";
+        ASSERT_EQ(test::oracle_phys(c.va + c.len - 1), (c.iova + c.len - 1).value);
     }
     // 4 KiB pages of a memfd are almost never all contiguous: the allocator had to skip.
     RecordProperty("crossings_avoided", static_cast<int>(crossings_avoided));

@@ -168,7 +168,7 @@ void check_only_the_window_is_given(bool va) {
     Packet* pk = pool.alloc();
     ASSERT_NE(pk, nullptr);
     app_va = reinterpret_cast<uint64_t>(pk->buf_va);
-    window_iova = w.region_iova(0) + 4096;
+    window_iova = (w.region_iova(0) + 4096).value;  // as the back end sends it
     port->start();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the misses' answers
     port->stop();

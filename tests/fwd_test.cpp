@@ -24,7 +24,7 @@
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
 #include "vireo/pmd/net_port.hpp"
-#include "vireo/pmd/telemetry.hpp"
+#include "vireo/telemetry/telemetry.hpp"
 
 namespace vireo {
 namespace {

@@ -48,7 +48,7 @@ TEST(ObjectPool, InitSeesEveryObjectWithItsIova) {
     DmaMemory mem(va_memory());
     std::vector<uint32_t> seen;
     ObjectPool pool(mem, {.count = 33, .object_size = 100, .align = 128, .cache_size = 0},
-                    [&](void* obj, uint64_t iova, uint32_t i) {
+                    [&](void* obj, Iova iova, uint32_t i) {
                         EXPECT_EQ(iova, mem.map().iova(obj));
                         seen.push_back(i);
                     });

@@ -48,7 +48,7 @@ TEST(PacketPool, VaModeBuffersCarryTheirVa) {
     EXPECT_EQ(pool.mode(), IovaMode::VA);
     check_every_buffer(pool, mem, 1000);
     Packet* p = pool.alloc();
-    EXPECT_EQ(p->buf_iova, reinterpret_cast<uint64_t>(p->buf_va));
+    EXPECT_EQ(p->buf_iova, Iova{reinterpret_cast<uintptr_t>(p->buf_va)});
     PacketPool::free(p);
 }
 
@@ -86,8 +86,8 @@ TEST(PacketPool, LinearPaModeBuffersNeverCarryAVa) {
     PacketPool pool(mem, {.count = 1000, .headroom = 256, .data_room = 9000, .cache_size = 0});
     check_every_buffer(pool, mem, 1000);
     Packet* p = pool.alloc();
-    EXPECT_GE(p->buf_iova, 0x200000000u);
-    EXPECT_NE(p->buf_iova, reinterpret_cast<uint64_t>(p->buf_va));
+    EXPECT_GE(p->buf_iova, Iova{0x200000000u});
+    EXPECT_NE(p->buf_iova, Iova{reinterpret_cast<uintptr_t>(p->buf_va)});
     PacketPool::free(p);
 }
 
@@ -101,9 +101,9 @@ TEST(PacketPool, PagemapPaModeBuffersMatchPhysicalPages) {
     std::vector<Packet*> pkts(2000);
     ASSERT_TRUE(pool.alloc_bulk(pkts.data(), 2000));
     for (Packet* p : pkts) {
-        ASSERT_EQ(test::oracle_phys(p->buf_va), p->buf_iova);
-        const uint8_t* last = p->buf_va + p->buf_len - 1;  // no buffer straddles a physical break
-        ASSERT_EQ(test::oracle_phys(last), p->buf_iova + p->buf_len - 1);
+        ASSERT_EQ(test::oracle_phys(p->buf_va), p->buf_iova.value);  // PA mode: IOVA = physical
+        const uint8_t* last = p->buf_va + p->buf_len - 1;            // no buffer straddles a physical break
+        ASSERT_EQ(test::oracle_phys(last), (p->buf_iova + p->buf_len - 1).value);
     }
     PacketPool::free_bulk(pkts.data(), 2000);
     EXPECT_EQ(pool.in_use(), 0u);

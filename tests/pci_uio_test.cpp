@@ -9,12 +9,12 @@
 #include <cstring>
 #include <fstream>
 
-#include "pci/pci_function.hpp"
-#include "pci/uio_device.hpp"
-#include "pci/virtio_pci_transport.hpp"
 #include "support/error_of.hpp"
 #include "support/fake_sysfs.hpp"
 #include "support/pci_config_space.hpp"
+#include "transport/pci/pci_function.hpp"
+#include "transport/pci/uio_device.hpp"
+#include "transport/pci/virtio_pci_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/dma_memory.hpp"
 

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <deque>
 
-#include "net_checksum.hpp"
+#include "datapath/net_checksum.hpp"
 #include "support/error_of.hpp"
 #include "support/port_rig.hpp"
 #include "support/tcp_frames.hpp"
-#include "vireo/pmd/tcp_segment.hpp"
+#include "vireo/offload/tcp_segment.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::test {

@@ -18,7 +18,7 @@
 #include "support/fake_transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
-#include "vireo/pmd/telemetry.hpp"
+#include "vireo/telemetry/telemetry.hpp"
 
 namespace vireo::test {
 namespace {

@@ -23,8 +23,8 @@
 #include "support/testpmd.hpp"
 #include "support/traffic.hpp"
 #include "support/tso_traffic.hpp"
+#include "vireo/offload/tcp_segment.hpp"
 #include "vireo/pmd/net_port.hpp"
-#include "vireo/pmd/tcp_segment.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::test {

@@ -5,9 +5,9 @@
 #include <array>
 #include <cstring>
 
-#include "pci/virtio_pci_caps.hpp"
 #include "support/error_of.hpp"
 #include "support/pci_config_space.hpp"
+#include "transport/pci/virtio_pci_caps.hpp"
 #include "vireo/base/error.hpp"
 
 namespace vireo {

@@ -281,7 +281,7 @@ void indirect_chains() {
         reaped += r;
         ASSERT_FALSE(q.needs_reset());
     }
-    VqSeg w[2] = {{0x1000, 8, false}, {0x2000, 8, true}};
+    VqSeg w[2] = {{Iova{0x1000}, 8, false}, {Iova{0x2000}, 8, true}};
     EXPECT_FALSE(q.add_indirect(w, 2, &w)) << "a table carries device-readable buffers only";
     VqSeg many[9] = {};
     EXPECT_FALSE(q.add_indirect(many, 9, &many)) << "more than indirect_max";
@@ -329,8 +329,8 @@ TEST(Virtqueue, NotificationDataValues) {
     PackedQueue<false> p(mem, {.size = 5, .index = 2, .notification_data = true});
     int cookie;
     for (int i = 0; i < 7; i++) {
-        ASSERT_TRUE(s.add1(0x1000, 64, false, &cookie) || i >= 8);
-        ASSERT_TRUE(p.add1(0x1000, 64, false, &cookie) || i >= 5);
+        ASSERT_TRUE(s.add1(Iova{0x1000}, 64, false, &cookie) || i >= 8);
+        ASSERT_TRUE(p.add1(Iova{0x1000}, 64, false, &cookie) || i >= 5);
     }
     EXPECT_EQ(s.notification_value(), 3u | 7u << 16);
     // 5 descriptors used of a 5-ring: next_off wraps to 0 and the wrap counter flips to 0.

@@ -1,7 +1,7 @@
 // vireo-fwd --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]: each
-// matching stream gets a CaptureRing (vireo/pmd/capture.hpp) that its
+// matching stream gets a CaptureRing (vireo/capture/capture.hpp) that its
 // polling thread offers every received and every sent burst to; one writer
-// thread drains them into a pcapng file (vireo/pmd/pcapng.hpp). Forwarding
+// thread drains them into a pcapng file (vireo/capture/pcapng.hpp). Forwarding
 // never waits for it: a full ring counts the frame as dropped.
 #pragma once
 
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "streams.hpp"
-#include "vireo/pmd/capture.hpp"
-#include "vireo/pmd/pcapng.hpp"
+#include "vireo/capture/capture.hpp"
+#include "vireo/capture/pcapng.hpp"
 
 namespace vireo::fwd {
 

@@ -29,8 +29,8 @@
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
-#include "vireo/pmd/telemetry.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
+#include "vireo/telemetry/telemetry.hpp"
 
 using namespace vireo;
 using namespace vireo::fwd;

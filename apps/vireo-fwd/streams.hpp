@@ -12,8 +12,8 @@
 
 #include "options.hpp"
 #include "vireo/base/counter.hpp"
+#include "vireo/capture/capture.hpp"
 #include "vireo/mempool/packet_pool.hpp"
-#include "vireo/pmd/capture.hpp"
 #include "vireo/pmd/net_port.hpp"
 
 namespace vireo::fwd {

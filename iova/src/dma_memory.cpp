@@ -30,7 +30,7 @@ void DmaMemory::add_region(size_t min_len) {
     auto r = std::make_unique<DmaRegion>(DmaRegion::create(ro));
     if (mode() == IovaMode::PA && opts_.pa_source == PaSource::Linear) {
         uint64_t base = align_up(next_linear_, r->page_size());
-        map_.add_linear(r->va(), r->length(), r->page_size(), base);
+        map_.add_linear(r->va(), r->length(), r->page_size(), Iova{base});  // the guest-physical layout we publish
         next_linear_ = base + r->length();
     } else {
         map_.add(*r);  // VA: iova = va; PA: pagemap (throws with the fix when not root)
@@ -68,8 +68,8 @@ bool DmaMemory::try_place(size_t i, size_t size, size_t align, DmaChunk& out) no
             p = align_up(reinterpret_cast<uintptr_t>(map_.run_end(vp)), align);
             continue;
         }
-        uint64_t iova = map_.iova(vp);
-        if (iova % align != 0) {  // only when align exceeds the page size in PA mode
+        Iova iova = map_.iova(vp);
+        if (iova.value % align != 0) {  // only when align exceeds the page size in PA mode
             p += align;
             continue;
         }

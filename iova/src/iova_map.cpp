@@ -24,14 +24,21 @@ void check_geometry(const void* va, size_t len, size_t page_size) {
 void IovaMap::add(const DmaRegion& r) {
     if (!r.valid()) throw Error("IovaMap: region is not mapped");
     if (mode_ == IovaMode::VA) {
-        add_linear(r.va(), r.length(), r.page_size(), reinterpret_cast<uintptr_t>(r.va()));
+        add_linear(r.va(), r.length(), r.page_size(), Iova{reinterpret_cast<uintptr_t>(r.va())});  // IOVA = VA
         return;
     }
-    add_pages(r.va(), r.length(), r.page_size(), physical_pages(r.va(), r.length(), r.page_size()));
+    // PA mode: the device is given physical addresses, so here (and only here)
+    // a page's Pa becomes its Iova.
+    const std::vector<Pa> pas = physical_pages(r.va(), r.length(), r.page_size());
+    std::vector<Iova> iovas;
+    iovas.reserve(pas.size());
+    for (Pa pa : pas) iovas.push_back(Iova{pa.value});
+    add_pages(r.va(), r.length(), r.page_size(), std::move(iovas));
 }
 
-void IovaMap::add_linear(const void* va, size_t len, size_t page_size, uint64_t iova_base) {
+void IovaMap::add_linear(const void* va, size_t len, size_t page_size, Iova base) {
     check_geometry(va, len, page_size);
+    const uint64_t iova_base = base.value;
     if (iova_base % page_size != 0) throw Error("IovaMap: linear IOVA base is not page aligned");
     if (iova_base + len < iova_base) throw Error("IovaMap: linear IOVA range wraps around");
     Region r{};
@@ -43,7 +50,7 @@ void IovaMap::add_linear(const void* va, size_t len, size_t page_size, uint64_t 
     insert(std::move(r));
 }
 
-void IovaMap::add_pages(const void* va, size_t len, size_t page_size, std::vector<uint64_t> page_iovas) {
+void IovaMap::add_pages(const void* va, size_t len, size_t page_size, std::vector<Iova> page_iovas) {
     check_geometry(va, len, page_size);
     const size_t pages = len / page_size;
     if (page_iovas.size() != pages)
@@ -54,7 +61,8 @@ void IovaMap::add_pages(const void* va, size_t len, size_t page_size, std::vecto
     r.len = len;
     r.page_shift = static_cast<uint32_t>(std::countr_zero(page_size));
     r.linear = false;
-    r.page_iova = std::move(page_iovas);
+    r.page_iova.reserve(pages);
+    for (Iova a : page_iovas) r.page_iova.push_back(a.value);
     for (uint64_t a : r.page_iova)
         if (a % page_size != 0) throw Error("IovaMap: a page's IOVA is not aligned to the page size");
     // run_last[i]: last page of the contiguous run holding page i (one backward pass).
@@ -128,18 +136,19 @@ const IovaMap::Region* IovaMap::find(uintptr_t va) const noexcept {
     return va - it->va < it->len ? &*it : nullptr;
 }
 
-uint64_t IovaMap::iova(const void* p) const noexcept {
+Iova IovaMap::iova(const void* p) const noexcept {
     auto va = reinterpret_cast<uintptr_t>(p);
     const Region* r = find(va);
     if (r == nullptr) return kBadIova;
     uintptr_t off = va - r->va;
-    if (r->linear) return r->iova_base + off;
+    if (r->linear) return Iova{r->iova_base + off};
     uintptr_t mask = (uintptr_t{1} << r->page_shift) - 1;
-    return r->page_iova[off >> r->page_shift] + (off & mask);
+    return Iova{r->page_iova[off >> r->page_shift] + (off & mask)};
 }
 
-void* IovaMap::va(uint64_t iova, size_t len) const noexcept {
+void* IovaMap::va(Iova at, size_t len) const noexcept {
     if (len == 0) len = 1;
+    const uint64_t iova = at.value;
     auto it = std::upper_bound(runs_.begin(), runs_.end(), iova, [](uint64_t v, const Run& r) { return v < r.iova; });
     if (it == runs_.begin()) return nullptr;
     --it;

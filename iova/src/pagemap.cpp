@@ -44,7 +44,7 @@ uint64_t read_entry(int fd, uintptr_t va) {
     return e;
 }
 
-uint64_t entry_to_phys(uint64_t e, uintptr_t va) {
+Pa entry_to_phys(uint64_t e, uintptr_t va) {
     if (!(e & kPresent))
         throw Error("page at VA 0x" + std::to_string(va) +
                     " is not present in /proc/self/pagemap: the region was not populated (mmap with "
@@ -56,18 +56,18 @@ uint64_t entry_to_phys(uint64_t e, uintptr_t va) {
             "CAP_SYS_ADMIN; run as root for PA mode, or use VA mode (--iova-mode=va) with a "
             "device that offers VIRTIO_F_ACCESS_PLATFORM behind an IOMMU",
             EPERM);
-    return pfn * kBasePage + (va % kBasePage);
+    return Pa{pfn * kBasePage + (va % kBasePage)};
 }
 
 }  // namespace
 
-std::vector<uint64_t> physical_pages(const void* va, size_t len, size_t page_size) {
+std::vector<Pa> physical_pages(const void* va, size_t len, size_t page_size) {
     auto base = reinterpret_cast<uintptr_t>(va);
     if (page_size < kBasePage || (page_size & (page_size - 1)) != 0 || base % page_size != 0)
         throw Error("physical_pages: VA must be aligned to a power-of-two page size >= 4096");
     Fd fd(open_pagemap());
     size_t pages = (len + page_size - 1) / page_size;
-    std::vector<uint64_t> out(pages);
+    std::vector<Pa> out(pages);
     if (page_size == kBasePage) {
         // One pread for a whole batch of consecutive 4 KiB entries.
         constexpr size_t kBatch = 512;
@@ -89,7 +89,7 @@ std::vector<uint64_t> physical_pages(const void* va, size_t len, size_t page_siz
     return out;
 }
 
-uint64_t virt_to_phys(const void* va) {
+Pa virt_to_phys(const void* va) {
     Fd fd(open_pagemap());
     auto p = reinterpret_cast<uintptr_t>(va);
     return entry_to_phys(read_entry(fd.get(), p), p);
@@ -99,7 +99,7 @@ bool physical_addresses_readable() noexcept {
     try {
         volatile uint64_t probe = 1;  // on a present, written stack page
         probe = probe + 1;
-        return virt_to_phys(const_cast<uint64_t*>(&probe)) != 0;
+        return virt_to_phys(const_cast<uint64_t*>(&probe)).value != 0;
     } catch (const Error&) {
         return false;
     }

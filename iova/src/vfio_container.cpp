@@ -75,7 +75,7 @@ VfioContainer::~VfioContainer() {
     for (auto it = maps_.rbegin(); it != maps_.rend(); ++it) {
         vfio_iommu_type1_dma_unmap u{};
         u.argsz = sizeof u;
-        u.iova = it->iova;
+        u.iova = it->iova.value;
         u.size = it->len;
         ::ioctl(fd_, VFIO_IOMMU_UNMAP_DMA, &u);
     }
@@ -180,7 +180,8 @@ void VfioContainer::read_iommu_info() {
     }
 }
 
-void VfioContainer::check_fits(uint64_t iova, const void* va, size_t len) const {
+void VfioContainer::check_fits(Iova at, const void* va, size_t len) const {
+    const uint64_t iova = at.value;
     const uint64_t pg = info_.min_page_size();
     if (pg != 0 && ((iova | reinterpret_cast<uintptr_t>(va) | len) & (pg - 1)) != 0)
         throw Error("DMA map of " + std::to_string(len) + " bytes at IOVA " + hex(iova) +
@@ -199,18 +200,18 @@ void VfioContainer::check_fits(uint64_t iova, const void* va, size_t len) const 
                      : "this physical memory lies beyond the IOMMU's reach"));
 }
 
-void VfioContainer::map_dma(uint64_t iova, const void* va, size_t len) {
+void VfioContainer::map_dma(Iova iova, const void* va, size_t len) {
     if (iommu_ != IommuKind::VfioType1) throw Error("VFIO DMA map: the container has no type1 IOMMU");
     check_fits(iova, va, len);
     vfio_iommu_type1_dma_map m{};
     m.argsz = sizeof m;
     m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
     m.vaddr = reinterpret_cast<uintptr_t>(va);
-    m.iova = iova;
+    m.iova = iova.value;
     m.size = len;
     if (::ioctl(fd_, VFIO_IOMMU_MAP_DMA, &m) < 0) {
         const int e = errno;
-        throw_sys_error("VFIO_IOMMU_MAP_DMA(iova " + hex(iova) + ", " + std::to_string(len) + " bytes)", e,
+        throw_sys_error("VFIO_IOMMU_MAP_DMA(iova " + hex(iova.value) + ", " + std::to_string(len) + " bytes)", e,
                         e == ENOSPC   ? "too many mappings (vfio_iommu_type1 dma_entry_limit): use hugepages"
                         : e == EEXIST ? "the IOVA range is already mapped: two regions translate to one IOVA"
                         : e == ENOMEM ? "raise RLIMIT_MEMLOCK (ulimit -l) or run as root"
@@ -219,13 +220,13 @@ void VfioContainer::map_dma(uint64_t iova, const void* va, size_t len) {
     maps_.push_back({iova, len});
 }
 
-void VfioContainer::unmap_dma(uint64_t iova, size_t len) {
+void VfioContainer::unmap_dma(Iova iova, size_t len) {
     vfio_iommu_type1_dma_unmap u{};
     u.argsz = sizeof u;
-    u.iova = iova;
+    u.iova = iova.value;
     u.size = len;
     if (::ioctl(fd_, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
-        throw_sys_error("VFIO_IOMMU_UNMAP_DMA(iova " + hex(iova) + ")", errno);
+        throw_sys_error("VFIO_IOMMU_UNMAP_DMA(iova " + hex(iova.value) + ")", errno);
     std::erase_if(maps_, [&](const Mapping& m) { return m.iova == iova && m.len == len; });
 }
 

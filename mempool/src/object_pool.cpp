@@ -63,7 +63,7 @@ ObjectPool::ObjectPool(const ObjectPoolOptions& o, const InitFn& init) : ObjectP
     uint8_t* const base = private_objects_.get();
     for (uint32_t i = 0; i < o.count; i++) {
         void* p = base + stride * i;
-        if (init) init(p, 0, i);
+        if (init) init(p, Iova{0}, i);
         free_.enqueue_bulk(&p, 1);
     }
 }

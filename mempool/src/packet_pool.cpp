@@ -27,7 +27,7 @@ PacketPool::PacketPool(DmaMemory& mem, const PacketPoolOptions& o)
 
 ObjectPool PacketPool::make_objects(DmaMemory& mem, const PacketPoolOptions& o, PacketPool* self) {
     const auto buf_len = static_cast<uint16_t>(o.headroom + o.data_room);
-    auto init = [self, buf_len, headroom = o.headroom](Packet* p, uint8_t* buf, uint64_t buf_iova) {
+    auto init = [self, buf_len, headroom = o.headroom](Packet* p, uint8_t* buf, Iova buf_iova) {
         p->buf_va = buf;
         p->buf_iova = buf_iova;
         p->pool = self;
@@ -39,13 +39,13 @@ ObjectPool PacketPool::make_objects(DmaMemory& mem, const PacketPoolOptions& o, 
                          .align = 64,
                          .cache_size = o.cache_size};
     if (o.metadata_apart) {  // the Packet here, its buffer in mem: one IOVA-contiguous chunk each
-        return ObjectPool(oo, [&mem, &init, buf_len](void* obj, uint64_t, uint32_t) {
+        return ObjectPool(oo, [&mem, &init, buf_len](void* obj, Iova, uint32_t) {
             DmaChunk c = mem.allocate(buf_len, 64);
             init(static_cast<Packet*>(obj), c.va, c.iova);
         });
     }
     oo.object_size += buf_len;  // the buffer right after its Packet
-    return ObjectPool(mem, oo, [&init](void* obj, uint64_t iova, uint32_t) {
+    return ObjectPool(mem, oo, [&init](void* obj, Iova iova, uint32_t) {
         init(static_cast<Packet*>(obj), static_cast<uint8_t*>(obj) + sizeof(Packet),
              iova + sizeof(Packet));  // the object is IOVA-contiguous
     });

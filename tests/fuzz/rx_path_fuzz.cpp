@@ -117,8 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             const DmaRegion& w = port.window()->region(0);
             const size_t at = (size_t{in.u16()} << 8 | in.u8()) % (w.length() - 8);
             uint8_t* p = w.va() + at;
-            const uint64_t ring_lo = a.desc_iova, ring_hi = a.device_iova + 6 + 8u * a.size;  // split and packed
-            const uint64_t iova = port.window()->map().iova(p);
+            const Iova ring_lo = a.desc_iova, ring_hi = a.device_iova + 6 + 8u * a.size;  // split and packed
+            const Iova iova = port.window()->map().iova(p);
             if (iova + 8 <= ring_lo || iova >= ring_hi)
                 for (int i = 0; i < 8; i++) p[i] = in.u8();
         } else if (op == 0) {  // the device fills up to k buffers

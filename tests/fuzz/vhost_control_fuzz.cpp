@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "vhost_user/transport.hpp"
+#include "transport/vhost_user/transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
@@ -130,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                       virtio::bit(kRingPacked) | virtio::bit(kEventIdx));
             t.set_features(f);
             for (uint16_t q = 0; q < 2; q++) {
-                const uint64_t base = ring.iova + 2048u * q;
+                const Iova base = ring.iova + 2048u * q;
                 t.setup_queue({q, 16, virtio::has(f, kRingPacked), base, base + 256, base + 512, ring.va + 2048u * q,
                                ring.va + 2048u * q + 256, ring.va + 2048u * q + 512});
             }

@@ -99,7 +99,7 @@ struct Harness {
                     VqSeg s[3];
                     uint32_t wlen = 0;
                     for (uint16_t j = 0; j < nseg; j++) {
-                        s[j] = {0x1000u * (j + 1), 1u + in.u8(), ((shape >> (2 + j)) & 1) != 0};
+                        s[j] = {Iova{0x1000u * (j + 1)}, 1u + in.u8(), ((shape >> (2 + j)) & 1) != 0};
                         wlen += s[j].device_writes ? s[j].len : 0;
                     }
                     if (shape & 0x80) {  // INDIRECT_DESC: device-readable chains only

@@ -40,7 +40,7 @@ constexpr uint16_t F_AVAIL = 1 << 7, F_USED = 1 << 15;
 // false when it does not translate or is indirect (we never offer that).
 bool append_seg(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBuffer& b) {
     const uint32_t len = rd<uint32_t>(x + 8);
-    auto* va = static_cast<uint8_t*>(map.va(rd<uint64_t>(x), len));
+    auto* va = static_cast<uint8_t*>(map.va(Iova{rd<uint64_t>(x)}, len));
     if (va == nullptr || (flags & F_INDIRECT)) return false;
     b.segs.push_back({va, len, (flags & F_WRITE) != 0});
     return true;
@@ -55,7 +55,7 @@ bool append_indirect(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBu
     const uint32_t len = rd<uint32_t>(x + 8);
     if ((flags & F_WRITE) || (flags & F_NEXT) || len == 0 || len % 16 != 0 || b.indirect || !b.segs.empty())
         return false;
-    const auto* t = static_cast<const uint8_t*>(map.va(rd<uint64_t>(x), len));
+    const auto* t = static_cast<const uint8_t*>(map.va(Iova{rd<uint64_t>(x)}, len));
     if (t == nullptr) return false;
     const uint32_t count = len / 16;
     b.indirect = true;
@@ -65,7 +65,7 @@ bool append_indirect(const IovaMap& map, const uint8_t* x, uint16_t flags, DevBu
         const uint16_t f = rd<uint16_t>(e + 12);
         if ((f & F_INDIRECT) || (packed && (f & F_NEXT))) return false;
         const uint32_t elen = rd<uint32_t>(e + 8);
-        auto* va = static_cast<uint8_t*>(map.va(rd<uint64_t>(e), elen));
+        auto* va = static_cast<uint8_t*>(map.va(Iova{rd<uint64_t>(e)}, elen));
         if (va == nullptr) return false;
         b.segs.push_back({va, elen, (f & F_WRITE) != 0});
         if (packed) {
@@ -95,8 +95,7 @@ uint32_t DevBuffer::writable_bytes() const {
 // avail:   flags@0 idx@2 ring[i]@4+2i used_event@4+2*size
 // used:    flags@0 idx@2 ring[i]={id@0,len@4}@4+8i avail_event@4+8*size
 
-SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
-                         bool event_idx)
+SplitDevice::SplitDevice(const IovaMap& map, uint16_t size, Iova desc, Iova avail, Iova used, bool event_idx)
     : map_(&map),
       size_(size),
       desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),
@@ -189,8 +188,8 @@ void SplitDevice::set_used_idx_raw(uint16_t idx) {
 // ---- packed -------------------------------------------------------------------
 // desc[i]: addr@0 len@8 id@12 flags@14 (16 bytes); event: off_wrap@0 flags@2
 
-PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t driver_event,
-                           uint64_t device_event, bool event_idx)
+PackedDevice::PackedDevice(const IovaMap& map, uint16_t size, Iova desc, Iova driver_event, Iova device_event,
+                           bool event_idx)
     : map_(&map),
       size_(size),
       desc_(static_cast<uint8_t*>(map.va(desc, 16u * size))),

@@ -36,7 +36,7 @@ enum class DevNotify { Always, Never, EventIdx };
 
 class SplitDevice {
 public:
-    SplitDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used, bool event_idx);
+    SplitDevice(const IovaMap& map, uint16_t size, Iova desc, Iova avail, Iova used, bool event_idx);
     // Takes up to max newly available chains (2.7.13 from the device side).
     size_t take(size_t max, std::deque<DevBuffer>& out);
     // Writes used entries for bufs, in the given order, then one used idx
@@ -73,8 +73,7 @@ private:
 
 class PackedDevice {
 public:
-    PackedDevice(const IovaMap& map, uint16_t size, uint64_t desc, uint64_t driver_event, uint64_t device_event,
-                 bool event_idx);
+    PackedDevice(const IovaMap& map, uint16_t size, Iova desc, Iova driver_event, Iova device_event, bool event_idx);
     size_t take(size_t max, std::deque<DevBuffer>& out);
     // Writes one used descriptor per buffer at the device's next used
     // position (2.8.7); with batch_last_only one descriptor for the whole

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "pci/virtio_pci_caps.hpp"
+#include "transport/pci/virtio_pci_caps.hpp"
 
 namespace vireo::test {
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "vireo/pmd/tcp_segment.hpp"
+#include "vireo/offload/tcp_segment.hpp"
 
 namespace vireo::test {
 

@@ -128,7 +128,7 @@ void report_modes(const Args& a, Setup& s) {
     }
     for (size_t r = 0; r < s.mem.region_count(); r++)
         std::printf("INFO DMA region %zu: %zu bytes in %zu-byte pages, iova 0x%llx\n", r, s.mem.region(r).length(),
-                    s.mem.region(r).page_size(), static_cast<unsigned long long>(s.mem.region_iova(r)));
+                    s.mem.region(r).page_size(), static_cast<unsigned long long>(s.mem.region_iova(r).value));
     // dma=window: the container maps nothing but the windows (the devices can
     // reach nothing else through the IOMMU), never the application's memory.
     bool windows = false;
@@ -144,8 +144,8 @@ void report_modes(const Args& a, Setup& s) {
                 if (const DmaMemory* w = p->window()) in_window |= w->map().va(iova, len) != nullptr;
             outside += !in_window;
             app += s.mem.map().va(iova, 1) != nullptr || s.mem.map().va(iova + len - 1, 1) != nullptr;
-            std::printf("INFO VFIO mapping iova 0x%llx, %zu bytes%s\n", static_cast<unsigned long long>(iova), len,
-                        in_window ? " (a window)" : "");
+            std::printf("INFO VFIO mapping iova 0x%llx, %zu bytes%s\n", static_cast<unsigned long long>(iova.value),
+                        len, in_window ? " (a window)" : "");
         }
         check(!maps.empty() && outside == 0 && app == 0, "the IOMMU maps only the windows",
               std::to_string(outside) + " mapping(s) outside them, " + std::to_string(app) +

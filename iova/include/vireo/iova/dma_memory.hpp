@@ -29,7 +29,7 @@ struct DmaMemoryOptions {
 
 struct DmaChunk {
     uint8_t* va = nullptr;
-    uint64_t iova = kBadIova;
+    Iova iova = kBadIova;
     size_t len = 0;
 };
 
@@ -52,7 +52,7 @@ public:
     size_t region_count() const noexcept { return regions_.size(); }
     const DmaRegion& region(size_t i) const noexcept { return *regions_[i]; }
     // IOVA at which region i starts (its guest-physical base in Linear mode).
-    uint64_t region_iova(size_t i) const noexcept { return map_.iova(regions_[i]->va()); }
+    Iova region_iova(size_t i) const noexcept { return map_.iova(regions_[i]->va()); }
     size_t bytes_allocated() const noexcept { return allocated_; }
 
     // Calls fn(index) for each region already there, at once, and for every

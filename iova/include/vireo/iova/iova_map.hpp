@@ -15,12 +15,11 @@
 #include <span>
 #include <vector>
 
+#include "vireo/base/address.hpp"
 #include "vireo/iova/dma_region.hpp"
 #include "vireo/iova/iova_mode.hpp"
 
 namespace vireo {
-
-inline constexpr uint64_t kBadIova = ~uint64_t{0};
 
 class IovaMap {
 public:
@@ -34,18 +33,18 @@ public:
     void add(const DmaRegion& r);
     // PA mode with a layout we publish ourselves (vhost-user guest-physical
     // addresses): iova = iova_base + offset. Runs may not overlap.
-    void add_linear(const void* va, size_t len, size_t page_size, uint64_t iova_base);
+    void add_linear(const void* va, size_t len, size_t page_size, Iova iova_base);
     // PA mode with an explicit page table (one IOVA per page); used by the
     // pagemap path and by tests that need contiguity breaks.
-    void add_pages(const void* va, size_t len, size_t page_size, std::vector<uint64_t> page_iovas);
+    void add_pages(const void* va, size_t len, size_t page_size, std::vector<Iova> page_iovas);
     // Forgets the region that starts at va.
     void remove(const void* va);
 
     // IOVA of a byte inside a registered region; kBadIova otherwise.
-    uint64_t iova(const void* va) const noexcept;
+    Iova iova(const void* va) const noexcept;
     // VA of [iova, iova + len) when that range lies in one IOVA-contiguous run
     // of one region; nullptr otherwise (never a partial translation).
-    void* va(uint64_t iova, size_t len = 1) const noexcept;
+    void* va(Iova iova, size_t len = 1) const noexcept;
     // True when [va, va + len) is inside one region and IOVA-contiguous.
     bool contiguous(const void* va, size_t len) const noexcept;
     // First address past the IOVA-contiguous run that contains va (nullptr if

@@ -9,16 +9,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "vireo/base/address.hpp"
+
 namespace vireo {
 
 // Physical address of each page of [va, va + len), one entry per `page_size`
 // bytes (page_size is the backing page size: 4 KiB, 2 MiB or 1 GiB). The pages
 // must be populated (touched or mlocked). Throws vireo::Error when pagemap
 // cannot be read, a page is not present, or PFNs read as 0 (no CAP_SYS_ADMIN).
-std::vector<uint64_t> physical_pages(const void* va, size_t len, size_t page_size);
+std::vector<Pa> physical_pages(const void* va, size_t len, size_t page_size);
 
 // Physical address of one byte; same errors as above.
-uint64_t virt_to_phys(const void* va);
+Pa virt_to_phys(const void* va);
 
 // True when this process can read real PFNs (root / CAP_SYS_ADMIN).
 bool physical_addresses_readable() noexcept;

@@ -3,7 +3,7 @@
 //
 //   container (/dev/vfio/vfio)  one per process: the IOMMU context and its DMA maps
 //     group   (/dev/vfio/N)     the unit of isolation; joins the container
-//       device (fd from group)  regions, IRQs, reset: pmd/src/pci/vfio_device.hpp
+//       device (fd from group)  regions, IRQs, reset: pmd/src/transport/pci/vfio_device.hpp
 //
 // DMA: VfioContainer::attach(mem) maps every region of a DmaMemory into the
 // IOMMU as the memory's IovaMap says (iova = va in VA mode; iova = pa, run by
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "vireo/base/address.hpp"
 #include "vireo/iova/iova_mode.hpp"
 #include "vireo/iova/iova_policy.hpp"
 
@@ -54,7 +55,7 @@ public:
 
     // The device fd of a PCI address (e.g. "0000:00:10.0"), joining its group
     // (VFIO_GROUP_GET_DEVICE_FD). Throws with the fix when the device is not
-    // bound to vfio-pci. The device side lives in pmd/src/pci/vfio_device.hpp.
+    // bound to vfio-pci. The device side lives in pmd/src/transport/pci/vfio_device.hpp.
     int open_device_fd(const std::string& bdf);
 
     // None until a group has joined.
@@ -62,12 +63,12 @@ public:
     const VfioIommuInfo& info() const noexcept { return info_; }
 
     // One mapping; checks page size and address range first and says what to change.
-    void map_dma(uint64_t iova, const void* va, size_t len);
-    void unmap_dma(uint64_t iova, size_t len);
+    void map_dma(Iova iova, const void* va, size_t len);
+    void unmap_dma(Iova iova, size_t len);
     size_t mapping_count() const noexcept { return maps_.size(); }
     // Every DMA mapping made, as (iova, length): what devices in this container can reach.
-    std::vector<std::pair<uint64_t, size_t>> mappings() const {
-        std::vector<std::pair<uint64_t, size_t>> out;
+    std::vector<std::pair<Iova, size_t>> mappings() const {
+        std::vector<std::pair<Iova, size_t>> out;
         for (const Mapping& m : maps_) out.emplace_back(m.iova, m.len);
         return out;
     }
@@ -86,7 +87,7 @@ private:
         int fd;
     };
     struct Mapping {
-        uint64_t iova;
+        Iova iova;
         size_t len;
     };
     struct Attached {
@@ -97,7 +98,7 @@ private:
     void set_iommu(bool noiommu);
     void read_iommu_info();
     void map_region(const DmaMemory& mem, size_t index);  // IOVA-contiguous runs, as mem's IovaMap translates
-    void check_fits(uint64_t iova, const void* va, size_t len) const;
+    void check_fits(Iova iova, const void* va, size_t len) const;
 
     int fd_ = -1;
     IommuKind iommu_ = IommuKind::None;

@@ -36,7 +36,7 @@ class ObjectPool {
 public:
     static constexpr uint32_t kMaxCacheSize = 512;
     // Called once per object at creation with its VA, IOVA and index.
-    using InitFn = std::function<void(void* obj, uint64_t iova, uint32_t index)>;
+    using InitFn = std::function<void(void* obj, Iova iova, uint32_t index)>;
 
     ObjectPool(DmaMemory& mem, const ObjectPoolOptions& opts, const InitFn& init = {});
     // Objects in process memory the pool owns, never given to a device (init sees IOVA 0).

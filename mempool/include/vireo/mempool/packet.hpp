@@ -11,6 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+
+#include "vireo/base/address.hpp"
 
 namespace vireo {
 
@@ -42,11 +45,11 @@ inline constexpr uint32_t kTxTcpSeg = 1u << 12;
 }  // namespace pkt
 
 struct alignas(64) Packet {
-    uint8_t* buf_va;    // start of the buffer (headroom starts here)
-    uint64_t buf_iova;  // IOVA of buf_va in the pool's mode
-    Packet* next;       // next segment of the chain, nullptr for the last
-    PacketPool* pool;   // where this segment returns
-    uint32_t pkt_len;   // bytes in the whole chain (meaningful in the first segment)
+    uint8_t* buf_va;   // start of the buffer (headroom starts here)
+    Iova buf_iova;     // IOVA of buf_va in the pool's mode
+    Packet* next;      // next segment of the chain, nullptr for the last
+    PacketPool* pool;  // where this segment returns
+    uint32_t pkt_len;  // bytes in the whole chain (meaningful in the first segment)
     uint32_t rss_hash;
     uint32_t ol_flags;   // pkt::k* bits
     uint16_t tso_segsz;  // kTxTcpSeg: payload bytes per segment; kRxGsoTcp4/6: the device's MSS
@@ -63,7 +66,7 @@ struct alignas(64) Packet {
 
     uint8_t* data() noexcept { return buf_va + data_off; }
     const uint8_t* data() const noexcept { return buf_va + data_off; }
-    uint64_t data_iova() const noexcept { return buf_iova + data_off; }
+    Iova data_iova() const noexcept { return buf_iova + data_off; }
     uint16_t headroom() const noexcept { return data_off; }
     uint16_t tailroom() const noexcept { return static_cast<uint16_t>(buf_len - data_off - data_len); }
 
@@ -110,5 +113,7 @@ struct alignas(64) Packet {
 };
 
 static_assert(sizeof(Packet) == 64, "Packet metadata must fill exactly one cache line");
+static_assert(std::is_trivially_default_constructible_v<Packet> && std::is_trivially_copyable_v<Packet>,
+              "Packet stays a plain struct: typed addresses cost nothing");
 
 }  // namespace vireo

@@ -29,7 +29,7 @@ public:
         max_ = per;
     }
     uint16_t max() const noexcept { return max_; }
-    uint64_t iova() const noexcept { return iova_; }  // the tables, slots * max * 16 bytes
+    Iova iova() const noexcept { return iova_; }  // the tables, slots * max * 16 bytes
 
     // Writes segs[0..n) into slot's table; *ring becomes the one ring segment
     // that points at it. False when n is 0 or over max(), or a segment is
@@ -39,7 +39,7 @@ public:
         Desc* const t = tables_ + size_t{slot} * max_;
         for (uint16_t i = 0; i < n; i++) {
             if (segs[i].device_writes) return false;
-            t[i].addr = segs[i].iova;
+            t[i].addr = segs[i].iova.value;
             t[i].len = segs[i].len;
             if constexpr (std::is_same_v<Desc, virtio::SplitDesc>) {
                 t[i].flags = i + 1 < n ? virtio::kDescFNext : 0;
@@ -55,7 +55,7 @@ public:
 
 private:
     Desc* tables_ = nullptr;
-    uint64_t iova_ = 0;
+    Iova iova_{0};
     uint16_t max_ = 0;
 };
 

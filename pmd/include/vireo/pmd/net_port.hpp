@@ -250,8 +250,9 @@ private:
     std::array<uint8_t, 6> mac_{};
     uint16_t mtu_ = 1500;
     bool started_ = false;
-    bool driver_ok_ = false;  // the device is live: control commands go out now
-    const detail::DataPath* path_ = nullptr;
+    bool driver_ok_ = false;                  // the device is live: control commands go out now
+    const detail::DataPath* path_ = nullptr;  // the compiled path on the rings (choose_data_path)
+    std::string data_path_name_;              // data_path(): the path's name, level and window
     std::vector<std::unique_ptr<detail::QueuePairBase>> pairs_;
     std::unique_ptr<detail::ControlQueueBase> ctrl_;  // when CTRL_VQ is negotiated
     detail::BurstFn rx_fn_ = nullptr;

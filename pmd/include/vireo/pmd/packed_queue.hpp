@@ -43,9 +43,9 @@ public:
     PackedQueue(const PackedQueue&) = delete;
     PackedQueue& operator=(const PackedQueue&) = delete;
 
-    uint64_t desc_iova() const noexcept { return desc_iova_; }
-    uint64_t driver_iova() const noexcept { return driver_event_iova_; }  // driver event suppression
-    uint64_t device_iova() const noexcept { return device_event_iova_; }  // device event suppression
+    Iova desc_iova() const noexcept { return desc_iova_; }
+    Iova driver_iova() const noexcept { return driver_event_iova_; }  // driver event suppression
+    Iova device_iova() const noexcept { return device_event_iova_; }  // device event suppression
     uint16_t size() const noexcept { return size_; }
     uint16_t free_descs() const noexcept { return num_free_; }
     uint16_t in_flight() const noexcept { return in_flight_; }
@@ -61,13 +61,13 @@ public:
         }
         const uint16_t head_flags = chain_flags(segs[0], n > 1);
         uint32_t wlen = segs[0].device_writes ? segs[0].len : 0;
-        desc_[head].addr = segs[0].iova;
+        desc_[head].addr = segs[0].iova.value;
         desc_[head].len = segs[0].len;
         desc_[head].id = id;
         advance_avail();
         for (uint16_t i = 1; i < n; i++) {
             virtio::PackedDesc& x = desc_[next_avail_];
-            x.addr = segs[i].iova;
+            x.addr = segs[i].iova.value;
             x.len = segs[i].len;
             x.id = id;
             // Not a head: its flags may be written at once (the head guards it).
@@ -100,9 +100,9 @@ public:
         return add(&table, 1, cookie);
     }
     uint16_t indirect_max() const noexcept { return indirect_.max(); }
-    uint64_t indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
+    Iova indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
 
-    bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
+    bool add1(Iova iova, uint32_t len, bool device_writes, void* cookie) noexcept {
         VqBuf b{iova, len, device_writes, cookie};
         return add_burst(&b, 1) == 1;
     }
@@ -149,7 +149,7 @@ public:
 #endif
             const VqBuf& b = bufs[0];
             const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
-            desc[pos].addr = b.iova;  // flags stay as they are until publish()
+            desc[pos].addr = b.iova.value;  // flags stay as they are until publish()
             desc[pos].len = b.len;
             desc[pos].id = id;
             chain[id] = {b.cookie, b.device_writes ? b.len : 0, b.device_writes ? b.len : kAnyLength, 1};
@@ -189,7 +189,7 @@ public:
             const VqBuf& b = bufs[i];
             const uint16_t id = InOrder ? pos : free_ids[--nfree_ids];
             virtio::PackedDesc& x = desc[pos];
-            x.addr = b.iova;
+            x.addr = b.iova.value;
             x.len = b.len;
             x.id = id;
             store_release(x.flags, static_cast<uint16_t>(bits | (b.device_writes ? virtio::kDescFWrite : 0)));
@@ -467,7 +467,7 @@ private:
     IndirectTables<virtio::PackedDesc> indirect_;  // one table per buffer id
     virtio::PackedEvent* driver_event_ = nullptr;
     virtio::PackedEvent* device_event_ = nullptr;
-    uint64_t desc_iova_ = 0, driver_event_iova_ = 0, device_event_iova_ = 0;
+    Iova desc_iova_{0}, driver_event_iova_{0}, device_event_iova_{0};
 
     const uint16_t size_;
     const uint16_t index_;

@@ -41,9 +41,9 @@ public:
     SplitQueue& operator=(const SplitQueue&) = delete;
 
     // For the transport: where the three areas are (IOVA) and how big the queue is.
-    uint64_t desc_iova() const noexcept { return desc_iova_; }
-    uint64_t driver_iova() const noexcept { return avail_iova_; }  // available ring
-    uint64_t device_iova() const noexcept { return used_iova_; }   // used ring
+    Iova desc_iova() const noexcept { return desc_iova_; }
+    Iova driver_iova() const noexcept { return avail_iova_; }  // available ring
+    Iova device_iova() const noexcept { return used_iova_; }   // used ring
     uint16_t size() const noexcept { return size_; }
     uint16_t free_descs() const noexcept { return num_free_; }
     uint16_t in_flight() const noexcept { return in_flight_; }
@@ -97,10 +97,10 @@ public:
         return add(&table, 1, cookie);
     }
     uint16_t indirect_max() const noexcept { return indirect_.max(); }
-    uint64_t indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
+    Iova indirect_iova() const noexcept { return indirect_.iova(); }  // the tables, size * indirect_max * 16 bytes
 
     // One device-readable or device-writable buffer.
-    bool add1(uint64_t iova, uint32_t len, bool device_writes, void* cookie) noexcept {
+    bool add1(Iova iova, uint32_t len, bool device_writes, void* cookie) noexcept {
         VqBuf b{iova, len, device_writes, cookie};
         return add_burst(&b, 1) == 1;
     }
@@ -120,7 +120,7 @@ public:
             const VqBuf& b = bufs[i];
             const uint16_t nx = InOrder ? static_cast<uint16_t>((d + 1) & mask) : next[d];
             virtio::SplitDesc& x = desc[d];
-            x.addr = b.iova;
+            x.addr = b.iova.value;
             x.len = b.len;
             x.flags = b.device_writes ? virtio::kDescFWrite : 0;
             x.next = nx;
@@ -281,7 +281,7 @@ private:
     }
 
     static void write_desc(virtio::SplitDesc& x, const VqSeg& s, bool more, uint16_t next, uint32_t& wlen) noexcept {
-        x.addr = s.iova;
+        x.addr = s.iova.value;
         x.len = s.len;
         x.flags = static_cast<uint16_t>((more ? virtio::kDescFNext : 0) | (s.device_writes ? virtio::kDescFWrite : 0) |
                                         (s.indirect ? virtio::kDescFIndirect : 0));
@@ -309,7 +309,7 @@ private:
     uint16_t* used_idx_p_ = nullptr;
     virtio::UsedElem* used_ring_ = nullptr;
     uint16_t* avail_event_p_ = nullptr;
-    uint64_t desc_iova_ = 0, avail_iova_ = 0, used_iova_ = 0;
+    Iova desc_iova_{0}, avail_iova_{0}, used_iova_{0};
     size_t desc_bytes_ = 0, avail_bytes_ = 0, used_bytes_ = 0;
 
     // Driver-private state.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "vireo/base/address.hpp"
 #include "vireo/iova/iova_policy.hpp"
 
 namespace vireo {
@@ -60,7 +61,7 @@ struct QueueAreas {
     uint16_t index;
     uint16_t size;
     bool packed;
-    uint64_t desc_iova, driver_iova, device_iova;
+    Iova desc_iova, driver_iova, device_iova;  // what the device is given
     const void* desc_va;
     const void* driver_va;
     const void* device_va;

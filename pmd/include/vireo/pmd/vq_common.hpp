@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "vireo/base/address.hpp"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -14,7 +16,7 @@ namespace vireo {
 
 // One buffer of a chain: an IOVA range the device reads or (device_writes) writes.
 struct VqSeg {
-    uint64_t iova;
+    Iova iova;
     uint32_t len;
     bool device_writes;
     bool indirect = false;  // the buffer is an indirect descriptor table (2.7.5.3, 2.8.19)
@@ -22,7 +24,7 @@ struct VqSeg {
 
 // A one-descriptor chain for the burst calls (the common case of a PMD).
 struct VqBuf {
-    uint64_t iova;
+    Iova iova;
     uint32_t len;
     bool device_writes;
     void* cookie;

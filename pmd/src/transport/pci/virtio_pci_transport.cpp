@@ -1,0 +1,243 @@
+// virtio-pci (modern) over a PCI function (vfio-pci or uio_pci_generic). Section numbers are virtio 1.2's.
+#include "transport/pci/virtio_pci_transport.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "vireo/base/error.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo {
+
+using namespace virtio_pci;
+
+VirtioPciTransport::VirtioPciTransport(std::unique_ptr<PciFunction> dev) : dev_(std::move(dev)) {
+    const uint16_t vendor = dev_->config_read16(0x00), device = dev_->config_read16(0x02);
+    if (vendor != kVendorId || (device != kDeviceIdNetModern && device != kDeviceIdNetTransitional)) {
+        char id[16];
+        std::snprintf(id, sizeof id, "%04x:%04x", vendor, device);
+        throw Error(describe() + " is " + id + ", not a virtio-net device (1af4:1041, or transitional 1af4:1000)");
+    }
+    std::array<uint8_t, 256> cfg{};
+    dev_->config_read(0, cfg.data(), cfg.size());
+    layout_ = parse_caps(cfg, describe());
+    common_ = locate(layout_.common, common::kSize, "common");
+    notify_ = locate(layout_.notify, 2, "notify");
+    isr_ = locate(layout_.isr, 1, "ISR");
+    device_ = locate(layout_.device, netcfg::kMtu + 2 <= layout_.device.length ? netcfg::kMtu + 2 : 8, "device");
+    dev_->enable_bus_master();
+    reset();
+    setup_config_irq();
+}
+
+VirtioPciTransport::~VirtioPciTransport() {
+    try {
+        reset();
+    } catch (...) {
+    }
+    dev_->unwire_irqs();
+}
+
+// Maps the BAR holding a structure (once per BAR) and checks the structure fits.
+uint8_t* VirtioPciTransport::locate(const Location& loc, uint32_t min_len, const char* what) {
+    if (loc.length < min_len)
+        throw Error(describe() + ": the " + what + " configuration structure is " + std::to_string(loc.length) +
+                    " bytes, need " + std::to_string(min_len));
+    PciMappedBar* bar = nullptr;
+    for (auto& [n, b] : bars_)
+        if (n == loc.bar) bar = &b;
+    if (bar == nullptr) {
+        bars_.emplace_back(loc.bar, dev_->map_bar(loc.bar));
+        bar = &bars_.back().second;
+    }
+    if (uint64_t{loc.offset} + loc.length > bar->size())
+        throw Error(describe() + ": the " + what + " configuration structure lies outside BAR " +
+                    std::to_string(loc.bar));
+    return bar->base() + loc.offset;
+}
+
+// MMIO accessors: exactly one access of the field's width (4.1.3.1).
+uint16_t VirtioPciTransport::read16(uint32_t off) const noexcept {
+    return *reinterpret_cast<volatile uint16_t*>(common(off));
+}
+uint32_t VirtioPciTransport::read32(uint32_t off) const noexcept {
+    return *reinterpret_cast<volatile uint32_t*>(common(off));
+}
+void VirtioPciTransport::write8(uint32_t off, uint8_t v) const noexcept { *common(off) = v; }
+void VirtioPciTransport::write16(uint32_t off, uint16_t v) const noexcept {
+    *reinterpret_cast<volatile uint16_t*>(common(off)) = v;
+}
+void VirtioPciTransport::write32(uint32_t off, uint32_t v) const noexcept {
+    *reinterpret_cast<volatile uint32_t*>(common(off)) = v;
+}
+void VirtioPciTransport::write64(uint32_t off, uint64_t v) const noexcept {
+    write32(off, static_cast<uint32_t>(v));
+    write32(off + 4, static_cast<uint32_t>(v >> 32));
+}
+
+uint64_t VirtioPciTransport::device_features() {
+    write32(common::kDeviceFeatureSelect, 0);
+    const uint64_t lo = read32(common::kDeviceFeature);
+    write32(common::kDeviceFeatureSelect, 1);
+    const uint64_t hi = read32(common::kDeviceFeature);
+    return lo | hi << 32;
+}
+
+void VirtioPciTransport::set_features(uint64_t f) {
+    write32(common::kDriverFeatureSelect, 0);
+    write32(common::kDriverFeature, static_cast<uint32_t>(f));
+    write32(common::kDriverFeatureSelect, 1);
+    write32(common::kDriverFeature, static_cast<uint32_t>(f >> 32));
+    features_ = f;
+}
+
+void VirtioPciTransport::set_status(uint8_t s) { write8(common::kDeviceStatus, s); }
+uint8_t VirtioPciTransport::status() { return *common(common::kDeviceStatus); }
+
+// 4.1.4.3.2: after writing 0, wait until device_status reads 0 (the device has
+// stopped using every queue); then the configuration vector is gone too.
+void VirtioPciTransport::reset() {
+    write8(common::kDeviceStatus, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (status() != 0) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw Error(describe() + " did not complete its reset within 10 s (device_status stays " +
+                        std::to_string(status()) + ")");
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    features_ = 0;
+    program_config_vector();
+}
+
+uint16_t VirtioPciTransport::num_queues() { return read16(common::kNumQueues); }
+
+uint16_t VirtioPciTransport::max_queue_size(uint16_t index) {
+    if (index >= num_queues())
+        throw Error(describe() + " has " + std::to_string(num_queues()) + " queues, not queue " +
+                    std::to_string(index) + " (QEMU: mq=on,vectors=... for more queue pairs)");
+    write16(common::kQueueSelect, index);
+    return read16(common::kQueueSize);
+}
+
+// 4.1.5.1.3 Virtqueue Configuration.
+void VirtioPciTransport::setup_queue(const QueueAreas& q) {
+    const uint16_t max = max_queue_size(q.index);  // selects the queue
+    if (max == 0) throw Error(describe() + ": queue " + std::to_string(q.index) + " is not available");
+    if (q.size > max)
+        throw Error(describe() + ": queue " + std::to_string(q.index) + " holds at most " + std::to_string(max) +
+                    " descriptors, " + std::to_string(q.size) + " asked for: use ring=" + std::to_string(max) +
+                    " or less");
+    write16(common::kQueueSize, q.size);
+    // Rx queue 2p: vector 1 + p, for sleeping when idle (the ring asks for
+    // notifications only then); Tx and control queues are polled. The device
+    // answers NO_VECTOR when it cannot (4.1.5.1.2).
+    uint16_t vector = kMsixNoVector;
+    if (config_irq_ == ConfigIrq::Msix && q.index % 2 == 0 && 1u + q.index / 2 < layout_.msix_vectors)
+        vector = static_cast<uint16_t>(1 + q.index / 2);
+    write16(common::kQueueMsixVector, vector);
+    if (queue_vector_.size() <= q.index) queue_vector_.resize(q.index + 1u, kMsixNoVector);
+    queue_vector_[q.index] = vector != kMsixNoVector ? read16(common::kQueueMsixVector) : kMsixNoVector;
+    write64(common::kQueueDesc, q.desc_iova.value);  // the registers take the device's addresses: IOVAs
+    write64(common::kQueueDriver, q.driver_iova.value);
+    write64(common::kQueueDevice, q.device_iova.value);
+    write16(common::kQueueEnable, 1);
+}
+
+Doorbell VirtioPciTransport::doorbell(uint16_t index) {
+    write16(common::kQueueSelect, index);
+    const uint64_t off = uint64_t{read16(common::kQueueNotifyOff)} * layout_.notify_off_multiplier;
+    const bool data = virtio::has(features_, virtio::feature::kNotificationData);
+    if (off + (data ? 4 : 2) > layout_.notify.length)
+        throw Error(describe() + ": queue " + std::to_string(index) + "'s notify address lies outside the notify area");
+    uint8_t* p = notify_ + off;
+    return data ? Doorbell::mmio32(reinterpret_cast<volatile uint32_t*>(p))
+                : Doorbell::mmio16(reinterpret_cast<volatile uint16_t*>(p));
+}
+
+// 2.5.1 / 4.1.4.3.1: read config_generation before and after; retry until equal.
+void VirtioPciTransport::read_device_config(void* out, uint32_t off, uint32_t len) {
+    if (uint64_t{off} + len > layout_.device.length) {
+        std::memset(out, 0, len);
+        return;
+    }
+    auto* o = static_cast<uint8_t*>(out);
+    for (int attempt = 0;; attempt++) {
+        const uint8_t before = *common(common::kConfigGeneration);
+        for (uint32_t i = 0; i < len; i++) o[i] = device_[off + i];
+        if (*common(common::kConfigGeneration) == before) return;
+        if (attempt > 1000) throw Error(describe() + ": device configuration keeps changing while read");
+    }
+}
+
+NetConfig VirtioPciTransport::net_config() {
+    NetConfig c{};
+    const uint64_t f = device_features();
+    if (virtio::has(f, virtio::feature::kNetMac)) read_device_config(c.mac, netcfg::kMac, 6);
+    c.status = 1;  // 5.1.4: without VIRTIO_NET_F_STATUS the link is assumed up
+    if (virtio::has(f, virtio::feature::kNetStatus)) read_device_config(&c.status, netcfg::kStatus, 2);
+    if (!present()) c.status = 0;  // surprise removal: the link is gone
+    c.max_virtqueue_pairs = 1;
+    if (virtio::has(f, virtio::feature::kNetMq))
+        read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
+    if (c.max_virtqueue_pairs == 0) c.max_virtqueue_pairs = 1;
+    c.mtu = 0;
+    if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
+    if (virtio::has(f, virtio::feature::kNetSpeedDuplex)) {
+        read_device_config(&c.speed_mbps, netcfg::kSpeed, 4);
+        read_device_config(&c.duplex, netcfg::kDuplex, 1);
+    }
+    if (virtio::has(f, virtio::feature::kNetRss) || virtio::has(f, virtio::feature::kNetHashReport)) {
+        read_device_config(&c.rss_max_key_size, netcfg::kRssMaxKeySize, 1);
+        read_device_config(&c.rss_max_indirection_table_length, netcfg::kRssMaxIndirectionTableLength, 2);
+        read_device_config(&c.supported_hash_types, netcfg::kSupportedHashTypes, 4);
+    }
+    return c;
+}
+
+int VirtioPciTransport::used_notify_fd(uint16_t index) const {
+    if (index >= queue_vector_.size() || queue_vector_[index] == kMsixNoVector) return -1;
+    return dev_->vector_fd(queue_vector_[index]);
+}
+
+bool VirtioPciTransport::present() { return read16(common::kNumQueues) != 0xffff; }
+
+// The IOMMU is the PCI function's: the process's VFIO container (type1, or
+// none in no-IOMMU mode), or none at all under uio; physical addresses are the
+// host's real ones.
+DmaTraits VirtioPciTransport::dma_traits() const {
+    return {dev_->iommu(), dev_->max_iova(), PaSource::Pagemap,
+            "start the VM's device with iommu_platform=on (QEMU: -device virtio-net-pci,...,iommu_platform=on)"};
+}
+
+// The configuration-change interrupt (4.1.4.5, 4.1.5.3): MSI-X vector 0 when
+// the device and its driver have MSI-X, else INTx; either makes
+// config_event_fd() readable.
+void VirtioPciTransport::setup_config_irq() {
+    config_irq_ = dev_->wire_config_irq(layout_.msix_vectors);
+    program_config_vector();
+}
+
+// After every reset: MSI-X vector 0 for configuration changes. The device
+// answers NO_VECTOR when it cannot (4.1.5.1.2); then the event stays silent.
+void VirtioPciTransport::program_config_vector() {
+    if (config_irq_ != ConfigIrq::Msix) return;
+    write16(common::kConfigMsixVector, 0);
+    if (read16(common::kConfigMsixVector) != 0) {
+        dev_->unwire_irqs();
+        config_irq_ = ConfigIrq::None;
+    }
+}
+
+bool VirtioPciTransport::poll_config_change() {
+    if (!dev_->take_irq()) return false;
+    if (config_irq_ == ConfigIrq::Intx) {
+        const uint8_t isr = *isr_;  // 4.1.4.5: reading clears it (and deasserts the line); bit 1 = config change
+        dev_->unmask_intx();
+        return (isr & virtio_pci::kIsrConfigChange) != 0;
+    }
+    return true;
+}
+
+}  // namespace vireo

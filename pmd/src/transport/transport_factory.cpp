@@ -1,0 +1,49 @@
+// Opening a transport from a device string, and the facts the IOVA policy
+// needs about it. Below NetPort, DeviceSet and PCI discovery, which all use it.
+#include "transport/pci/virtio_pci_transport.hpp"
+#include "transport/vhost_user/transport.hpp"
+#include "vireo/base/error.hpp"
+#include "vireo/iova/pagemap.hpp"
+#include "vireo/pmd/device_string.hpp"
+#include "vireo/pmd/transport.hpp"
+#include "vireo/pmd/virtio_spec.hpp"
+
+namespace vireo {
+
+std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
+    if (spec.kind == DeviceSpec::Kind::Pci) {
+        try {
+            return std::make_unique<VirtioPciTransport>(open_pci_function(spec.path));
+        } catch (const Error& e) {
+            const std::string w = e.what();
+            if (w.find(spec.path) != std::string::npos) throw;
+            throw Error("pci:" + spec.path + ": " + w, e.sys_errno());
+        }
+    }
+    VhostUserOptions vo;
+    vo.path = spec.path;
+    vo.server = spec.server;
+    vo.timeout_ms = spec.timeout_ms;
+    vo.reply_timeout_ms = spec.reply_timeout_ms;
+    vo.mac = spec.mac;
+    vo.mac_given = spec.mac_given;
+    vo.mtu = spec.mtu;
+    return std::make_unique<VhostUserTransport>(vo);
+}
+
+DeviceDmaFacts dma_facts_of(Transport& t, const DeviceSpec& spec) {
+    using virtio::feature::kAccessPlatform;
+    DeviceDmaFacts f;
+    f.access_platform_offered =
+        virtio::has(t.device_features(), kAccessPlatform) && virtio::has(spec.wanted_features, kAccessPlatform);
+    f.traits = t.dma_traits();
+    f.pagemap_readable = physical_addresses_readable();
+    return f;
+}
+
+DmaKeys dma_keys_of(const DeviceSpec& spec, std::optional<IovaMode> process_iova,
+                    std::optional<DmaArrangement> process_dma) {
+    return {spec.iova, process_iova, spec.dma, process_dma};
+}
+
+}  // namespace vireo
