@@ -7,6 +7,10 @@
              a file includes only internal headers of its own layer or one below it (by path from pmd/src:
              "datapath/queue_pair.hpp"); pmd's public headers (include/vireo/pmd/) never include src/.
 
+And no file in a folder the build adds to the include path (every folder with a meson.build: meson adds each
+target's own folder) may be named like a C++ standard header: `#include <compare>` found bench/compare, a shell
+script, before the compiler's (the release build broke on it).
+
 Exit 0 when it holds, 1 with one line per violation (file:line: what it includes and why that is upward).
 --selftest checks the checker on files it writes: an upward include in each kind must be caught.
 """
@@ -27,6 +31,30 @@ LIBS = {
 }
 PMD_LAYERS = ["common", "vq", "transport", "datapath", "net", "devices"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+# The C++20 standard library's headers without an extension (C++ <cname> included).
+STD_HEADERS = set("""algorithm any array atomic barrier bit bitset charconv chrono codecvt compare complex concepts
+condition_variable coroutine deque exception execution expected filesystem format forward_list fstream functional
+future initializer_list iomanip ios iosfwd iostream istream iterator latch limits list locale map memory
+memory_resource mutex new numbers numeric optional ostream queue random ranges ratio regex scoped_allocator
+semaphore set shared_mutex source_location span sstream stack stdexcept stop_token streambuf string string_view
+syncstream system_error thread tuple type_traits typeindex typeinfo unordered_map unordered_set utility valarray
+variant vector version cassert cctype cerrno cfenv cfloat cinttypes climits clocale cmath csetjmp csignal cstdarg
+cstddef cstdint cstdio cstdlib cstring ctime cuchar cwchar cwctype""".split())
+
+
+def shadowed_std_headers(root):
+    root = pathlib.Path(root)
+    out = []
+    for mb in sorted(root.rglob("meson.build")):
+        if any(part.startswith(("build", ".")) for part in mb.relative_to(root).parts[:-1]):
+            continue
+        for f in sorted(mb.parent.iterdir()):
+            if f.is_file() and f.name in STD_HEADERS:
+                out.append(f"{f.relative_to(root)}: named like the standard header <{f.name}> in a folder on the "
+                           "include path: rename it")
+    return out
 
 
 def allowed_libs(lib):
@@ -99,12 +127,21 @@ def selftest():
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
         found = check(d)
+        pathlib.Path(d, "bench").mkdir()
+        pathlib.Path(d, "bench", "meson.build").write_text("")
+        pathlib.Path(d, "bench", "compare").write_text("#!/bin/sh\n")
+        pathlib.Path(d, "bench", "profile").write_text("#!/bin/sh\n")
+        shadows = shadowed_std_headers(d)
+    if [p.split(":")[0] for p in shadows] != ["bench/compare"]:
+        print("layering_check selftest FAILED: shadowed standard headers found:", shadows)
+        return 1
     caught = [c for c in cases if any(p.startswith(c + ":") for p in found)]
     false = [p for p in found if not any(p.startswith(c + ":") for c in cases)]
     if len(caught) != len(cases) or false:
         print("layering_check selftest FAILED: missed", sorted(set(cases) - set(caught)), "wrongly flagged", false)
         return 1
-    print(f"layering_check selftest: {len(cases)} upward includes caught, {len(fine)} right ones passed")
+    print(f"layering_check selftest: {len(cases)} upward includes caught, {len(fine)} right ones passed, "
+          "a script named <compare> caught")
     return 0
 
 
@@ -112,13 +149,13 @@ def main():
     if sys.argv[1:2] == ["--selftest"]:
         return selftest()
     root = sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent
-    problems = check(root)
+    problems = check(root) + shadowed_std_headers(root)
     for p in problems:
         print(p)
     if problems:
-        print(f"layering_check: {len(problems)} includes against the layering (see this file's docstring)")
+        print(f"layering_check: {len(problems)} problems (see this file's docstring)")
         return 1
-    print("layering_check: every include goes down or sideways")
+    print("layering_check: every include goes down or sideways; no file shadows a standard header")
     return 0
 
 
