@@ -58,12 +58,12 @@ def shadowed_std_headers(root):
 
 
 def allowed_libs(lib):
-    seen, todo = {lib}, list(LIBS[lib])
-    while todo:
-        d = todo.pop()
+    seen, pending = {lib}, list(LIBS[lib])
+    while pending:
+        d = pending.pop()
         if d not in seen:
             seen.add(d)
-            todo += LIBS[d]
+            pending += LIBS[d]
     return seen
 
 
