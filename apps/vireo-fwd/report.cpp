@@ -169,6 +169,11 @@ std::string summary_json(const Snapshot& last, const std::vector<NetPort*>& port
                   {"data_path", port.data_path()},
                   {"ring", port.ring_size()},
                   {"iova_why", port.dma_plan().why}};
+        if (const auto t = port.iotlb_counters())
+            o["iotlb"] = {{"updates", t->updates},
+                          {"misses_answered", t->misses_answered},
+                          {"misses_refused", t->misses_refused},
+                          {"access_failures", t->access_failures}};
         o.update(counters_json(c));
         o["rx_pps"] = r.rx_pps;
         o["tx_pps"] = r.tx_pps;

@@ -190,6 +190,9 @@ public:
     IovaMode iova_mode() const noexcept;
     // Window mode: the only memory the device is given (nullptr in direct mode).
     const DmaMemory* window() const noexcept;
+    // The device IOTLB's counters while vireo is the device's IOMMU (ACCESS_PLATFORM over vhost-user,
+    // vhost-net or vhost-vdpa), else nothing.
+    std::optional<DeviceIotlbCounters> iotlb_counters() const { return transport_->iotlb_counters(); }
     bool started() const noexcept { return started_; }
     // Configuration-change events (link status over PCI): an eventfd to poll,
     // or -1; poll_config_change() says whether one came since the last call

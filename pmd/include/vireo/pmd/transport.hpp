@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "vireo/base/address.hpp"
@@ -89,6 +90,15 @@ struct NetConfig {
     uint32_t supported_hash_types = 0;  // virtio::kHashType* bits
 };
 
+// What a transport did as its device's IOMMU: vhost-user (and the
+// kernel's vhost back ends) translate through a device IOTLB that vireo fills.
+struct DeviceIotlbCounters {
+    uint64_t updates = 0;          // mappings written before the device started (each region, each device)
+    uint64_t misses_answered = 0;  // the device asked for an address of ours: mapped
+    uint64_t misses_refused = 0;   // it asked for an address that is not ours: left unmapped
+    uint64_t access_failures = 0;  // it was refused an access its mapping did not allow
+};
+
 // A device that can go away and come back (vhost-user), through
 // Transport::connection(); nullptr for one that is always there (PCI).
 class TransportConnection {
@@ -143,6 +153,9 @@ public:
     }
     // The connection of a device that can go away, or nullptr (not supported).
     virtual TransportConnection* connection() { return nullptr; }
+    // Its device IOTLB's counters while vireo is that device's IOMMU (ACCESS_PLATFORM over a vhost
+    // transport), else nothing.
+    virtual std::optional<DeviceIotlbCounters> iotlb_counters() const { return std::nullopt; }
 };
 
 // What vireo found about a device's DMA, for reports (DeviceSet, PCI discovery).

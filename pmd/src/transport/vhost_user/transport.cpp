@@ -164,14 +164,14 @@ void VhostUserTransport::send_mem_table() {
                   fds, static_cast<int>(t.nregions));
 }
 
-// We are the device's IOMMU: one message maps (or unmaps) a whole region IOVA -> our VA.
+// We are the device's IOMMU: one message maps (or unmaps) a whole region IOVA -> our VA (transport/iotlb.hpp).
 // Acknowledged when REPLY_ACK is negotiated (DPDK answers IOTLB_MSG only then).
-void VhostUserTransport::send_iotlb(uint8_t type, size_t region) {
+void VhostUserTransport::send_iotlb(uint8_t type, const iotlb::Entry& e) {
     IotlbMsg m{};
-    m.iova = mem_->region_iova(region).value;
-    m.size = mem_->region(region).length();
+    m.iova = e.iova.value;
+    m.size = e.size;
     if (type == kIotlbUpdate) {
-        m.uaddr = reinterpret_cast<uintptr_t>(mem_->region(region).va());  // a VA: ours
+        m.uaddr = e.uaddr;  // a VA: ours
         m.perm = kAccessRw;
     }
     m.type = type;
@@ -180,19 +180,26 @@ void VhostUserTransport::send_iotlb(uint8_t type, size_t region) {
 
 // From the back-end channel's thread.
 bool VhostUserTransport::answer_iotlb_miss(Iova iova) {
-    for (size_t i = 0; i < mem_->region_count(); i++) {
-        const Iova base = mem_->region_iova(i);
-        const uint64_t len = mem_->region(i).length();
-        if (iova < base || iova - base >= len) continue;
-        std::lock_guard<std::mutex> g(conn_lock_);
-        try {
-            send_iotlb(kIotlbUpdate, i);
-            return true;
-        } catch (const Error&) {
-            return false;  // the connection is going; the port sees it hang up
-        }
+    const std::optional<iotlb::Entry> e = iotlb::entry_for(*mem_, iova);
+    if (!e) {  // not our memory: the device asked for something it was never given
+        misses_refused_.fetch_add(1, std::memory_order_relaxed);
+        return false;
     }
-    return false;  // not our memory: the device asked for something it was never given
+    std::lock_guard<std::mutex> g(conn_lock_);
+    try {
+        send_iotlb(kIotlbUpdate, *e);
+        misses_answered_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    } catch (const Error&) {
+        return false;  // the connection is going; the port sees it hang up
+    }
+}
+
+std::optional<DeviceIotlbCounters> VhostUserTransport::iotlb_counters() const {
+    if (!virtio::has(features_, virtio::feature::kAccessPlatform)) return std::nullopt;
+    return DeviceIotlbCounters{iotlb_updates_.load(std::memory_order_relaxed),
+                               misses_answered_.load(std::memory_order_relaxed),
+                               misses_refused_.load(std::memory_order_relaxed), 0};
 }
 
 // From the back-end channel's thread: drop the connection, the port reconnects.
@@ -226,7 +233,10 @@ void VhostUserTransport::start_device() {
     std::lock_guard<std::mutex> g(conn_lock_);
     send_mem_table();
     if (iommu)
-        for (size_t i = 0; i < mem_->region_count(); i++) send_iotlb(kIotlbUpdate, i);
+        for (size_t i = 0; i < mem_->region_count(); i++) {
+            send_iotlb(kIotlbUpdate, iotlb::entry_of_region(*mem_, i));
+            iotlb_updates_.fetch_add(1, std::memory_order_relaxed);
+        }
     // Call and error fds before the ring is described and kicked: a back end
     // may start a ring at SET_VRING_KICK (without protocol features).
     for (const QueueAreas& q : queues_) {
@@ -283,7 +293,8 @@ void VhostUserTransport::reset() {
                     if (q.size != 0) conn_.call_state(kGetVringBase, {q.index, 0});
                 // As its IOMMU, withdraw every mapping: the memory is no longer the device's.
                 if (virtio::has(features_, virtio::feature::kAccessPlatform))
-                    for (size_t i = 0; i < mem_->region_count(); i++) send_iotlb(kIotlbInvalidate, i);
+                    for (size_t i = 0; i < mem_->region_count(); i++)
+                        send_iotlb(kIotlbInvalidate, iotlb::entry_of_region(*mem_, i));
             } catch (const Error&) {
                 // The back end is gone or broken: nothing left to stop or unmap.
             }

@@ -18,11 +18,13 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "transport/iotlb.hpp"
 #include "transport/vhost_user/backend_channel.hpp"
 #include "transport/vhost_user/socket.hpp"
 #include "vireo/iova/dma_memory.hpp"
@@ -62,6 +64,7 @@ public:
     TransportConnection* connection() override { return can_reconnect() ? this : nullptr; }
     // The queue's call eventfd (SET_VRING_CALL): the back end writes it when the ring asks for a notification.
     int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }
+    std::optional<DeviceIotlbCounters> iotlb_counters() const override;
 
     bool connected();
 
@@ -76,7 +79,7 @@ private:
     void handshake();
     void start_device();
     void send_mem_table();
-    void send_iotlb(uint8_t type, size_t region);
+    void send_iotlb(uint8_t type, const iotlb::Entry& e);
     bool answer_iotlb_miss(Iova iova);
     void backend_broken(const std::string& why);
 
@@ -98,6 +101,8 @@ private:
     std::vector<int> kick_fds_, call_fds_, err_fds_;
     bool started_ = false;
     std::unique_ptr<vhost::BackendChannel> backend_;  // exists while the device runs with BACKEND_REQ
+    // As the device's IOMMU (ACCESS_PLATFORM): read by stats readers on other threads.
+    std::atomic<uint64_t> iotlb_updates_{0}, misses_answered_{0}, misses_refused_{0};
 };
 
 }  // namespace vireo
