@@ -30,7 +30,7 @@ DeviceDmaFacts facts(bool bit, IommuKind k, bool phys, std::optional<IovaMode> f
     d.access_platform_offered = bit;
     d.traits.iommu = k;
     d.traits.iommu_max_iova = max_iova;
-    d.traits.pa_source = k == IommuKind::VhostIotlb ? PaSource::Linear : PaSource::Pagemap;
+    d.traits.pa_source = k == IommuKind::VhostIotlb || k == IommuKind::VdpaIotlb ? PaSource::Linear : PaSource::Pagemap;
     d.traits.offer_bit33_hint = k == IommuKind::VhostIotlb ? "start the back end with iommu-support=1"
                                                            : "start the device with iommu_platform=on";
     d.forced = forced;
@@ -45,6 +45,7 @@ constexpr auto NOI = IommuKind::VfioNoIommu;
 constexpr auto NONE = IommuKind::None;
 constexpr auto IOTLB = IommuKind::VhostIotlb;
 constexpr auto UIO = IommuKind::Uio;
+constexpr auto VDPA = IommuKind::VdpaIotlb;  // a full IOVA range: facts() leaves the range whole
 const std::optional<IovaMode> AUTO;
 
 const Row kTable[] = {
@@ -68,6 +69,12 @@ const Row kTable[] = {
     {false, NONE, false, AUTO, false, PA, false, "run as root"},
     {false, IOTLB, true, AUTO, true, PA, false, ""},
     {false, IOTLB, false, AUTO, true, PA, false, ""},  // vhost-user: the layout is ours, no pagemap needed
+    // vhost-vdpa: everything goes through the IOTLB we fill; without bit 33 the device would bypass it
+    {true, VDPA, false, AUTO, true, VA, false, ""},
+    {false, VDPA, true, AUTO, false, PA, false, "parent driver must offer"},
+    {true, VDPA, false, VA, true, VA, false, ""},
+    {true, VDPA, false, PA, true, PA, false, ""},  // IOVAs vireo lays out, mapped: bit 33 still negotiated
+    {false, VDPA, true, PA, false, PA, false, "would read the IOVAs"},
     // --iova-mode=va
     {true, T1, false, VA, true, VA, false, ""},
     {true, IOTLB, false, VA, true, VA, false, ""},
@@ -103,7 +110,8 @@ TEST_P(IovaDecisionTable, Row) {
         // mode where offered, except over vhost IOTLB (the back end would then
         // expect IOTLB messages for guest-physical addresses).
         EXPECT_EQ(d.negotiate_access_platform, r.mode == IovaMode::VA || (r.bit && r.iommu != IommuKind::VhostIotlb));
-        EXPECT_EQ(d.pa_source, r.iommu == IommuKind::VhostIotlb ? PaSource::Linear : PaSource::Pagemap);
+        EXPECT_EQ(d.pa_source, r.iommu == IommuKind::VhostIotlb || r.iommu == IommuKind::VdpaIotlb ? PaSource::Linear
+                                                                                                   : PaSource::Pagemap);
     } else {
         EXPECT_NE(d.error.find(r.error_mentions), std::string::npos) << d.error;
     }
@@ -370,6 +378,60 @@ TEST(WindowPolicy, ConfidentialGuestMarkers) {
     std::ofstream(root / "dev/tdx_guest") << "";
     EXPECT_NE(probe_confidential_guest(root.string()).evidence.find("TDX"), std::string::npos);
     fs::remove_all(root);
+}
+
+// vhost-vdpa's IOVA range decides between IOVA = VA and IOVAs vireo lays out
+// inside it; either way the IOTLB is ours, so bit 33 is negotiated and a
+// window is enforced.
+DeviceDmaFacts vdpa(uint64_t first, uint64_t last, std::optional<IovaMode> forced = std::nullopt) {
+    DeviceDmaFacts d = facts(true, IommuKind::VdpaIotlb, false, forced, last);
+    d.traits.iommu_min_iova = first;
+    return d;
+}
+
+TEST(VdpaRange, AWholeRangeTakesVirtualAddresses) {
+    const DmaPlan p = plan_device_dma(vdpa(0, ~uint64_t{0}));
+    ASSERT_TRUE(p.ok) << p.error;
+    EXPECT_EQ(p.mode, IovaMode::VA);
+    EXPECT_TRUE(p.negotiate_access_platform);
+}
+
+TEST(VdpaRange, ANarrowRangeGetsIovasLaidOutInsideIt) {
+    for (const auto& [first, last] : {std::pair<uint64_t, uint64_t>{0, (uint64_t{1} << 39) - 1},
+                                      std::pair<uint64_t, uint64_t>{uint64_t{1} << 20, ~uint64_t{0}}}) {
+        const DmaPlan p = plan_device_dma(vdpa(first, last));
+        ASSERT_TRUE(p.ok) << p.error;
+        EXPECT_EQ(p.mode, IovaMode::PA);
+        EXPECT_EQ(p.pa_source, PaSource::Linear);
+        EXPECT_TRUE(p.negotiate_access_platform);  // the IOVAs are still the IOTLB's
+        EXPECT_FALSE(p.map_identity_pa);
+        EXPECT_NE(p.why.find("IOVA range"), std::string::npos) << p.why;
+    }
+}
+
+TEST(VdpaRange, ForcedVirtualAddressesOutsideTheRangeAreRefusedWithTheFix) {
+    const DmaPlan p = plan_device_dma(vdpa(0, (uint64_t{1} << 39) - 1, IovaMode::VA));
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("IOVA range"), std::string::npos) << p.error;
+    EXPECT_NE(p.error.find("--iova-mode=pa"), std::string::npos) << p.error;
+}
+
+TEST(VdpaRange, Bit33SwitchedOffInTheDeviceStringIsRefusedWithTheFix) {
+    DeviceDmaFacts d = vdpa(0, ~uint64_t{0});
+    d.access_platform_offered = false;
+    d.access_platform_switched_off = true;
+    const DmaPlan p = plan_device_dma(d);
+    ASSERT_FALSE(p.ok);
+    EXPECT_NE(p.error.find("do not switch access_platform off"), std::string::npos) << p.error;
+}
+
+TEST(VdpaRange, AWindowIsEnforcedInEitherMode) {
+    for (const DeviceDmaFacts& d : {vdpa(0, ~uint64_t{0}), vdpa(0, (uint64_t{1} << 39) - 1)}) {
+        const DmaPlan p = plan_window_dma(d, "vhost-vdpa:/dev/vhost-vdpa-0");
+        ASSERT_TRUE(p.ok) << p.error;
+        EXPECT_EQ(p.arrangement, DmaArrangement::Window);
+        EXPECT_TRUE(p.warning.empty()) << p.warning;
+    }
 }
 
 }  // namespace

@@ -324,5 +324,78 @@ TEST(TcpSegmentPort, ALargeReceivedSegmentCarriesItsMss) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
+// A checksum the kernel left to the device (NEEDS_CSUM: the pseudo-header sum
+// in the field) must be finished on the way out of a forwarder:
+// tx_checksum_flags() asks for it, the Tx path finishes it.
+uint16_t sum16(const uint8_t* d, size_t n, uint64_t s = 0) {
+    for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t{d[i]} << 8 | d[i + 1];
+    if (n % 2) s += uint32_t{d[n - 1]} << 8;
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return static_cast<uint16_t>(s);
+}
+
+// The pseudo-header sum of the L4 part at `l4` (proto, its length, the IP addresses), as NEEDS_CSUM leaves it.
+void make_partial(std::vector<uint8_t>& f, uint32_t l2, int version, uint32_t l4, uint32_t field) {
+    const uint8_t* ip = f.data() + l2;
+    const uint32_t len = static_cast<uint32_t>(f.size()) - l4;
+    const uint8_t proto = version == 4 ? ip[9] : ip[6];
+    const uint16_t s = sum16(version == 4 ? ip + 12 : ip + 8, version == 4 ? 8 : 32, uint64_t{proto} + len);
+    f[l4 + field] = static_cast<uint8_t>(s >> 8);
+    f[l4 + field + 1] = static_cast<uint8_t>(s);
+}
+
+TEST(TxChecksumFlags, APartialTcpChecksumReceivedIsFinishedOnTheWayOut) {
+    Pool p;
+    for (const TcpFrameSpec s :
+         {TcpFrameSpec{.version = 4, .payload = 1000}, TcpFrameSpec{.version = 6, .payload = 333, .vlan = true}}) {
+        std::vector<uint8_t> f = tcp_frame(s);
+        const uint32_t l4 = l2_of(s) + l3_of(s);
+        make_partial(f, l2_of(s), s.version, l4, 16);
+        ASSERT_NE(check_tcp_frame(f), "");  // as received: wrong until finished
+        Packet* pk = to_chain(p.pool, f, 512);
+        pk->ol_flags = pkt::kRxL4CsumPartial;
+        const uint32_t flags = tx_checksum_flags(*pk);
+        EXPECT_EQ(flags, pkt::kTxTcpCsum | (s.version == 4 ? pkt::kTxIpv4 : pkt::kTxIpv6));
+        EXPECT_EQ(pk->l2_len, l2_of(s));
+        EXPECT_EQ(pk->l3_len, l3_of(s));
+        EXPECT_EQ(pk->l4_len, kTcpHdr);
+        ASSERT_TRUE(complete_checksum(pk, pk->l2_len + pk->l3_len, 16, false));  // what Tx does without CSUM
+        EXPECT_EQ(check_tcp_frame(flatten(pk)), "");
+        PacketPool::free(pk);
+    }
+}
+
+TEST(TxChecksumFlags, UdpIsFinishedTooAndOtherFramesAreLeftAlone) {
+    Pool p;
+    // Ethernet + IPv4 + UDP 9 -> 9 + 100 bytes.
+    std::vector<uint8_t> f(14 + 20 + 8 + 100, 0);
+    f[12] = 0x08;
+    const uint8_t ip[20] = {0x45, 0, 0, 128, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+    std::memcpy(f.data() + 14, ip, 20);
+    f[34 + 1] = 9;
+    f[34 + 3] = 9;
+    f[34 + 5] = 108;  // UDP length
+    for (size_t i = 42; i < f.size(); i++) f[i] = static_cast<uint8_t>(i * 13);
+    make_partial(f, 14, 4, 34, 6);
+    Packet* pk = to_chain(p.pool, f, 2048);
+    EXPECT_EQ(tx_checksum_flags(*pk), pkt::kTxUdpCsum | pkt::kTxIpv4);
+    EXPECT_EQ(pk->l2_len + pk->l3_len, 34);
+    EXPECT_EQ(pk->l4_len, 8);
+    ASSERT_TRUE(complete_checksum(pk, 34, 6, true));
+    const std::vector<uint8_t> out = flatten(pk);
+    // The UDP checksum over pseudo-header and datagram verifies to all ones.
+    EXPECT_EQ(sum16(out.data() + 34, out.size() - 34, 17 + 108 + sum16(out.data() + 26, 8)), 0xffff);
+    PacketPool::free(pk);
+
+    std::vector<uint8_t> arp(60, 0);
+    arp[12] = 0x08;
+    arp[13] = 0x06;
+    Packet* a = to_chain(p.pool, arp, 2048);
+    a->l2_len = 7;
+    EXPECT_EQ(tx_checksum_flags(*a), 0u);
+    EXPECT_EQ(a->l2_len, 7);  // untouched
+    PacketPool::free(a);
+}
+
 }  // namespace
 }  // namespace vireo::test

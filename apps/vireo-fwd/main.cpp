@@ -29,6 +29,7 @@
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
+#include "vireo/pmd/vhost_kernel_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vireo/telemetry/telemetry.hpp"
 
@@ -86,9 +87,7 @@ std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& 
             s.rx_port = static_cast<uint16_t>(p);
             s.tx_port = static_cast<uint16_t>(out);
             s.burst = o.burst;
-            s.rx_large_segments =
-                s.rx != nullptr && (virtio::has(ports[p]->features(), virtio::feature::kNetGuestTso4) ||
-                                    virtio::has(ports[p]->features(), virtio::feature::kNetGuestTso6));
+            s.rx_offloads = s.rx != nullptr && virtio::has(ports[p]->features(), virtio::feature::kNetGuestCsum);
             s.src_mac = ports[out]->mac();
             s.dst_mac = out < o.eth_peer.size() ? o.eth_peer[out]
                                                 : std::array<uint8_t, 6>{0x02, 0, 0, 0, 0, static_cast<uint8_t>(out)};
@@ -109,6 +108,7 @@ std::vector<Stream> make_streams(const Options& o, const std::vector<NetPort*>& 
 int run(const Options& o) {
     if (o.list) {
         std::fputs(format_device_list(list_virtio_net_pci()).c_str(), stdout);
+        std::fputs(("\n" + format_kernel_vhost_list(list_kernel_vhost())).c_str(), stdout);
         return 0;
     }
     std::vector<std::string> devices;

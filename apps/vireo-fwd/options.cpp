@@ -149,16 +149,18 @@ struct Given {
 // The one description of every flag: parse_options() and usage() both build it.
 void describe(CLI::App& app, Given& g) {
     app.name("vireo-fwd");
-    app.description("testpmd-style forwarding between virtio-net ports (vhost-user, VFIO, uio)");
+    app.description("testpmd-style forwarding between virtio-net ports (vhost-user, VFIO, uio, vhost-net, vhost-vdpa)");
     app.get_formatter()->column_width(34);
     app.allow_extras();  // an unknown --flag is reported by parse_options, in one line
     app.add_option("DEVICE", g.devices,
-                   "vhost-user:/path/sock[,key=value...] or pci:0000:01:00.0[,key=value...] (keys: queues, ring, "
+                   "vhost-user:/path/sock, pci:0000:01:00.0, vhost-net:tap=NAME or vhost-vdpa:/dev/vhost-vdpa-0, "
+                   "each [,key=value...] (keys: queues, ring, "
                    "packed, in_order, mrg_rxbuf, iova, dma, server, mac, promisc, allmulti, vlans, ...: docs/api.md)");
     app.add_option("--device", g.device_flags, "one more DEVICE (before the positional ones)")
         ->allow_extra_args(false)
         ->type_name("DEVICE");
-    app.add_flag("--list", g.list, "show virtio-net PCI devices, their driver and the IOVA mode each gets");
+    app.add_flag("--list", g.list,
+                 "show virtio-net PCI devices, vDPA devices and vhost-net, and the IOVA mode each gets and why");
     auto text = [&](const char* name, std::string& into, const char* type, const char* help) {
         app.add_option(name, into, help)->type_name(type)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     };

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "vireo/offload/tcp_segment.hpp"
+
 namespace vireo::fwd {
 namespace {
 
@@ -150,14 +152,21 @@ inline void swap_macs(uint8_t* frame) {
     store48(frame + 6, d);
 }
 
-// A large TCP segment received (GUEST_TSO4/6) is sent on as one: the Tx
-// port hands it to its device (HOST_TSO) or cuts it (tcp_segment.hpp). Sent
-// unflagged it would reach a peer that never asked for 64 KiB frames.
-void mark_large_segments(Packet** b, uint16_t n) {
+// What the Rx device left undone goes on undone, flagged: a large TCP
+// segment (GUEST_TSO4/6) is sent as one, the Tx port hands it to its device
+// (HOST_TSO) or cuts it (tcp_segment.hpp), and unflagged it would reach a peer
+// that never asked for 64 KiB frames; a checksum left to do (NEEDS_CSUM, as
+// the kernel's stack sends through a tap) is finished by the Tx device or by
+// vireo, and unflagged it would arrive wrong.
+void carry_offloads(Packet** b, uint16_t n) {
     for (uint16_t i = 0; i < n; i++) {
         const uint32_t f = b[i]->ol_flags;
+        if (!(f & (pkt::kRxGsoTcp4 | pkt::kRxGsoTcp6 | pkt::kRxL4CsumPartial))) [[likely]]
+            continue;  // one test per frame on the common path
         if (f & (pkt::kRxGsoTcp4 | pkt::kRxGsoTcp6))
             b[i]->ol_flags = f | pkt::kTxTcpSeg | ((f & pkt::kRxGsoTcp4) ? pkt::kTxIpv4 : pkt::kTxIpv6);
+        else
+            b[i]->ol_flags = f | tx_checksum_flags(*b[i]);
     }
 }
 
@@ -182,7 +191,7 @@ bool forward_once(Stream& s) {
             } else if constexpr (M == Mode::MacSwap) {
                 for (uint16_t i = 0; i < n; i++) swap_macs(b[i]->data());
             }
-            if (s.rx_large_segments) mark_large_segments(b, n);
+            if (s.rx_offloads) carry_offloads(b, n);
             if (s.capture_tx != nullptr) [[unlikely]]
                 s.capture_tx->offer(b, n, s.tx_port, s.txq, CaptureDirection::Tx);
             const uint16_t sent = s.tx->tx_burst(s.txq, b, n);

@@ -28,9 +28,10 @@ struct alignas(64) Stream {
     uint16_t txq = 0;
     uint16_t rx_port = 0, tx_port = 0;
     uint16_t burst = 32;
-    // The Rx port negotiated GUEST_TSO4/6: a large TCP segment it delivers
-    // leaves as one (pkt::kTxTcpSeg: the Tx port's TSO, or vireo cuts it).
-    bool rx_large_segments = false;
+    // The Rx port negotiated GUEST_CSUM (and maybe GUEST_TSO4/6): a frame it
+    // delivers with its checksum, or its segmentation, left to do leaves
+    // flagged so (carry_offloads: the Tx device or vireo finishes it).
+    bool rx_offloads = false;
     // --pcap: the ring this stream's received / sent bursts are offered to (nullptr: not captured).
     CaptureRing* capture_rx = nullptr;
     CaptureRing* capture_tx = nullptr;

@@ -7,15 +7,24 @@
 namespace vireo {
 namespace {
 
-// User space reaches 2^47 with 4-level paging: a narrower IOMMU cannot map IOVA = VA.
+// User space reaches 2^47 with 4-level paging and starts at vm.mmap_min_addr
+// (64 KiB): a narrower IOMMU cannot map IOVA = VA.
 constexpr uint64_t kUserVaTop = (uint64_t{1} << 47) - 1;
+constexpr uint64_t kUserVaBottom = uint64_t{1} << 16;
 
-constexpr const char* kNarrowIommu =
-    "--iova-mode=va refused: the IOMMU's address width is narrower than the process's virtual addresses "
-    "(e.g. a 39-bit vIOMMU), so IOVA = VA cannot be mapped; give the IOMMU 48 bits (QEMU: -device "
-    "intel-iommu,aw-bits=48), or run with --iova-mode=pa";
+std::string narrow_iommu(const DeviceDmaFacts& d) {
+    if (d.traits.iommu == IommuKind::VdpaIotlb)
+        return "--iova-mode=va refused: the vDPA device's IOVA range does not hold the process's virtual "
+               "addresses, so IOVA = VA cannot be mapped; run with --iova-mode=pa (vireo then lays its memory out "
+               "inside the range)";
+    return "--iova-mode=va refused: the IOMMU's address width is narrower than the process's virtual addresses "
+           "(e.g. a 39-bit vIOMMU), so IOVA = VA cannot be mapped; give the IOMMU 48 bits (QEMU: -device "
+           "intel-iommu,aw-bits=48), or run with --iova-mode=pa";
+}
 
-bool translates_va(IommuKind k) { return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb; }
+bool translates_va(IommuKind k) {
+    return k == IommuKind::VfioType1 || k == IommuKind::VhostIotlb || k == IommuKind::VdpaIotlb;
+}
 
 std::string offer_hint(const DeviceDmaFacts& d) {
     return d.traits.offer_bit33_hint.empty() ? "make the device offer it" : d.traits.offer_bit33_hint;
@@ -71,7 +80,16 @@ std::string shared_mode_why(IovaMode mode, const DmaPlan& p) {
 DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
     const bool bit = d.access_platform_offered;
     const IommuKind iommu = d.traits.iommu;
-    const bool covers_va = d.traits.iommu_max_iova >= kUserVaTop;
+    const bool covers_va = d.traits.iommu_max_iova >= kUserVaTop && d.traits.iommu_min_iova <= kUserVaBottom;
+    // vhost-vdpa hands a device only the IOVAs we map: one that does not
+    // offer bit 33 would take them for physical addresses. Linux's
+    // virtio_vdpa and QEMU's vhost-vdpa net client refuse it alike.
+    if (iommu == IommuKind::VdpaIotlb && !bit)
+        return fail(
+            "a vDPA device that does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33) would read the IOVAs "
+            "vhost-vdpa maps as physical addresses: refused" +
+            std::string(d.access_platform_switched_off ? "; do not switch access_platform off in the device string"
+                                                       : " (its parent driver must offer the bit)"));
     if (d.forced == IovaMode::VA) {
         // Under VFIO no-IOMMU or uio no bit 33 could help: say what would.
         const bool never_translates = iommu == IommuKind::VfioNoIommu || iommu == IommuKind::Uio;
@@ -86,10 +104,14 @@ DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
                         (iommu == IommuKind::Uio ? "; uio_pci_generic never has one" : "") +
                         "); bind the device to vfio-pci under an IOMMU (guest kernel intel_iommu=on, VFIO type1), "
                         "or run with --iova-mode=pa");
-        if (!covers_va) return fail(kNarrowIommu);
+        if (!covers_va) return fail(narrow_iommu(d));
         return va(d, "--iova-mode=va, and the device translates through an IOMMU vireo programs");
     }
     if (d.forced == IovaMode::PA) return pa(d, "--iova-mode=pa was asked for");
+    if (bit && iommu == IommuKind::VdpaIotlb && !covers_va)
+        return pa(d,
+                  "the vDPA device's IOVA range does not hold the process's virtual addresses, so vireo lays "
+                  "its memory out inside the range (linear IOVAs) and maps that");
     if (bit && translates_va(iommu) && !covers_va)
         return pa(d, "the device's IOMMU is too narrow for IOVA = VA, so it gets physical addresses");
     if (bit && translates_va(iommu))
@@ -300,6 +322,7 @@ std::string_view to_string(IommuKind k) noexcept {
     case IommuKind::VfioNoIommu: return "vfio-noiommu";
     case IommuKind::VhostIotlb: return "vhost-iotlb";
     case IommuKind::Uio: return "uio";
+    case IommuKind::VdpaIotlb: return "vdpa-iotlb";
     }
     return "?";
 }

@@ -11,6 +11,7 @@ namespace vireo {
 namespace {
 
 constexpr uint8_t kIpProtoTcp = 6;
+constexpr uint8_t kIpProtoUdp = 17;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 
 uint16_t get16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
@@ -37,14 +38,16 @@ uint16_t fold(uint64_t sum) noexcept {
 }
 
 struct Headers {
-    int version = 0;  // 4 or 6; 0: not TCP over IP
+    int version = 0;  // 4 or 6; 0: not TCP (or, when asked for, UDP) over IP
+    uint8_t proto = 0;
     uint16_t l2 = 0, l3 = 0, l4 = 0;
     uint32_t total() const noexcept { return uint32_t{l2} + l3 + l4; }
 };
 
 // Ethernet (up to two VLAN tags), IPv4 or IPv6 (hop-by-hop, routing and
-// destination options skipped; a fragment header is not a TCP segment), TCP.
-Headers parse(const Packet& p) noexcept {
+// destination options skipped; a fragment header is not a TCP segment), TCP
+// (or UDP with `udp`).
+Headers parse(const Packet& p, bool udp = false) noexcept {
     Headers h;
     const uint8_t* d = p.data();
     const uint32_t n = p.data_len;
@@ -79,9 +82,16 @@ Headers parse(const Packet& p) noexcept {
     } else {
         return {};
     }
-    if (proto != kIpProtoTcp || n < l2 + l3 + 20) return {};
-    const uint32_t l4 = (d[l2 + l3 + 12] >> 4) * 4u;
-    if (l4 < 20 || n < l2 + l3 + l4 || l3 > 0xffff) return {};
+    uint32_t l4 = 0;
+    if (proto == kIpProtoUdp && udp) {
+        l4 = 8;
+        if (n < l2 + l3 + l4 || l3 > 0xffff) return {};
+    } else {
+        if (proto != kIpProtoTcp || n < l2 + l3 + 20) return {};
+        l4 = (d[l2 + l3 + 12] >> 4) * 4u;
+        if (l4 < 20 || n < l2 + l3 + l4 || l3 > 0xffff) return {};
+    }
+    h.proto = proto;
     h.l2 = static_cast<uint16_t>(l2);
     h.l3 = static_cast<uint16_t>(l3);
     h.l4 = static_cast<uint16_t>(l4);
@@ -111,6 +121,16 @@ int tcp_headers(Packet& p) noexcept {
     p.l3_len = h.l3;
     p.l4_len = static_cast<uint8_t>(h.l4);
     return h.version;
+}
+
+uint32_t tx_checksum_flags(Packet& p) noexcept {
+    const Headers h = parse(p, true);
+    if (h.version == 0) return 0;
+    p.l2_len = static_cast<uint8_t>(h.l2);
+    p.l3_len = h.l3;
+    p.l4_len = static_cast<uint8_t>(h.l4);
+    return (h.proto == kIpProtoTcp ? pkt::kTxTcpCsum : pkt::kTxUdpCsum) |
+           (h.version == 4 ? pkt::kTxIpv4 : pkt::kTxIpv6);
 }
 
 uint32_t tcp_segment_count(const Packet& p) noexcept {

@@ -29,6 +29,7 @@ from collections import namedtuple
 
 import vmlab_tap
 from noiommu_vfio import NOIOMMU_PARAMS, with_noiommu_vfio
+from vdpa_sim_modules import with_vdpa_sim
 from vmlab_base import SetupError, SkipError, log, makedir, run
 
 BUSYBOX = "/bin/busybox"
@@ -137,18 +138,24 @@ def prepare_kernel(cache):
 
 # ---------------------------------------------------------------- initramfs
 
-def module_files(moddir, driver):
-    """[(name, path, params)] of DRIVER's module chain in insmod order (.ko or .ko.xz), skipping
-    built-ins; params is "" (--vfio-noiommu sets vfio's)."""
+def module_index(moddir):
+    """{name: path} of every module file under MODDIR (.ko or .ko.xz)."""
     index = {}
     for dirpath, _, files in os.walk(moddir):
         for f in files:
             if f.endswith((".ko", ".ko.xz")):  # .ko.zst would need zstd: not in python
                 index[f.split(".ko")[0].replace("-", "_")] = os.path.join(dirpath, f)
+    return index
+
+
+def module_files(moddir, driver, extra=()):
+    """[(name, path, params)] of DRIVER's module chain, then the EXTRA modules (all required), in insmod
+    order (.ko or .ko.xz), skipping built-ins; params is "" (--vfio-noiommu sets vfio's)."""
+    index = module_index(moddir)
     builtin_path = os.path.join(moddir, "modules.builtin")
     builtin = open(builtin_path).read().replace("-", "_") if os.path.exists(builtin_path) else ""
     chosen = []
-    for name, required in DRIVER_MODULES[driver]:
+    for name, required in DRIVER_MODULES[driver] + [(m, True) for m in extra]:
         if name in index:
             chosen.append((name, index[name], ""))
         elif required and f"/{name}.ko" not in builtin:
@@ -404,6 +411,11 @@ def parse_args(argv):
     p.add_argument("--no-iommu-device", action="store_true", help="guest without vIOMMU")
     p.add_argument("--driver", choices=sorted(DRIVER_MODULES), default="vfio-pci",
                    help="kernel driver every virtio-net device is bound to (default vfio-pci)")
+    p.add_argument("--modules", default="", metavar="A,B,...",
+                   help="more stock modules of the guest kernel to load, in this order (e.g. tun,vhost_net)")
+    p.add_argument("--vdpa-sim", action="store_true",
+                   help="load the vDPA simulator (vdpa_sim_net) and vhost_vdpa, built from Debian's linux-source "
+                        "once and cached (exit 77 when they cannot be built)")
     p.add_argument("--vfio-noiommu", action="store_true",
                    help="load a vfio.ko built (once, cached) with CONFIG_VFIO_NOIOMMU, with "
                         f"{NOIOMMU_PARAMS}; exit 77 if it cannot be built here")
@@ -464,7 +476,7 @@ def main(argv):
         t = time.monotonic()
         kernel = prepare_kernel(cache)
         timing = f"kernel fetch {time.monotonic() - t:.1f}s"
-        modules = module_files(kernel.moddir, args.driver)
+        modules = module_files(kernel.moddir, args.driver, [m for m in args.modules.split(",") if m])
         if args.vfio_noiommu:
             t = time.monotonic()
             try:
@@ -472,6 +484,13 @@ def main(argv):
             except SkipError as e:
                 raise SkipError(f"cannot build vfio.ko with CONFIG_VFIO_NOIOMMU: {e}") from e
             timing += f", vfio-noiommu {time.monotonic() - t:.1f}s"
+        if args.vdpa_sim:
+            t = time.monotonic()
+            try:
+                modules = with_vdpa_sim(modules, module_index(kernel.moddir), cache, kernel)
+            except SkipError as e:
+                raise SkipError(f"cannot build the vDPA simulator modules: {e}") from e
+            timing += f", vdpa-sim {time.monotonic() - t:.1f}s"
         t = time.monotonic()
         qmp_path = os.path.join(workdir, "qmp.sock")
         cmd, slots, macs = qemu_command(args, kernel.vmlinux, os.path.join(workdir, "initramfs.cpio"), qmp_path)

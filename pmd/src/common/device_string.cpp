@@ -69,7 +69,8 @@ long number(const std::string& s, const std::string& key, const std::string& v, 
 
 std::string known_keys() {
     std::string k =
-        "queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, rss_types, mtu, timeout_ms, "
+        "tap (vhost-net), queues, ring, server, reconnect, iova, dma, mac, promisc, allmulti, vlans, rss_types, mtu, "
+        "timeout_ms, "
         "reply_timeout_ms, stop_timeout_ms";
     for (const auto& [name, sw] : switches()) k += ", " + name;
     return k;
@@ -81,31 +82,47 @@ DeviceSpec parse_device_string(const std::string& s) {
     DeviceSpec d;
     const auto colon = s.find(':');
     if (colon == std::string::npos)
-        bad(s, "no transport: write vhost-user:/path/to/socket[,key=value...] or pci:0000:01:00.0[,key=value...]");
+        bad(s,
+            "no transport: write vhost-user:/path/to/socket[,key=value...], pci:0000:01:00.0[,key=value...], "
+            "vhost-net:tap=NAME[,key=value...] or vhost-vdpa:/dev/vhost-vdpa-0[,key=value...]");
     const std::string kind = s.substr(0, colon);
     if (kind == "vhost-user")
         d.kind = DeviceSpec::Kind::VhostUser;
     else if (kind == "pci")
         d.kind = DeviceSpec::Kind::Pci;
+    else if (kind == "vhost-net")
+        d.kind = DeviceSpec::Kind::VhostNet;
+    else if (kind == "vhost-vdpa")
+        d.kind = DeviceSpec::Kind::VhostVdpa;
     else
-        bad(s, "unknown transport '" + kind + "': use vhost-user: or pci:");
-    std::string rest = s.substr(colon + 1);
-    // For pci the address itself contains ':' and '.', never ','.
-    const auto comma = rest.find(',');
-    d.path = rest.substr(0, comma);
-    if (d.path.empty())
-        bad(s, "no " + std::string(kind == "pci" ? "PCI address" : "socket path") + " after '" + kind + ":'");
+        bad(s, "unknown transport '" + kind + "': use vhost-user:, pci:, vhost-net: or vhost-vdpa:");
+    const std::string rest = s.substr(colon + 1);
+    std::string keys = rest;  // vhost-net: all of it is key=value, its tap one of them
+    if (d.kind != DeviceSpec::Kind::VhostNet) {
+        // For pci the address itself contains ':' and '.', never ','.
+        const auto comma = rest.find(',');
+        d.path = rest.substr(0, comma);
+        keys = comma == std::string::npos ? "" : rest.substr(comma + 1);
+        if (d.path.empty())
+            bad(s, "no " +
+                       std::string(kind == "pci"          ? "PCI address"
+                                   : kind == "vhost-vdpa" ? "device node (/dev/vhost-vdpa-N)"
+                                                          : "socket path") +
+                       " after '" + kind + ":'");
+    }
     for (const auto& [name, sw] : switches())
         if (sw.on) d.wanted_features |= virtio::bit(sw.bit);
-    if (comma == std::string::npos) return d;
-    std::istringstream kv(rest.substr(comma + 1));
+    std::istringstream kv(keys);
     std::string item;
     while (std::getline(kv, item, ',')) {
         const auto eq = item.find('=');
         if (item.empty() || eq == std::string::npos || eq == 0 || eq + 1 == item.size())
             bad(s, "'" + item + "' is not key=value");
         const std::string key = item.substr(0, eq), v = item.substr(eq + 1);
-        if (key == "queues") {
+        if (key == "tap" && d.kind == DeviceSpec::Kind::VhostNet) {
+            if (v.size() > 15) bad(s, "tap=" + v + ": an interface name has at most 15 characters");
+            d.path = v;
+        } else if (key == "queues") {
             d.queues = static_cast<uint16_t>(number(s, key, v, 1, 128));
         } else if (key == "ring") {
             d.ring = static_cast<uint16_t>(number(s, key, v, 2, 32768));
@@ -179,6 +196,8 @@ DeviceSpec parse_device_string(const std::string& s) {
             bad(s, "unknown key '" + key + "'; known keys: " + known_keys());
         }
     }
+    if (d.kind == DeviceSpec::Kind::VhostNet && d.path.empty())
+        bad(s, "no tap: write vhost-net:tap=NAME (vireo creates the tap, or attaches to it if it exists)");
     // A split ring's size is a power of two (2.7); packed rings take any size.
     // Without packed=1 the ring is split whatever the device offers: say so now.
     if (!virtio::has(d.wanted_features, kRingPacked) && !std::has_single_bit(d.ring))

@@ -110,7 +110,9 @@ void NetPort::vlan_filter_remove(uint16_t vid) {
 void NetPort::filters_from_spec() {
     if (spec_.promiscuous) set_promiscuous(*spec_.promiscuous);
     if (spec_.all_multicast) set_all_multicast(*spec_.all_multicast);
-    if (spec_.mac_given && spec_.kind == DeviceSpec::Kind::Pci) set_mac(spec_.mac);
+    // A device that processes the control queue is told the MAC; over vhost-user and vhost-net the transport
+    // publishes it itself.
+    if (spec_.mac_given && config_.control_queue_processed) set_mac(spec_.mac);
     for (uint16_t vid : spec_.vlans) vlan_filter_add(vid);
     if (spec_.rss_types && (virtio::has(features_, kNetRss) || virtio::has(features_, kNetHashReport)) &&
         (*spec_.rss_types & ~config_.supported_hash_types))

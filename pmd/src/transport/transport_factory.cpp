@@ -1,6 +1,8 @@
 // Opening a transport from a device string, and the facts the IOVA policy
 // needs about it. Below NetPort, DeviceSet and PCI discovery, which all use it.
 #include "transport/pci/virtio_pci_transport.hpp"
+#include "transport/vhost_kernel/vhost_net_transport.hpp"
+#include "transport/vhost_kernel/vhost_vdpa_transport.hpp"
 #include "transport/vhost_user/transport.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/iova/pagemap.hpp"
@@ -20,6 +22,15 @@ std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
             throw Error("pci:" + spec.path + ": " + w, e.sys_errno());
         }
     }
+    if (spec.kind == DeviceSpec::Kind::VhostNet) {
+        VhostNetOptions o;
+        o.tap = spec.path;
+        o.queues = spec.queues;
+        o.mac = spec.mac;
+        o.mac_given = spec.mac_given;
+        return std::make_unique<VhostNetTransport>(o);
+    }
+    if (spec.kind == DeviceSpec::Kind::VhostVdpa) return std::make_unique<VhostVdpaTransport>(spec.path);
     VhostUserOptions vo;
     vo.path = spec.path;
     vo.server = spec.server;
@@ -34,8 +45,9 @@ std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
 DeviceDmaFacts dma_facts_of(Transport& t, const DeviceSpec& spec) {
     using virtio::feature::kAccessPlatform;
     DeviceDmaFacts f;
-    f.access_platform_offered =
-        virtio::has(t.device_features(), kAccessPlatform) && virtio::has(spec.wanted_features, kAccessPlatform);
+    const bool offered = virtio::has(t.device_features(), kAccessPlatform);
+    f.access_platform_offered = offered && virtio::has(spec.wanted_features, kAccessPlatform);
+    f.access_platform_switched_off = offered && !f.access_platform_offered;
     f.traits = t.dma_traits();
     f.pagemap_readable = physical_addresses_readable();
     return f;

@@ -19,8 +19,9 @@ enum class IommuKind : uint8_t {
     None,         // no IOMMU between device and memory
     VfioType1,    // VFIO type1 v2 container or iommufd: we program the translation
     VfioNoIommu,  // VFIO in unsafe no-IOMMU mode: the device sees physical addresses
-    VhostIotlb,   // vhost-user with IOTLB messages: the front end plays the IOMMU
+    VhostIotlb,   // vhost-user or vhost-net with IOTLB messages: the front end plays the IOMMU
     Uio,          // a PCI function bound to uio_pci_generic: never an IOMMU, physical addresses
+    VdpaIotlb,    // vhost-vdpa: every address goes through the IOTLB we fill, inside the device's IOVA range
 };
 
 // In PA mode, where a device's "physical" addresses come from.

@@ -11,13 +11,17 @@
 // rest of the system does. A device that offers it goes through the platform's
 // IOMMU, so it must be given addresses that IOMMU translates: IOVA = VA when we
 // program the IOMMU (VFIO type1; over vhost-user, where vireo answers the back
-// end's IOTLB misses and so is its IOMMU), physical addresses when nothing
+// end's IOTLB misses and so is its IOMMU; vhost-net and vhost-vdpa alike),
+// physical addresses when nothing
 // translates (VFIO no-IOMMU, no IOMMU at all). DPDK requests the bit and never
 // checks it; vireo decides from it and refuses, naming the device, the bit and
 // the fix, whatever cannot work. The rows, in order:
 //
 //   bit 33 | IOMMU                      | mode | ACCESS_PLATFORM | IOMMU maps
 //   offered| type1 / vhost IOTLB        | VA   | negotiated      | IOVA = VA, by us
+//   offered| vDPA IOTLB, range holds VAs| VA   | negotiated      | IOVA = VA, by us
+//   offered| vDPA IOTLB, narrower range | PA   | negotiated      | IOVAs we lay out in the range (linear), by us
+//   absent | vDPA IOTLB                 | -    | refused (vhost-vdpa gives a device only what it maps) | -
 //   offered| type1 narrower than 2^47   | PA   | negotiated      | IOVA = PA, by us
 //   offered| VFIO no-IOMMU / uio / none | PA   | negotiated      | nothing (no IOMMU)
 //   absent | any                        | PA   | -               | type1: IOVA = PA too
@@ -37,6 +41,7 @@
 //   window | IOMMU                      | the device can reach
 //   VA     | type1 / vhost IOTLB        | the window only (the IOMMU maps nothing else)
 //   PA     | vhost-user (linear)        | the window only (the memory table holds only its fd)
+//   VA, PA | vDPA IOTLB                 | the window only (only it is mapped)
 //   PA     | none / VFIO no-IOMMU / bit 33 absent | everything: the window is a convention (warned)
 //
 // The choice: the device string's dma=, else the process's (vireo-fwd
@@ -72,11 +77,13 @@ struct DmaTraits {
     uint64_t iommu_max_iova = ~uint64_t{0};  // the highest IOVA that IOMMU maps (its address width)
     PaSource pa_source = PaSource::Pagemap;  // what a physical address is for this device
     std::string offer_bit33_hint;            // how to make the device offer ACCESS_PLATFORM (for errors)
+    uint64_t iommu_min_iova = 0;             // the lowest IOVA that IOMMU maps (vDPA: its IOVA range)
 };
 
 // Everything the policy needs to know about one device.
 struct DeviceDmaFacts {
-    bool access_platform_offered = false;  // bit 33 offered, and not switched off in the device string
+    bool access_platform_offered = false;       // bit 33 offered, and not switched off in the device string
+    bool access_platform_switched_off = false;  // offered, but access_platform=0 in the device string
     DmaTraits traits;
     std::optional<IovaMode> forced;  // the device string's iova=, or the process's --iova-mode
     bool pagemap_readable = false;   // /proc/self/pagemap gives real physical addresses (root)

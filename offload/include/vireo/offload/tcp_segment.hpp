@@ -30,6 +30,15 @@ class PacketPool;
 // not TCP over IP or a header does not fit in the first segment.
 int tcp_headers(Packet& p) noexcept;
 
+// A frame received with its checksum still to do (pkt::kRxL4CsumPartial:
+// the kernel, or a guest, left it to the device, NEEDS_CSUM) and sent on must
+// ask the next device, or vireo's Tx, to finish it, or it arrives with a
+// pseudo-header sum where the checksum belongs and the receiver drops it.
+// Fills l2_len/l3_len/l4_len of a TCP or UDP over IPv4/IPv6 frame and returns
+// the Tx flags that ask for that (kTxTcpCsum or kTxUdpCsum, with kTxIpv4 or
+// kTxIpv6); 0 when the frame is neither (it is left as it is).
+uint32_t tx_checksum_flags(Packet& p) noexcept;
+
 enum class SegmentChecksum : uint8_t {
     Complete,  // every checksum computed here
     Partial,   // TCP field = pseudo-header sum, pkt::kTxTcpCsum set (the device or complete_checksum finishes it)

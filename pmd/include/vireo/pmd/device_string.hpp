@@ -1,6 +1,9 @@
 // vireo: device strings, the way a user names a port.
 //
 //   vhost-user:/path/sock,queues=2,packed=1,in_order=1,mrg_rxbuf=1,server=1
+//   pci:0000:00:10.0,queues=2        (VFIO or uio_pci_generic)
+//   vhost-net:tap=vireo0,queues=2    (the kernel's vhost-net behind a tap: the exception path)
+//   vhost-vdpa:/dev/vhost-vdpa-0     (a vDPA device)
 //
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue; default 256, 1024 with dma=window),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
@@ -30,8 +33,8 @@
 namespace vireo {
 
 struct DeviceSpec {
-    enum class Kind { VhostUser, Pci } kind = Kind::VhostUser;
-    std::string path;  // vhost-user socket, or PCI address
+    enum class Kind { VhostUser, Pci, VhostNet, VhostVdpa } kind = Kind::VhostUser;
+    std::string path;  // vhost-user socket, PCI address, tap name (vhost-net), or /dev/vhost-vdpa-N
     uint16_t queues = 1;
     uint16_t ring = 256;      // dma=window without ring=: DmaWindow::ring_depth()
     bool ring_given = false;  // ring=N was in the string
@@ -40,7 +43,7 @@ struct DeviceSpec {
     std::optional<IovaMode> iova;       // empty: auto
     std::optional<DmaArrangement> dma;  // empty: the process's default (choose_dma_arrangement)
     std::array<uint8_t, 6> mac{};
-    bool mac_given = false;  // vhost-user: the MAC vireo publishes; PCI: set through the control queue
+    bool mac_given = false;  // vhost-user, vhost-net: the MAC vireo publishes; else set through the control queue
     // Receive filters (PCI: the control queue), applied at start: promisc=0|1,
     // allmulti=0|1, vlans=ID[+ID...] (asks for vlan_filter).
     std::optional<bool> promiscuous, all_multicast;

@@ -1,6 +1,7 @@
 // vireo: the control path of a virtio device, whatever carries it (vhost-user,
-// VFIO virtio-pci): features, status, queue setup, notification, config,
-// reset, and for a device that can go away, its connection. The data path never calls through it per packet: a queue
+// VFIO or uio virtio-pci, the kernel's vhost-net and vhost-vdpa): features,
+// status, queue setup, notification, config, reset, and for a device that can
+// go away, its connection. The data path never calls through it per packet: a queue
 // takes its Doorbell once and rings it at most once per burst.
 #pragma once
 
@@ -90,8 +91,8 @@ struct NetConfig {
     uint32_t supported_hash_types = 0;  // virtio::kHashType* bits
 };
 
-// What a transport did as its device's IOMMU: vhost-user (and the
-// kernel's vhost back ends) translate through a device IOTLB that vireo fills.
+// What a transport did as its device's IOMMU: vhost-user, vhost-net and
+// vhost-vdpa translate through a device IOTLB that vireo fills.
 struct DeviceIotlbCounters {
     uint64_t updates = 0;          // mappings written before the device started (each region, each device)
     uint64_t misses_answered = 0;  // the device asked for an address of ours: mapped
@@ -167,7 +168,7 @@ struct DmaReport {
 };
 
 struct DeviceSpec;
-// Opens the transport a device string names (vhost-user or PCI); no memory needed yet.
+// Opens the transport a device string names (vhost-user, PCI, vhost-net, vhost-vdpa); no memory needed yet.
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec);
 // The IOVA policy's facts about an opened device: its bit 33 (offered, and
 // allowed by the device string) and its transport's traits.
