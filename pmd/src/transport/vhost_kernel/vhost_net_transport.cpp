@@ -1,7 +1,6 @@
 #include "transport/vhost_kernel/vhost_net_transport.hpp"
 
 #include <linux/if_tun.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,9 +65,6 @@ VhostNetTransport::~VhostNetTransport() {
         reset();
     } catch (const Error&) {
     }
-    for (int fd : kick_fds_) ::close(fd);
-    for (int fd : call_fds_) ::close(fd);
-    for (int fd : err_fds_) ::close(fd);
 }
 
 void VhostNetTransport::set_features(uint64_t features) {
@@ -112,19 +108,7 @@ void VhostNetTransport::setup_queue(const QueueAreas& q) {
     if (q.packed) throw Error(describe() + ": vhost-net has no packed rings (VIRTIO_F_RING_PACKED is never offered)");
     if (q.index >= queues_.size()) queues_.resize(q.index + 1, QueueAreas{});
     queues_[q.index] = q;
-    while (kick_fds_.size() <= q.index) {
-        const int k = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), c = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-                  e = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (k < 0 || c < 0 || e < 0) throw_sys_error("eventfd", errno);
-        kick_fds_.push_back(k);
-        call_fds_.push_back(c);
-        err_fds_.push_back(e);
-    }
-}
-
-Doorbell VhostNetTransport::doorbell(uint16_t index) {
-    if (index >= kick_fds_.size()) throw Error("doorbell for queue " + std::to_string(index) + " before its setup");
-    return Doorbell::eventfd(kick_fds_[index]);
+    fds_.ensure(q.index);
 }
 
 NetConfig VhostNetTransport::net_config() {
@@ -181,8 +165,8 @@ void VhostNetTransport::start_device() {
         vhost_kernel::VhostDevice& v = *vhost_[pair_of(q.index)];
         const unsigned r = ring_in_pair(q.index);
         // Call and error eventfds before the ring is described and started.
-        v.set_vring_call(r, call_fds_[q.index]);
-        v.set_vring_err(r, err_fds_[q.index]);
+        v.set_vring_call(r, fds_.call(q.index));
+        v.set_vring_err(r, fds_.err(q.index));
         v.set_vring_num(r, q.size);
         v.set_vring_base(r, 0);
         // IOVAs with ACCESS_PLATFORM (the kernel translates them through the
@@ -192,7 +176,7 @@ void VhostNetTransport::start_device() {
         };
         v.set_vring_addr(r, ring_addr(q.desc_iova, q.desc_va), ring_addr(q.device_iova, q.device_va),
                          ring_addr(q.driver_iova, q.driver_va));
-        v.set_vring_kick(r, kick_fds_[q.index]);
+        v.set_vring_kick(r, fds_.kick(q.index));
     }
     // The tap queue last: from here the kernel thread serves the pair's rings.
     for (const QueueAreas& q : queues_) {

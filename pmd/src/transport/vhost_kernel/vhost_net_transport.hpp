@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/queue_eventfds.hpp"
 #include "transport/vhost_kernel/iotlb_loop.hpp"
 #include "transport/vhost_kernel/tap.hpp"
 #include "transport/vhost_kernel/vhost_device.hpp"
@@ -57,7 +58,7 @@ public:
     void reset() override;
     uint16_t max_queue_size(uint16_t) override { return 0; }
     void setup_queue(const QueueAreas& q) override;
-    Doorbell doorbell(uint16_t index) override;
+    Doorbell doorbell(uint16_t index) override { return fds_.doorbell(index); }
     NetConfig net_config() override;
     DmaTraits dma_traits() const override { return traits(); }
     // Every vhost-net device's: the same kernel code behind each.
@@ -65,7 +66,7 @@ public:
     void attach_memory(DmaMemory& mem, const DmaPlan&) override { mem_ = &mem; }
     int config_event_fd() const override { return tap_.link_event_fd(); }
     bool poll_config_change() override { return tap_.link_changed(); }
-    int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }
+    int used_notify_fd(uint16_t index) const override { return fds_.call(index); }
     std::optional<DeviceIotlbCounters> iotlb_counters() const override;
 
 private:
@@ -81,7 +82,7 @@ private:
     uint8_t status_ = 0;
     DmaMemory* mem_ = nullptr;
     std::vector<QueueAreas> queues_;
-    std::vector<int> kick_fds_, call_fds_, err_fds_;
+    QueueEventfds fds_;
     bool started_ = false;
     uint64_t iotlb_updates_ = 0;                      // written at start (every region, on every device)
     std::unique_ptr<vhost_kernel::IotlbLoop> iotlb_;  // while started with ACCESS_PLATFORM

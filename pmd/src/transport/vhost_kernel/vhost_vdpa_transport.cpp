@@ -101,8 +101,6 @@ VhostVdpaTransport::~VhostVdpaTransport() {
     } catch (const Error&) {
     }
     if (listening_ && mem_ != nullptr) mem_->remove_region_listener(region_listener_);
-    for (int fd : kick_fds_) ::close(fd);
-    for (int fd : call_fds_) ::close(fd);
     if (config_fd_ >= 0) ::close(config_fd_);
 }
 
@@ -138,17 +136,7 @@ void VhostVdpaTransport::reset() {
 void VhostVdpaTransport::setup_queue(const QueueAreas& q) {
     if (q.index >= queues_.size()) queues_.resize(q.index + 1, QueueAreas{});
     queues_[q.index] = q;
-    while (kick_fds_.size() <= q.index) {
-        const int k = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), c = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (k < 0 || c < 0) throw_sys_error("eventfd", errno);
-        kick_fds_.push_back(k);
-        call_fds_.push_back(c);
-    }
-}
-
-Doorbell VhostVdpaTransport::doorbell(uint16_t index) {
-    if (index >= kick_fds_.size()) throw Error("doorbell for queue " + std::to_string(index) + " before its setup");
-    return Doorbell::eventfd(kick_fds_[index]);
+    fds_.ensure(q.index);
 }
 
 NetConfig VhostVdpaTransport::net_config() {
@@ -250,8 +238,8 @@ void VhostVdpaTransport::start_rings() {
         // wrap counter in bit 15, the high half the device's; both wrap counters start at 1.
         dev_.set_vring_base(q.index, packed ? virtio::kPackedWrapBit | (uint32_t{virtio::kPackedWrapBit} << 16) : 0u);
         dev_.set_vring_addr(q.index, q.desc_iova.value, q.device_iova.value, q.driver_iova.value);  // IOVAs, always
-        dev_.set_vring_call(q.index, call_fds_[q.index]);
-        dev_.set_vring_kick(q.index, kick_fds_[q.index]);
+        dev_.set_vring_call(q.index, fds_.call(q.index));
+        dev_.set_vring_kick(q.index, fds_.kick(q.index));
         vhost_vring_state on{q.index, 1};
         dev_.call(VHOST_VDPA_SET_VRING_ENABLE, &on, "VHOST_VDPA_SET_VRING_ENABLE");
     }

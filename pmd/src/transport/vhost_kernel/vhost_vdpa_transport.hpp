@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/queue_eventfds.hpp"
 #include "transport/vhost_kernel/vhost_device.hpp"
 #include "vireo/pmd/transport.hpp"
 
@@ -42,13 +43,13 @@ public:
     void reset() override;
     uint16_t max_queue_size(uint16_t) override { return max_ring_; }
     void setup_queue(const QueueAreas& q) override;
-    Doorbell doorbell(uint16_t index) override;
+    Doorbell doorbell(uint16_t index) override { return fds_.doorbell(index); }
     NetConfig net_config() override;
     DmaTraits dma_traits() const override;
     void attach_memory(DmaMemory& mem, const DmaPlan&) override;
     int config_event_fd() const override { return config_fd_; }
     bool poll_config_change() override;
-    int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }
+    int used_notify_fd(uint16_t index) const override { return fds_.call(index); }
     std::optional<DeviceIotlbCounters> iotlb_counters() const override;
 
     // The device's IOVA range (VHOST_VDPA_GET_IOVA_RANGE), inclusive.
@@ -74,7 +75,7 @@ private:
     std::vector<bool> mapped_;  // per region of mem_
     uint64_t updates_ = 0;
     std::vector<QueueAreas> queues_;
-    std::vector<int> kick_fds_, call_fds_;
+    QueueEventfds fds_;
 };
 
 // Throws, saying what to do, when pinning `todo` would pass RLIMIT_MEMLOCK.

@@ -1,7 +1,6 @@
 #include "transport/vhost_user/transport.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,12 +41,7 @@ VhostUserTransport::VhostUserTransport(const VhostUserOptions& opts, Connection 
     handshake();
 }
 
-VhostUserTransport::~VhostUserTransport() {
-    backend_.reset();
-    for (int fd : kick_fds_) ::close(fd);
-    for (int fd : call_fds_) ::close(fd);
-    for (int fd : err_fds_) ::close(fd);
-}
+VhostUserTransport::~VhostUserTransport() { backend_.reset(); }
 
 // SET_OWNER, features, protocol features, queue count.
 void VhostUserTransport::handshake() {
@@ -98,19 +92,7 @@ void VhostUserTransport::set_status(uint8_t s) {
 void VhostUserTransport::setup_queue(const QueueAreas& q) {
     if (q.index >= queues_.size()) queues_.resize(q.index + 1, QueueAreas{});
     queues_[q.index] = q;
-    while (kick_fds_.size() <= q.index) {
-        int k = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), c = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-            e = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (k < 0 || c < 0 || e < 0) throw_sys_error("eventfd", errno);
-        kick_fds_.push_back(k);
-        call_fds_.push_back(c);
-        err_fds_.push_back(e);
-    }
-}
-
-Doorbell VhostUserTransport::doorbell(uint16_t index) {
-    if (index >= kick_fds_.size()) throw Error("doorbell for queue " + std::to_string(index) + " before its setup");
-    return Doorbell::eventfd(kick_fds_[index]);
+    fds_.ensure(q.index);
 }
 
 NetConfig VhostUserTransport::net_config() {
@@ -242,8 +224,9 @@ void VhostUserTransport::start_device() {
     for (const QueueAreas& q : queues_) {
         if (q.size == 0) continue;
         uint64_t idx = q.index;
-        conn_.request(kSetVringCall, &idx, sizeof idx, &call_fds_[q.index], 1);
-        conn_.request(kSetVringErr, &idx, sizeof idx, &err_fds_[q.index], 1);
+        int call = fds_.call(q.index), err = fds_.err(q.index), kick = fds_.kick(q.index);
+        conn_.request(kSetVringCall, &idx, sizeof idx, &call, 1);
+        conn_.request(kSetVringErr, &idx, sizeof idx, &err, 1);
         VringState num{q.index, q.size};
         conn_.request(kSetVringNum, &num, sizeof num);
         // Packed: bits 0-14 the next index, bit 15 the wrap counter (starts at 1).
@@ -262,7 +245,7 @@ void VhostUserTransport::start_device() {
                     ring_addr(q.driver_iova, q.driver_va),
                     0};
         conn_.request(kSetVringAddr, &a, sizeof a);
-        conn_.request(kSetVringKick, &idx, sizeof idx, &kick_fds_[q.index], 1);
+        conn_.request(kSetVringKick, &idx, sizeof idx, &kick, 1);
     }
     if (protocol_)
         for (const QueueAreas& q : queues_) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "transport/iotlb.hpp"
+#include "transport/queue_eventfds.hpp"
 #include "transport/vhost_user/backend_channel.hpp"
 #include "transport/vhost_user/socket.hpp"
 #include "vireo/iova/dma_memory.hpp"
@@ -57,13 +58,13 @@ public:
     void reset() override;
     uint16_t max_queue_size(uint16_t) override { return 0; }
     void setup_queue(const QueueAreas& q) override;
-    Doorbell doorbell(uint16_t index) override;
+    Doorbell doorbell(uint16_t index) override { return fds_.doorbell(index); }
     NetConfig net_config() override;
     DmaTraits dma_traits() const override;
     void attach_memory(DmaMemory& mem, const DmaPlan&) override { mem_ = &mem; }
     TransportConnection* connection() override { return can_reconnect() ? this : nullptr; }
     // The queue's call eventfd (SET_VRING_CALL): the back end writes it when the ring asks for a notification.
-    int used_notify_fd(uint16_t index) const override { return index < call_fds_.size() ? call_fds_[index] : -1; }
+    int used_notify_fd(uint16_t index) const override { return fds_.call(index); }
     std::optional<DeviceIotlbCounters> iotlb_counters() const override;
 
     bool connected();
@@ -98,7 +99,7 @@ private:
     uint16_t max_pairs_ = 1;
     uint8_t status_ = 0;
     std::vector<QueueAreas> queues_;
-    std::vector<int> kick_fds_, call_fds_, err_fds_;
+    QueueEventfds fds_;
     bool started_ = false;
     std::unique_ptr<vhost::BackendChannel> backend_;  // exists while the device runs with BACKEND_REQ
     // As the device's IOMMU (ACCESS_PLATFORM): read by stats readers on other threads.
