@@ -16,6 +16,7 @@ run vireo-vm-check list --expect "$A=va" --expect "$B=pa" --expect "$C=va" --exp
 # Two processes, each choosing its own mode from its device's bit 33; frames
 # cross between them and are checked on both sides.
 pair() {  # sender(va) reflector(pa) label
+    rm -f /tmp/reflect.log  # a log of the pair before would satisfy the wait below before the new one replaced it
     vireo-vm-check reflect --dev "pci:$2" --expect-mode pa --count 1500 --seconds 90 >/tmp/reflect.log 2>&1 &
     pid=$!
     i=0

@@ -41,6 +41,7 @@ fi
 
 # Two processes, one device each: frames cross both ways and are checked on both sides.
 pair() {  # sender reflector label
+    rm -f /tmp/reflect.log  # a log of the pair before would satisfy the wait below before the new one replaced it
     vireo-vm-check reflect --dev "pci:$2" --expect-mode pa --count 1000 --seconds 90 >/tmp/reflect.log 2>&1 &
     pid=$!
     i=0

@@ -17,7 +17,9 @@ wait_for() {  # FILE TEXT PID: until TEXT is in FILE, PID exits, or 60 s pass
         sleep 0.1
         i=$((i + 1))
     done
-    grep -q "$2" "$1"
+    grep -q "$2" "$1" && return 0
+    echo "INFO waited $i x 0.1 s for '$2' in $1; process $3 $(kill -0 "$3" 2>/dev/null && echo alive || echo gone)"
+    return 1
 }
 
 mkdir -p /run /var && { [ -e /var/run ] || ln -s /run /var/run; }
@@ -28,32 +30,34 @@ for ap in 1 0; do
     for tso in 1 0; do
         n=$((n + 1))
         echo "== run $n: access_platform=$ap tso=$tso"
+        # Each run its own files: a log left by the run before would satisfy a wait for its text before the
+        # shell had truncated it for the new process.
         lro=""
         [ $tso = 1 ] && lro=--enable-lro
-        vireo-fwd --forward-mode=io --sleep-when-idle=100 --json /tmp/fwd.json $lro \
-            "vhost-net:tap=va,access_platform=$ap" "vhost-net:tap=vb,access_platform=$ap" >/tmp/fwd.log 2>&1 &
+        vireo-fwd --forward-mode=io --sleep-when-idle=100 --json /tmp/fwd-$n.json $lro \
+            "vhost-net:tap=va,access_platform=$ap" "vhost-net:tap=vb,access_platform=$ap" >/tmp/fwd-$n.log 2>&1 &
         fwd=$!
-        if ! wait_for /tmp/fwd.log "polling on CPU" $fwd; then
-            echo "FAIL vireo-fwd did not start"; cat /tmp/fwd.log; rc=1; kill $fwd; wait $fwd; continue
+        if ! wait_for /tmp/fwd-$n.log "polling on CPU" $fwd; then
+            echo "FAIL vireo-fwd did not start"; cat /tmp/fwd-$n.log; rc=1; kill $fwd; wait $fwd; continue
         fi
         $IP link set va netns nsa && $IP link set vb netns nsb || rc=1
         $IP -n nsa addr add 10.9.0.1/24 dev va && $IP -n nsa link set va up && $IP -n nsa link set lo up || rc=1
         $IP -n nsb addr add 10.9.0.2/24 dev vb && $IP -n nsb link set vb up && $IP -n nsb link set lo up || rc=1
         vireo-vm-check tcp-recv --netns nsb --port 5000 --bytes 4000000 --seed $n --seconds 120 \
-            >/tmp/recv.log 2>&1 &
+            >/tmp/recv-$n.log 2>&1 &
         recv=$!
-        wait_for /tmp/recv.log LISTENING $recv || rc=1
+        wait_for /tmp/recv-$n.log LISTENING $recv || rc=1
         run vireo-vm-check tcp-send --netns nsa --to 10.9.0.2:5000 --bytes 4000000 --seed $n --seconds 120
         wait $recv || rc=1
-        cat /tmp/recv.log
+        cat /tmp/recv-$n.log
         kill -INT $fwd
         wait $fwd || { echo "FAIL vireo-fwd exit code $?"; rc=1; }
-        grep -E "link|IOVA mode|configuration" /tmp/fwd.log
+        grep -E "link|IOVA mode|configuration" /tmp/fwd-$n.log
         for port in 0 1; do  # each tap came up in its namespace: the link follows the tap, by event
-            grep -q "port $port: configuration change: link up" /tmp/fwd.log ||
+            grep -q "port $port: configuration change: link up" /tmp/fwd-$n.log ||
                 { echo "FAIL port $port: no link-up event when its tap came up"; rc=1; }
         done
-        run vireo-vm-check fwd-json --file /tmp/fwd.json --expect-iotlb $ap --expect-tso $tso \
+        run vireo-vm-check fwd-json --file /tmp/fwd-$n.json --expect-iotlb $ap --expect-tso $tso \
             --expect-mode "$([ $ap = 1 ] && echo va || echo pa)"
         # The taps went with vireo-fwd (they were not persistent): the namespaces are empty for the next run.
         if $IP -n nsa link show va >/dev/null 2>&1; then echo "FAIL tap va outlived vireo-fwd"; rc=1; fi
