@@ -1,8 +1,9 @@
 """Building guest kernel modules Debian's kernel lacks, out of tree, once, cached beside the kernel
-(noiommu_vfio.py: vfio.ko with CONFIG_VFIO_NOIOMMU; vdpa_sim_modules.py: the vDPA simulator). The recipe:
-apt-get download linux-source, linux-headers(-common) and linux-kbuild at the image's exact version; dpkg -x the
-headers and kbuild (never installed); stream only the needed source files out of the source tarball; make -j2
-against the headers with the given Kbuild; check; cache. Any failure is a SkipError: vmlab prints one SKIP line
+(noiommu_vfio.py: vfio.ko with CONFIG_VFIO_NOIOMMU; vdpa_sim_modules.py: the vDPA simulator). The recipe: a
+kit made once per kernel (apt-get download linux-source, linux-headers(-common) and linux-kbuild at the image's
+exact version; dpkg -x the headers and kbuild, never installed; the source files of every module built here
+streamed out of the source tarball in one pass), then per module make -j2 against the kit's headers with the
+given Kbuild, the module's checks, and its own cache. Any failure is a SkipError: vmlab prints one SKIP line
 and exits 77. See tests/vm/README.md.
 """
 
@@ -82,13 +83,8 @@ def unpack_debs(debs, root):
 
 def compile_kbuild(root, src, kver, kbuild, log_path):
     """make the modules KBUILD (a Kbuild file's text) names in SRC against the linux-headers-KVER unpacked
-    in ROOT."""
+    in ROOT (the kit's). Returns the kernel's Module.symvers."""
     hdr = os.path.join(root, "usr/src", f"linux-headers-{kver}")
-    makefile = os.path.join(hdr, "Makefile")  # "include /usr/src/linux-headers-ABI-common/Makefile"
-    with open(makefile) as f:
-        text = f.read()
-    with open(makefile, "w") as f:
-        f.write(re.sub(r"^include /", f"include {root}/", text, flags=re.M))
     with open(os.path.join(src, "Kbuild"), "w") as f:
         f.write(kbuild)
     with open(log_path, "w") as logf:
@@ -120,29 +116,81 @@ def export_crcs(symvers, module=None):
     return {r[1]: r[0] for r in rows if len(r) >= 3 and module in (None, r[2])}
 
 
-def build(what, tmp, kernel, extract, compile_and_check):
-    """Download, unpack, extract (extract(source_deb, src)) and compile_and_check(root, src) -> {file: path}
-    in TMP, printing each stage's time."""
-    specs = kernel_packages(kernel)
-    stages = []
+# What the kit keeps of the source tree: every module vmlab builds takes its files from here. The tarball is
+# sorted by name, so streaming it stops behind the last folder named (drivers/vhost/).
+KIT_SOURCE = re.compile(r"drivers/(vfio/[^/]+|vdpa/.+|vhost/[^/]+)")
+KIT_LAST = "drivers/vhost/~"
+KIT_VERSION = 1  # bump when KIT_SOURCE changes: the kit is rebuilt under a new name
+
+
+def source_kit(cache, kernel, what):
+    """CACHE/kernel-kit-KVER_VERSION-vN/ with root/ (linux-headers and linux-kbuild unpacked, its Makefile
+    pointed at them) and src/ (KIT_SOURCE's files, path with / as __): one download and one pass over the source
+    tarball for every module built for this kernel (each pass costs 13-15 s of xz here)."""
+    kit = os.path.join(cache, f"kernel-kit-{kernel.kver}_{kernel.version}-v{KIT_VERSION}")
+    if os.path.isdir(kit):
+        return kit
+    tmp = tempfile.mkdtemp(dir=cache, prefix=".kernel-kit-")
+    try:
+        specs = kernel_packages(kernel)
+        t = time.monotonic()
+        log(f"{what}: making the kernel build kit for {kernel.kver}; downloading {' '.join(specs)}")
+        debs = apt_download(specs, makedir(tmp, "debs"), what)
+        mb = sum(os.path.getsize(d) for d in debs.values()) / 1e6
+        log(f"{what}: download {time.monotonic() - t:.1f}s ({mb:.0f} MB); unpacking the headers, streaming the "
+            "sources out of the tarball")
+        t = time.monotonic()
+        source = debs.pop(specs[0].split("=")[0])
+        root, src = makedir(tmp, "kit/root"), makedir(tmp, "kit/src")
+        unpack_debs(debs.values(), root)
+        hdr = os.path.join(root, "usr/src", f"linux-headers-{kernel.kver}")
+        makefile = os.path.join(hdr, "Makefile")  # "include /usr/src/linux-headers-ABI-common/Makefile"
+        with open(makefile) as f:
+            text = f.read()
+        with open(makefile, "w") as f:
+            f.write(re.sub(r"^include /", f"include {kit}/root/", text, flags=re.M))
+        names = extract_source(source, src, lambda rel: rel.replace("/", "__") if KIT_SOURCE.fullmatch(rel) else None,
+                               lambda rel, got: rel > KIT_LAST)
+        log(f"{what}: extract {time.monotonic() - t:.1f}s ({len(names)} source files)")
+        try:
+            os.replace(os.path.join(tmp, "kit"), kit)
+        except OSError:  # a concurrent run finished first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return kit
+
+
+def kit_file(kit, rel):
+    """The kit's copy of source file REL (drivers/...)."""
+    return os.path.join(kit, "src", rel.replace("/", "__"))
+
+
+def build(what, tmp, kernel, cache, sources, compile_and_check):
+    """Copies SOURCES {tree path: name} from the kit into TMP/src and runs compile_and_check(root, src) ->
+    {file: path} there, printing its time."""
+    kit = source_kit(cache, kernel, what)
+    src = makedir(tmp, "src")
+    for rel, name in sources.items():
+        if not os.path.isfile(kit_file(kit, rel)):
+            raise SkipError(f"the source tarball has no {rel}")
+        shutil.copy2(kit_file(kit, rel), os.path.join(src, name))
     t = time.monotonic()
-    log(f"{what}: building for {kernel.kver}; downloading {' '.join(specs)}")
-    debs = apt_download(specs, makedir(tmp, "debs"), what)
-    stages.append(f"download {time.monotonic() - t:.1f}s")
-    mb = sum(os.path.getsize(d) for d in debs.values()) / 1e6
-    log(f"{what}: {stages[-1]} ({mb:.0f} MB); unpacking the headers, streaming the sources out of the tarball")
-    t = time.monotonic()
-    source = debs.pop(specs[0].split("=")[0])
-    root, src = makedir(tmp, "root"), makedir(tmp, "src")
-    unpack_debs(debs.values(), root)
-    extract(source, src)
-    stages.append(f"extract {time.monotonic() - t:.1f}s")
-    log(f"{what}: {stages[-1]} ({' '.join(sorted(os.listdir(src)))}); compiling (make -j2)")
-    t = time.monotonic()
-    files = compile_and_check(root, src)
-    stages.append(f"compile {time.monotonic() - t:.1f}s")
-    log(f"{what}: built: {', '.join(stages)}")
+    log(f"{what}: compiling {' '.join(sorted(sources.values()))} (make -j2)")
+    files = compile_and_check(os.path.join(kit, "root"), src)
+    log(f"{what}: compile {time.monotonic() - t:.1f}s")
     return files
+
+
+def kit_sources(cache, kernel, what, pattern):
+    """{tree path: name} of the kit's files whose tree path matches PATTERN (the name: the last part)."""
+    kit = source_kit(cache, kernel, what)
+    out = {}
+    for f in os.listdir(os.path.join(kit, "src")):
+        rel = f.replace("__", "/")
+        if re.fullmatch(pattern, rel):
+            out[rel] = os.path.basename(rel)
+    return out
 
 
 def cached(cache, what, key, names, build_into):

@@ -7,21 +7,10 @@ Module.symvers (vfio_pci_core was built against those). See tests/vm/README.md.
 import os
 import re
 
-from kmod_build import build, cached, compile_kbuild, export_crcs, extract_source, modinfo_field, read_module
+from kmod_build import build, cached, compile_kbuild, export_crcs, kit_sources, modinfo_field, read_module
 from vmlab_base import SkipError
 
 NOIOMMU_PARAMS = "enable_unsafe_noiommu_mode=1"  # given to the rebuilt vfio.ko
-
-
-def extract(source_deb, src):
-    """The files directly in drivers/vfio/ (not its subfolders); the tarball is sorted by name, so reading
-    stops right behind drivers/vfio/."""
-    def name_of(rel):
-        m = re.fullmatch(r"drivers/vfio/([^/]+)", rel)
-        return m.group(1) if m else None
-    names = extract_source(source_deb, src, name_of, lambda rel, got: bool(got) and "drivers/vfio/" not in rel)
-    if "Makefile" not in names:
-        raise SkipError(f"no drivers/vfio/Makefile in {os.path.basename(source_deb)}")
 
 
 def compile_and_check(root, src, kver, stock, log_path):
@@ -53,8 +42,13 @@ def with_noiommu_vfio(modules, cache, kernel):
     stock = next((path for name, path, _ in modules if name == "vfio"), None)
     if stock is None:
         raise SkipError(f"vfio is built into {kernel.kver}, so it cannot be replaced")
+    def build_into(tmp, log_path):
+        sources = kit_sources(cache, kernel, "vfio-noiommu", r"drivers/vfio/[^/]+")  # the files directly in it
+        if "drivers/vfio/Makefile" not in sources:
+            raise SkipError("the source tarball has no drivers/vfio/Makefile")
+        return build("vfio-noiommu", tmp, kernel, cache, sources,
+                     lambda root, src: compile_and_check(root, src, kernel.kver, stock, log_path))
+
     ko = cached(cache, "vfio-noiommu", f"vfio-noiommu-{kernel.kver}_{kernel.version}", ["vfio.ko"],
-                lambda tmp, log_path: build("vfio-noiommu", tmp, kernel, extract,
-                                            lambda root, src: compile_and_check(root, src, kernel.kver, stock,
-                                                                                log_path)))["vfio.ko"]
+                build_into)["vfio.ko"]
     return [(n, ko, NOIOMMU_PARAMS) if n == "vfio" else (n, p, a) for n, p, a in modules]

@@ -17,7 +17,8 @@
 //   loopback --dev X --count N   X's device sends its Tx back to its Rx (vdpa_sim_net): frames verified
 //   tcp-send --to IP:PORT --bytes N --seed S   /   tcp-recv --port P --bytes N --seed S   (--netns NAME: in it)
 //          a TCP transfer through the guest kernel (two namespaces, vireo-fwd between their taps)
-//   fwd-json --file F [--expect-iotlb 0|1] [--expect-tso 0|1] [--expect-mode M]   vireo-fwd's summary
+//   fwd-json --file F [--expect-iotlb 0|1] [--expect-tso 0|1] [--expect-queues N] [--expect-mode M]
+//          vireo-fwd's summary
 // Prints "PASS <what>" or "FAIL <what>: <why>" lines; exit 0 only when all passed.
 #include <poll.h>
 
@@ -118,6 +119,8 @@ Args parse(int argc, char** argv) {
             a.fwd.iotlb = val() == "1";
         else if (k == "--expect-tso")
             a.fwd.tso = val() == "1";
+        else if (k == "--expect-queues")
+            a.fwd.queues = std::stoul(val());
         else
             throw Error("unknown option " + k);
     }

@@ -160,6 +160,9 @@ void check_fwd_json(const std::string& file, const FwdExpectations& e) {
         if (p.contains("stop"))
             check(p["stop"]["tx_undelivered"].get<uint64_t>() == 0, dev + ": clean stop sent what it accepted");
         if (e.mode) check(p["iova_mode"] == *e.mode, dev + ": IOVA mode " + *e.mode, p["iova_mode"].dump());
+        if (e.queues)
+            check(p["queues"].size() == *e.queues, dev + ": " + std::to_string(*e.queues) + " queue pair(s)",
+                  std::to_string(p["queues"].size()));
         if (e.iotlb && *e.iotlb)
             check(p.contains("iotlb") && p["iotlb"]["updates"].get<uint64_t>() > 0 &&
                       p["iotlb"]["misses_refused"].get<uint64_t>() == 0,

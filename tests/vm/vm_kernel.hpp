@@ -28,6 +28,7 @@ struct FwdExpectations {
     std::optional<bool> iotlb;        // the ports ran with vireo as their IOMMU (updates > 0), or not at all
     std::optional<bool> tso;          // 64 KiB TCP segments crossed (rx_tso > 0 somewhere), or none did
     std::optional<std::string> mode;  // every port's IOVA mode
+    std::optional<size_t> queues;     // every port's queue pairs
 };
 // Reads vireo-fwd's --json summary and checks it: every port clean at stop,
 // no buffer leaked, and what `e` asks.
