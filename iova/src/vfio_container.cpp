@@ -39,10 +39,10 @@ uint64_t VfioIommuInfo::max_iova() const noexcept {
     return ranges.empty() ? ~uint64_t{0} : m;
 }
 
-VfioGroupOf vfio_group_of(const std::string& bdf, const std::string& sysfs) {
+VfioGroupOf vfio_group_of(const std::string& bdf, const std::string& sysfs, const std::string& bus) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    fs::path link = fs::read_symlink(fs::path(sysfs) / "bus/pci/devices" / bdf / "iommu_group", ec);
+    fs::path link = fs::read_symlink(fs::path(sysfs) / "bus" / bus / "devices" / bdf / "iommu_group", ec);
     VfioGroupOf g;
     if (ec) return g;
     try {
@@ -86,24 +86,27 @@ VfioContainer::~VfioContainer() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-int VfioContainer::open_device_fd(const std::string& bdf) {
+int VfioContainer::open_device_fd(const VfioDeviceName& d) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (!fs::exists("/sys/bus/pci/devices/" + bdf, ec))
-        throw Error("PCI device " + bdf + " does not exist (see lspci -D, or vireo-fwd --list)");
-    const std::string driver = fs::read_symlink("/sys/bus/pci/devices/" + bdf + "/driver", ec).filename().string();
-    if (driver != "vfio-pci")
-        throw Error("PCI device " + bdf + " is bound to " + (driver.empty() ? "no driver" : driver) +
-                    ", not vfio-pci: " + bind_hint(bdf));
-    VfioGroupOf g = vfio_group_of(bdf);
-    if (g.number < 0) throw Error("PCI device " + bdf + " has no IOMMU group: " + bind_hint(bdf));
+    const std::string dir = "/sys/bus/" + d.bus + "/devices/" + d.name;
+    const std::string what = (d.bus == "pci" ? "PCI" : d.bus) + " device " + d.name;
+    const std::string hint = d.bind_hint.empty() ? bind_hint(d.name) : d.bind_hint;
+    if (!fs::exists(dir, ec))
+        throw Error(what + " does not exist (" + dir + " is missing; vireo-fwd --list shows the devices it drives)");
+    const std::string driver = fs::read_symlink(dir + "/driver", ec).filename().string();
+    if (driver != d.driver)
+        throw Error(what + " is bound to " + (driver.empty() ? "no driver" : driver) + ", not " + d.driver + ": " +
+                    hint);
+    VfioGroupOf g = vfio_group_of(d.name, "/sys", d.bus);
+    if (g.number < 0) throw Error(what + " has no IOMMU group: " + hint);
     join_group(g.number, g.noiommu);
     int gfd = -1;
     for (const auto& x : groups_)
         if (x.number == g.number) gfd = x.fd;
-    const int dfd = ::ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, bdf.c_str());
+    const int dfd = ::ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, d.name.c_str());
     if (dfd < 0)
-        throw_sys_error("VFIO_GROUP_GET_DEVICE_FD(" + bdf + ")", errno,
+        throw_sys_error("VFIO_GROUP_GET_DEVICE_FD(" + d.name + ")", errno,
                         "is another process (or another port of this one) using the device?");
     return dfd;
 }
@@ -131,7 +134,7 @@ void VfioContainer::join_group(int number, bool noiommu) {
         ::close(gfd);
         throw Error("VFIO group " + std::to_string(number) +
                     " is not viable: every device in /sys/kernel/iommu_groups/" + std::to_string(number) +
-                    "/devices must be bound to vfio-pci (or to no driver)");
+                    "/devices must be bound to its VFIO driver (vfio-pci, vfio-platform) or to no driver");
     }
     if (::ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &fd_) < 0) {
         const int e = errno;

@@ -28,6 +28,16 @@ namespace vireo {
 
 class DmaMemory;
 
+// A device as VFIO finds it: its bus in sysfs, its name there (what
+// VFIO_GROUP_GET_DEVICE_FD takes), the VFIO driver it must be bound to, and
+// the commands that bind it (for the error; empty: vfio-pci's).
+struct VfioDeviceName {
+    std::string bus;     // "pci" or "platform"
+    std::string name;    // "0000:00:10.0", "LNRO0005:00"
+    std::string driver;  // "vfio-pci", "vfio-platform"
+    std::string bind_hint;
+};
+
 struct VfioIovaRange {
     uint64_t start, last;  // inclusive
 };
@@ -53,10 +63,12 @@ public:
     VfioContainer& operator=(const VfioContainer&) = delete;
     ~VfioContainer();  // detaches memories, unmaps all DMA, closes groups
 
-    // The device fd of a PCI address (e.g. "0000:00:10.0"), joining its group
-    // (VFIO_GROUP_GET_DEVICE_FD). Throws with the fix when the device is not
-    // bound to vfio-pci. The device side lives in pmd/src/transport/pci/vfio_device.hpp.
-    int open_device_fd(const std::string& bdf);
+    // The device fd of a PCI address (e.g. "0000:00:10.0") or of another
+    // bus's device, joining its group (VFIO_GROUP_GET_DEVICE_FD). Throws with
+    // the fix when the device is not bound to its VFIO driver. The device side
+    // lives in pmd/src/transport/vfio_device_fd.hpp.
+    int open_device_fd(const std::string& bdf) { return open_device_fd(VfioDeviceName{"pci", bdf, "vfio-pci", ""}); }
+    int open_device_fd(const VfioDeviceName& d);
 
     // None until a group has joined.
     IommuKind iommu() const noexcept { return iommu_; }
@@ -112,12 +124,12 @@ private:
 // device; it goes away with the last device holding it.
 std::shared_ptr<VfioContainer> vfio_container();
 
-// The IOMMU group of a PCI device from sysfs, and whether it is a VFIO
+// The IOMMU group of a PCI (or `bus`) device from sysfs, and whether it is a VFIO
 // no-IOMMU group (/dev/vfio/noiommu-N); -1 when the device has none.
 struct VfioGroupOf {
     int number = -1;
     bool noiommu = false;
 };
-VfioGroupOf vfio_group_of(const std::string& bdf, const std::string& sysfs = "/sys");
+VfioGroupOf vfio_group_of(const std::string& bdf, const std::string& sysfs = "/sys", const std::string& bus = "pci");
 
 }  // namespace vireo

@@ -1,5 +1,5 @@
-// vireo: a PCI device bound to vfio-pci, the device side of VFIO: its
-// regions (BARs, config space), IRQs and reset (linux/vfio.h). The IOMMU side,
+// vireo: a PCI device bound to vfio-pci: its BARs, config space, IRQs and
+// reset through the device fd (transport/vfio_device_fd.hpp). The IOMMU side,
 // the container, is iova/'s (vireo/iova/vfio.hpp).
 #pragma once
 
@@ -12,23 +12,10 @@
 #include <vector>
 
 #include "transport/pci/pci_function.hpp"
+#include "transport/vfio_device_fd.hpp"
 #include "vireo/iova/vfio.hpp"
 
 namespace vireo {
-
-struct VfioRegionInfo {
-    uint32_t index = 0;
-    uint32_t flags = 0;  // VFIO_REGION_INFO_FLAG_READ/WRITE/MMAP
-    uint64_t size = 0;
-    uint64_t offset = 0;  // of the region within the device fd
-    bool mappable() const noexcept;
-};
-
-struct VfioIrqInfo {
-    uint32_t index = 0;
-    uint32_t flags = 0;
-    uint32_t count = 0;
-};
 
 // A PCI device bound to vfio-pci. Keeps its container (and so the group and
 // the DMA maps) alive.
@@ -39,15 +26,15 @@ public:
     VfioDevice& operator=(const VfioDevice&) = delete;
     ~VfioDevice() override;
 
-    const std::string& bdf() const noexcept override { return bdf_; }
+    const std::string& bdf() const noexcept override { return dev_.name(); }
     const char* kernel_driver() const noexcept override { return "vfio-pci"; }
-    int fd() const noexcept { return fd_; }
+    int fd() const noexcept { return dev_.fd(); }
     VfioContainer& container() const noexcept { return *container_; }
-    uint32_t num_regions() const noexcept { return num_regions_; }
-    uint32_t num_irqs() const noexcept { return num_irqs_; }
-    bool can_reset() const noexcept { return can_reset_; }
+    uint32_t num_regions() const noexcept { return dev_.num_regions(); }
+    uint32_t num_irqs() const noexcept { return dev_.num_irqs(); }
+    bool can_reset() const noexcept;
 
-    VfioRegionInfo region_info(uint32_t index) const;
+    VfioRegionInfo region_info(uint32_t index) const { return dev_.region_info(index); }
     PciMappedBar map_bar(uint32_t bar) const override;
     // PCI configuration space: VFIO_PCI_CONFIG_REGION_INDEX of the device fd.
     void config_read(uint32_t offset, void* buf, size_t len) const override;
@@ -69,18 +56,11 @@ public:
     // VFIO_DEVICE_RESET (function-level or equivalent); false when unsupported.
     bool reset() const;
 
-    VfioIrqInfo irq_info(uint32_t index) const;
-    // Routes vectors [start, start + fds.size()) of an IRQ index (VFIO_PCI_MSIX_IRQ_INDEX,
-    // VFIO_PCI_INTX_IRQ_INDEX...) to eventfds.
-    void set_irq_eventfds(uint32_t index, uint32_t start, const std::vector<int>& fds) const;
-    void disable_irqs(uint32_t index) const;
+    VfioIrqInfo irq_info(uint32_t index) const { return dev_.irq_info(index); }
 
 private:
     std::shared_ptr<VfioContainer> container_;
-    std::string bdf_;
-    int fd_ = -1;
-    uint32_t num_regions_ = 0, num_irqs_ = 0;
-    bool can_reset_ = false;
+    VfioDeviceFd dev_;
     uint64_t config_offset_ = 0;
     int irq_efd_ = -1;              // INTx
     std::vector<int> vector_efds_;  // MSI-X, one per vector

@@ -48,20 +48,6 @@ inline constexpr uint32_t kQueueDevice = 48;         // le64
 inline constexpr uint32_t kSize = 56;                // the fields vireo uses end here
 }  // namespace common
 
-// 5.1.4 struct virtio_net_config: byte offsets.
-namespace netcfg {
-inline constexpr uint32_t kMac = 0;                // u8[6], with VIRTIO_NET_F_MAC
-inline constexpr uint32_t kStatus = 6;             // le16, with VIRTIO_NET_F_STATUS
-inline constexpr uint32_t kMaxVirtqueuePairs = 8;  // le16, with VIRTIO_NET_F_MQ
-inline constexpr uint32_t kMtu = 10;               // le16, with VIRTIO_NET_F_MTU
-inline constexpr uint32_t kSpeed = 12;             // le32 Mbit/s, with VIRTIO_NET_F_SPEED_DUPLEX
-inline constexpr uint32_t kDuplex = 16;            // u8: 0 half, 1 full, 0xff unknown
-// With VIRTIO_NET_F_RSS or VIRTIO_NET_F_HASH_REPORT:
-inline constexpr uint32_t kRssMaxKeySize = 17;                 // u8
-inline constexpr uint32_t kRssMaxIndirectionTableLength = 18;  // le16
-inline constexpr uint32_t kSupportedHashTypes = 20;            // le32
-}  // namespace netcfg
-
 // Where one structure lives: BAR, offset and length within it.
 struct Location {
     bool present = false;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "transport/net_config_space.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
@@ -172,27 +173,9 @@ void VirtioPciTransport::read_device_config(void* out, uint32_t off, uint32_t le
 }
 
 NetConfig VirtioPciTransport::net_config() {
-    NetConfig c{};
-    const uint64_t f = device_features();
-    if (virtio::has(f, virtio::feature::kNetMac)) read_device_config(c.mac, netcfg::kMac, 6);
-    c.status = 1;  // 5.1.4: without VIRTIO_NET_F_STATUS the link is assumed up
-    if (virtio::has(f, virtio::feature::kNetStatus)) read_device_config(&c.status, netcfg::kStatus, 2);
+    NetConfig c = read_net_config(device_features(),
+                                  [this](void* out, uint32_t off, uint32_t len) { read_device_config(out, off, len); });
     if (!present()) c.status = 0;  // surprise removal: the link is gone
-    c.max_virtqueue_pairs = 1;
-    if (virtio::has(f, virtio::feature::kNetMq))
-        read_device_config(&c.max_virtqueue_pairs, netcfg::kMaxVirtqueuePairs, 2);
-    if (c.max_virtqueue_pairs == 0) c.max_virtqueue_pairs = 1;
-    c.mtu = 0;
-    if (virtio::has(f, virtio::feature::kNetMtu)) read_device_config(&c.mtu, netcfg::kMtu, 2);
-    if (virtio::has(f, virtio::feature::kNetSpeedDuplex)) {
-        read_device_config(&c.speed_mbps, netcfg::kSpeed, 4);
-        read_device_config(&c.duplex, netcfg::kDuplex, 1);
-    }
-    if (virtio::has(f, virtio::feature::kNetRss) || virtio::has(f, virtio::feature::kNetHashReport)) {
-        read_device_config(&c.rss_max_key_size, netcfg::kRssMaxKeySize, 1);
-        read_device_config(&c.rss_max_indirection_table_length, netcfg::kRssMaxIndirectionTableLength, 2);
-        read_device_config(&c.supported_hash_types, netcfg::kSupportedHashTypes, 4);
-    }
     return c;
 }
 
