@@ -47,11 +47,11 @@ static_assert(sizeof(NetConfigSpace) == 24);
 // vhost-vdpa pins every page it maps and counts it against RLIMIT_MEMLOCK,
 // root included (drivers/vhost/vdpa.c: vhost_vdpa_pa_map); over the limit it
 // refuses the update with an EFAULT that says nothing. Say it first.
-void check_memlock(std::span<const iotlb::Entry> todo, const std::string& device) {
+void check_memlock(std::span<const iotlb::Entry> unmapped, const std::string& device) {
     rlimit rl{};
     if (::getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
     uint64_t need = 0;
-    for (const iotlb::Entry& e : todo) need += e.size;
+    for (const iotlb::Entry& e : unmapped) need += e.size;
     std::ifstream status("/proc/self/status");
     uint64_t pinned = 0;
     for (std::string line; std::getline(status, line);)
@@ -198,18 +198,18 @@ std::optional<DeviceIotlbCounters> VhostVdpaTransport::iotlb_counters() const {
 void VhostVdpaTransport::map_memory() {
     if (mem_ == nullptr) throw Error(describe() + ": no DMA memory attached (NetPort attaches it)");
     mapped_.resize(mem_->region_count(), false);
-    std::vector<iotlb::Entry> todo;
+    std::vector<iotlb::Entry> unmapped;
     for (size_t i = 0; i < mem_->region_count(); i++) {
         if (mapped_[i]) continue;
         const iotlb::Entry e = iotlb::entry_of_region(*mem_, i);
         if (std::string err = vdpa_range_error(range_, e.iova, e.size, describe()); !err.empty()) throw Error(err);
-        todo.push_back(e);
+        unmapped.push_back(e);
     }
-    if (todo.empty()) return;
-    check_memlock(todo, describe());
+    if (unmapped.empty()) return;
+    check_memlock(unmapped, describe());
     const bool batch = backend_features_ & backend_bit(VHOST_BACKEND_F_IOTLB_BATCH);
     if (batch) dev_.iotlb_batch_begin();
-    for (const iotlb::Entry& e : todo) {
+    for (const iotlb::Entry& e : unmapped) {
         dev_.iotlb_update(e);
         updates_++;
     }

@@ -78,8 +78,8 @@ private:
     QueueEventfds fds_;
 };
 
-// Throws, saying what to do, when pinning `todo` would pass RLIMIT_MEMLOCK.
-void check_memlock(std::span<const iotlb::Entry> todo, const std::string& device);
+// Throws, saying what to do, when pinning `unmapped` would pass RLIMIT_MEMLOCK.
+void check_memlock(std::span<const iotlb::Entry> unmapped, const std::string& device);
 
 // Whether [iova, iova + size) lies inside the device's IOVA range: "" when it
 // does, else the error (naming the device and the fix).
