@@ -81,10 +81,10 @@ const Row kTable[] = {
     {true, NOI, true, VA, false, VA, false, "--iova-mode=pa"},
     {true, NONE, true, VA, false, VA, false, "intel_iommu=on"},
     {false, T1, true, VA, false, VA, false, "iommu_platform=on"},
-    {false, NONE, true, VA, false, VA, false, "bypasses the IOMMU"},
+    {false, NONE, true, VA, false, VA, false, "nothing translates"},  // no IOMMU at all: bit 33 would not help
     // no-IOMMU drivers: offering bit 33 would not help, so the fix is another driver or PA
     {true, UIO, true, VA, false, VA, false, "uio_pci_generic never has one"},
-    {false, UIO, true, VA, false, VA, false, "bind the device to vfio-pci under an IOMMU"},
+    {false, UIO, true, VA, false, VA, false, "bind the device to vfio-pci (vfio-platform for virtio-mmio) under"},
     {false, NOI, true, VA, false, VA, false, "nothing translates"},
     // --iova-mode=pa
     {true, T1, true, PA, true, PA, true, ""},

@@ -43,7 +43,8 @@ std::string idle_sleep_problem(const std::vector<Stream>& streams) {
         if (s.rx->rx_notify_fd(s.rxq) < 0)
             return "--sleep-when-idle: " + s.rx->describe() +
                    " gives no Rx notification to sleep on (uio_pci_generic has INTx only; a virtio-pci device "
-                   "needs an MSI-X vector per Rx queue besides the configuration's: QEMU vectors=N)";
+                   "needs an MSI-X vector per Rx queue besides the configuration's: QEMU vectors=N; a virtio-mmio "
+                   "device needs vfio-platform: through /dev/mem there is no interrupt)";
     }
     if (rx == 0) return "--sleep-when-idle needs a mode that receives (not txonly or flowgen)";
     if (rx > 64) return "--sleep-when-idle: at most 64 Rx queues per process";

@@ -28,6 +28,7 @@
 #include "vireo/base/hex.hpp"
 #include "vireo/pmd/cancel.hpp"
 #include "vireo/pmd/device_set.hpp"
+#include "vireo/pmd/mmio_discovery.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/vhost_kernel_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -109,6 +110,7 @@ int run(const Options& o) {
     if (o.list) {
         std::fputs(format_device_list(list_virtio_net_pci()).c_str(), stdout);
         std::fputs(("\n" + format_kernel_vhost_list(list_kernel_vhost())).c_str(), stdout);
+        std::fputs(("\n" + format_mmio_list(list_virtio_mmio())).c_str(), stdout);
         return 0;
     }
     std::vector<std::string> devices;

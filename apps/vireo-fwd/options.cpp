@@ -160,7 +160,8 @@ void describe(CLI::App& app, Given& g) {
         ->allow_extra_args(false)
         ->type_name("DEVICE");
     app.add_flag("--list", g.list,
-                 "show virtio-net PCI devices, vDPA devices and vhost-net, and the IOVA mode each gets and why");
+                 "show virtio-net PCI devices, vDPA devices, vhost-net and virtio-mmio devices, and the IOVA mode each "
+                 "gets and why");
     auto text = [&](const char* name, std::string& into, const char* type, const char* help) {
         app.add_option(name, into, help)->type_name(type)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     };

@@ -91,8 +91,10 @@ DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
             std::string(d.access_platform_switched_off ? "; do not switch access_platform off in the device string"
                                                        : " (its parent driver must offer the bit)"));
     if (d.forced == IovaMode::VA) {
-        // Under VFIO no-IOMMU or uio no bit 33 could help: say what would.
-        const bool never_translates = iommu == IommuKind::VfioNoIommu || iommu == IommuKind::Uio;
+        // Under VFIO no-IOMMU, uio or no IOMMU at all (virtio-mmio through
+        // /dev/mem) no bit 33 could help: say what would.
+        const bool never_translates =
+            iommu == IommuKind::VfioNoIommu || iommu == IommuKind::Uio || iommu == IommuKind::None;
         if (!bit && !never_translates)
             return fail(
                 "--iova-mode=va refused: the device does not offer VIRTIO_F_ACCESS_PLATFORM (bit 33), so "
@@ -102,8 +104,8 @@ DmaPlan plan_device_dma(const DeviceDmaFacts& d) {
             return fail(std::string("--iova-mode=va refused: nothing translates virtual addresses (IOMMU: ") +
                         std::string(to_string(iommu)) +
                         (iommu == IommuKind::Uio ? "; uio_pci_generic never has one" : "") +
-                        "); bind the device to vfio-pci under an IOMMU (guest kernel intel_iommu=on, VFIO type1), "
-                        "or run with --iova-mode=pa");
+                        "); bind the device to vfio-pci (vfio-platform for virtio-mmio) under an IOMMU (guest "
+                        "kernel intel_iommu=on, VFIO type1), or run with --iova-mode=pa");
         if (!covers_va) return fail(narrow_iommu(d));
         return va(d, "--iova-mode=va, and the device translates through an IOMMU vireo programs");
     }

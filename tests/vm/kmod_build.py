@@ -1,5 +1,6 @@
 """Building guest kernel modules Debian's kernel lacks, out of tree, once, cached beside the kernel
-(noiommu_vfio.py: vfio.ko with CONFIG_VFIO_NOIOMMU; vdpa_sim_modules.py: the vDPA simulator). The recipe: a
+(noiommu_vfio.py: vfio.ko with CONFIG_VFIO_NOIOMMU; vdpa_sim_modules.py: the vDPA simulator;
+vfio_platform_modules.py: vfio-platform and uio_pdrv_genirq). The recipe: a
 kit made once per kernel (apt-get download linux-source, linux-headers(-common) and linux-kbuild at the image's
 exact version; dpkg -x the headers and kbuild, never installed; the source files of every module built here
 streamed out of the source tarball in one pass), then per module make -j2 against the kit's headers with the
@@ -118,9 +119,9 @@ def export_crcs(symvers, module=None):
 
 # What the kit keeps of the source tree: every module vmlab builds takes its files from here. The tarball is
 # sorted by name, so streaming it stops behind the last folder named (drivers/vhost/).
-KIT_SOURCE = re.compile(r"drivers/(vfio/[^/]+|vdpa/.+|vhost/[^/]+)")
+KIT_SOURCE = re.compile(r"drivers/(uio/[^/]+|vfio/[^/]+|vfio/platform/[^/]+|vdpa/.+|vhost/[^/]+)")
 KIT_LAST = "drivers/vhost/~"
-KIT_VERSION = 1  # bump when KIT_SOURCE changes: the kit is rebuilt under a new name
+KIT_VERSION = 2  # bump when KIT_SOURCE changes: the kit is rebuilt under a new name
 
 
 def source_kit(cache, kernel, what):

@@ -1,7 +1,9 @@
 // vireo-vm-check: runs inside the test VM (tests/vm/vmlab.py) against real
-// virtio-net-pci devices bound to vfio-pci behind QEMU's intel-iommu.
+// virtio-net devices: PCI (vfio-pci behind QEMU's intel-iommu, no-IOMMU vfio,
+// uio), virtio-mmio (microvm), the kernel's vhost-net and vhost-vdpa.
 //
-//   list   [--expect BDF=va|pa|refused[/IOMMU] ...]  discovery, what mode (and IOMMU kind) each device gets
+//   list   [--expect NAME=va|pa|refused[/IOMMU] ...]  discovery (PCI BDFs, virtio-mmio names), what mode (and
+//          IOMMU kind) each device gets
 //   loop   --dev A --dev B [--iova-mode M] [--expect-mode M] [--count N]
 //          one process, both devices, one IOVA mode: A sends verified frames,
 //          B reflects them (checking each) back to A, which verifies them again
@@ -9,10 +11,12 @@
 //   traffic --dev A --expect-mode M --count N   the sending half, in its own process
 //   refuse --dev X [--iova-mode M] --says TEXT...   setting up must fail with an error containing each TEXT
 //   start  --dev X                               open, negotiate, start and stop (e.g. a transitional device)
-//   link   --dev X          waits for configuration-change events: link down, then up (QMP set_link)
+//   link   --dev X [--tag T]  waits for configuration-change events: link down, then up (QMP set_link on
+//          "READY link T", then up on "LINK DOWN SEEN T")
 //   filters --dev A --dev B  B's receive, MAC and VLAN filters (control queue) keep out and let in A's frames
 //   announce --dev A --dev B A announces itself when QEMU asks (QMP announce-self); B sees the RARPs
 //   speed  --dev X --says "25000 Mbit/s full-duplex"   the link speed the device reports
+//   mmio-cost --dev mmio:NAME --count N   the time of one QueueNotify and one register read (INFO)
 //   sleep  --dev A --dev B  B sleeps on its Rx queue's MSI-X vector between A's frames
 //   loopback --dev X --count N   X's device sends its Tx back to its Rx (vdpa_sim_net): frames verified
 //   tcp-send --to IP:PORT --bytes N --seed S   /   tcp-recv --port P --bytes N --seed S   (--netns NAME: in it)
@@ -35,6 +39,7 @@
 #include "vireo/base/error.hpp"
 #include "vireo/iova/vfio.hpp"
 #include "vireo/pmd/device_set.hpp"
+#include "vireo/pmd/mmio_discovery.hpp"
 #include "vireo/pmd/pci_discovery.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 #include "vm_ctrl.hpp"
@@ -52,6 +57,7 @@ struct Args {
     uint64_t count = 2000;
     int seconds = 60;
     std::string to, file, netns;
+    std::string tag;  // appended to READY and LINK DOWN SEEN: the host's triggers tell two runs apart
     uint16_t port = 5000;
     uint64_t bytes = 4 << 20, seed = 1;
     vm::FwdExpectations fwd;
@@ -105,6 +111,8 @@ Args parse(int argc, char** argv) {
             a.seconds = std::stoi(val());
         else if (k == "--netns")
             a.netns = val();
+        else if (k == "--tag")
+            a.tag = val();
         else if (k == "--to")
             a.to = val();
         else if (k == "--file")
@@ -257,21 +265,31 @@ int run(const Args& a) {
         vm::check_fwd_json(a.file, e);
         return 0;
     }
-    if (a.cmd == "list") {
-        auto devs = list_virtio_net_pci();
+    if (a.cmd == "list") {  // PCI functions and virtio-mmio devices
+        const auto devs = list_virtio_net_pci();
+        const auto mmio = list_virtio_mmio();
         std::fputs(format_device_list(devs).c_str(), stdout);
+        std::fputs(format_mmio_list(mmio).c_str(), stdout);
         for (const std::string& e : a.expect) {
             const auto eq = e.find('=');
-            const std::string bdf = e.substr(0, eq), want = e.substr(eq + 1);
+            const std::string name = e.substr(0, eq), want = e.substr(eq + 1);
             std::string got = "absent";
             const bool with_iommu = want.find('/') != std::string::npos;  // BDF=pa/uio: the mode and the IOMMU
+            auto seen = [&](bool probed, const DmaReport& dma) {
+                got = probed && dma.plan.ok ? std::string(to_string(dma.plan.mode)) : "refused";
+                if (with_iommu && probed) got.append("/").append(to_string(dma.iommu));
+            };
             for (const auto& d : devs)
-                if (d.bdf == bdf) {
-                    got = d.probed && d.dma.plan.ok ? std::string(to_string(d.dma.plan.mode)) : "refused";
-                    if (with_iommu && d.probed) got.append("/").append(to_string(d.dma.iommu));
-                }
-            check(got == want, "list: " + bdf + " would get " + want, "got " + got);
+                if (d.bdf == name) seen(d.probed, d.dma);
+            for (const auto& d : mmio)
+                if (d.name == name) seen(d.probed, d.dma);
+            check(got == want, "list: " + name + " would get " + want, "got " + got);
         }
+        return 0;
+    }
+    if (a.cmd == "mmio-cost") {  // its own transport, no port: the raw register paths
+        if (a.devs.size() != 1 || a.devs[0].rfind("mmio:", 0) != 0) throw Error("mmio-cost needs one --dev mmio:NAME");
+        vm::report_mmio_cost(a.devs[0].substr(5), a.count);
         return 0;
     }
     if (a.cmd == "refuse") {
@@ -292,7 +310,7 @@ int run(const Args& a) {
     for (auto& p : s.ports) p->start();
     // Read before READY: the host may act on READY at once (the link check's set_link).
     const bool link_up_at_ready = !s.ports.empty() && s.ports[0]->link_up();
-    std::printf("READY %s\n", a.cmd.c_str());
+    std::printf("READY %s%s%s\n", a.cmd.c_str(), a.tag.empty() ? "" : " ", a.tag.c_str());
     std::fflush(stdout);
     if (a.cmd == "loop") {
         if (s.ports.size() != 2) throw Error("loop needs two --dev");
@@ -365,7 +383,7 @@ int run(const Args& a) {
         };
         check(link_up_at_ready, "link is up before the host takes it down");
         check(wait_link(false), "configuration change event arrived, link down");
-        std::printf("LINK DOWN SEEN\n");
+        std::printf("LINK DOWN SEEN%s%s\n", a.tag.empty() ? "" : " ", a.tag.c_str());
         std::fflush(stdout);
         check(wait_link(true), "configuration change event arrived, link up again");
     } else {

@@ -110,7 +110,7 @@ void check_filters(NetPort& tx, NetPort& rx, PacketPool& pool) {
 
 void check_sleep(NetPort& tx, NetPort& rx, PacketPool& pool) {
     const int fd = rx.rx_notify_fd(0);
-    check(fd >= 0, "sleep: Rx queue 0 has an MSI-X vector of its own");
+    check(fd >= 0, "sleep: Rx queue 0 has an interrupt to sleep on");
     if (fd < 0) return;
     check(test::wait_path(tx, rx, pool, 20000), "sleep: the path carries frames", "no probe arrived");
     constexpr int kN = 40;
@@ -153,7 +153,7 @@ void check_sleep(NetPort& tx, NetPort& rx, PacketPool& pool) {
     std::printf("INFO sleep: %d frames, %d sleeps, %d ended by the interrupt\n", received.load(), sleeps.load(),
                 wakeups.load());
     check(received.load() == kN, "sleep: every frame arrived", std::to_string(received.load()) + " of 40");
-    check(wakeups.load() >= kN / 2, "sleep: frames woke the sleeping thread (MSI-X)",
+    check(wakeups.load() >= kN / 2, "sleep: frames woke the sleeping thread (interrupt)",
           std::to_string(wakeups.load()) + " wake-ups by interrupt");
 }
 

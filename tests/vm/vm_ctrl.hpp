@@ -19,7 +19,12 @@ void check_filters(vireo::NetPort& tx, vireo::NetPort& rx, vireo::PacketPool& po
 // itself (QMP announce-self), then counts on `watcher` the RARPs for its MAC.
 void check_announce(vireo::NetPort& announcer, vireo::NetPort& watcher, int seconds);
 
-// rx sleeps on its Rx queue's MSI-X vector between frames tx sends 20 ms apart.
+// rx sleeps on its Rx queue's interrupt (an MSI-X vector; virtio-mmio: the line) between frames tx sends 20 ms apart.
 void check_sleep(vireo::NetPort& tx, vireo::NetPort& rx, vireo::PacketPool& pool);
+
+// What one QueueNotify store and one register read cost on virtio-mmio device `name` through the way it is
+// open in (vfio-platform: pwrite/pread on the device fd; /dev/mem: a mapped store/load), `count` of each
+// (vm_mmio.cpp). Under TCG the figures compare the two ways; they are not a machine's.
+void report_mmio_cost(const std::string& name, uint64_t count);
 
 }  // namespace vm

@@ -27,9 +27,11 @@ import time
 import urllib.parse
 from collections import namedtuple
 
+import vmlab_microvm
 import vmlab_tap
 from noiommu_vfio import NOIOMMU_PARAMS, with_noiommu_vfio
 from vdpa_sim_modules import with_vdpa_sim
+from vfio_platform_modules import with_vfio_platform
 from vmlab_base import SetupError, SkipError, log, makedir, run
 
 BUSYBOX = "/bin/busybox"
@@ -41,6 +43,8 @@ DRIVER_MODULES = {
     "vfio-pci": [("vfio", True), ("vfio_iommu_type1", True), ("irqbypass", False),
                  ("vfio_virqfd", False), ("vfio_pci_core", True), ("vfio_pci", True)],
     "uio_pci_generic": [("uio", True), ("uio_pci_generic", True)],
+    "vfio-platform": [("vfio", True), ("vfio_virqfd", True)],  # + the built ones (vfio_platform_modules.py)
+    "none": [],  # microvm: the NICs stay unbound (/dev/mem)
 }
 FIRST_SLOT = 0x10          # NIC i sits at pcie.0 slot 0x10+i (or behind a root port there)
 MAX_NICS = 16
@@ -214,6 +218,7 @@ def build_initramfs(workdir, modules, args, slots, macs):
     install_file(os.path.join(HERE, "guest-init.sh"), root, "/init", 0o755)
     conf = {"VMLAB_MODULES": "\n".join(f"{n} {a}".strip() for n, _, a in modules),  # one "NAME [PARAM=V...]" a line
             "VMLAB_SLOTS": " ".join(slots), "VMLAB_MACS": " ".join(macs), "VM_DRIVER": args.driver,
+            "VM_MACHINE": args.machine,
             "VM_IOMMU": "0" if args.no_iommu_device else "1", "VM_HUGEPAGES": str(args.hugepages),
             **dict(e.split("=", 1) for e in args.env)}
     with open(os.path.join(root, "etc/vmlab.conf"), "w") as f:
@@ -410,7 +415,11 @@ def parse_args(argv):
     p.add_argument("--iommu-opts", default="", help="extra intel-iommu properties, e.g. device-iotlb=on")
     p.add_argument("--no-iommu-device", action="store_true", help="guest without vIOMMU")
     p.add_argument("--driver", choices=sorted(DRIVER_MODULES), default="vfio-pci",
-                   help="kernel driver every virtio-net device is bound to (default vfio-pci)")
+                   help="kernel driver every virtio-net device is bound to (default vfio-pci; microvm: "
+                        "vfio-platform, built once with a no-IOMMU vfio.ko, or none)")
+    p.add_argument("--machine", choices=["q35", "microvm"], default="q35",
+                   help="q35 with virtio-net-pci NICs (default), or microvm with virtio-net-device on virtio-mmio")
+    p.add_argument("--legacy-mmio", action="store_true", help="microvm: leave the virtio-mmio devices at version 1")
     p.add_argument("--modules", default="", metavar="A,B,...",
                    help="more stock modules of the guest kernel to load, in this order (e.g. tun,vhost_net)")
     p.add_argument("--vdpa-sim", action="store_true",
@@ -445,6 +454,8 @@ def parse_args(argv):
             p.error(f"{path}: no such file")
     if args.vfio_noiommu and args.driver != "vfio-pci":
         p.error("--vfio-noiommu needs --driver vfio-pci")
+    if (args.machine == "microvm") != (args.driver in ("vfio-platform", "none")):
+        p.error("--machine microvm goes with --driver vfio-platform or none, and they with it")
     if len(args.nic) > MAX_NICS:
         p.error(f"at most {MAX_NICS} --nic")
     if any("=" not in e for e in args.env):
@@ -484,6 +495,14 @@ def main(argv):
             except SkipError as e:
                 raise SkipError(f"cannot build vfio.ko with CONFIG_VFIO_NOIOMMU: {e}") from e
             timing += f", vfio-noiommu {time.monotonic() - t:.1f}s"
+        if args.driver == "vfio-platform":  # no IOMMU on microvm: vfio's no-IOMMU mode, and vfio-platform
+            t = time.monotonic()
+            try:
+                modules = with_noiommu_vfio(modules, cache, kernel)
+                modules = with_vfio_platform(modules, module_index(kernel.moddir), cache, kernel)
+            except SkipError as e:
+                raise SkipError(f"cannot build vfio-platform for the guest: {e}") from e
+            timing += f", vfio-platform {time.monotonic() - t:.1f}s"
         if args.vdpa_sim:
             t = time.monotonic()
             try:
@@ -493,7 +512,12 @@ def main(argv):
             timing += f", vdpa-sim {time.monotonic() - t:.1f}s"
         t = time.monotonic()
         qmp_path = os.path.join(workdir, "qmp.sock")
-        cmd, slots, macs = qemu_command(args, kernel.vmlinux, os.path.join(workdir, "initramfs.cpio"), qmp_path)
+        initrd = os.path.join(workdir, "initramfs.cpio")
+        if args.machine == "microvm":
+            cmd, slots, macs = vmlab_microvm.qemu_command(args, kernel.vmlinux, initrd, qmp_path,
+                                                          [parse_nic(n, i) for i, n in enumerate(args.nic)])
+        else:
+            cmd, slots, macs = qemu_command(args, kernel.vmlinux, initrd, qmp_path)
         build_initramfs(workdir, modules, args, slots, macs)
         timing += f", initramfs {time.monotonic() - t:.2f}s"
         log(f"kernel {kernel.kver}; {timing}; qemu: {shlex.join(cmd)}")

@@ -84,7 +84,8 @@ DeviceSpec parse_device_string(const std::string& s) {
     if (colon == std::string::npos)
         bad(s,
             "no transport: write vhost-user:/path/to/socket[,key=value...], pci:0000:01:00.0[,key=value...], "
-            "vhost-net:tap=NAME[,key=value...] or vhost-vdpa:/dev/vhost-vdpa-0[,key=value...]");
+            "vhost-net:tap=NAME[,key=value...], vhost-vdpa:/dev/vhost-vdpa-0[,key=value...] or "
+            "mmio:LNRO0005:00[,key=value...]");
     const std::string kind = s.substr(0, colon);
     if (kind == "vhost-user")
         d.kind = DeviceSpec::Kind::VhostUser;
@@ -94,12 +95,14 @@ DeviceSpec parse_device_string(const std::string& s) {
         d.kind = DeviceSpec::Kind::VhostNet;
     else if (kind == "vhost-vdpa")
         d.kind = DeviceSpec::Kind::VhostVdpa;
+    else if (kind == "mmio")
+        d.kind = DeviceSpec::Kind::Mmio;
     else
-        bad(s, "unknown transport '" + kind + "': use vhost-user:, pci:, vhost-net: or vhost-vdpa:");
+        bad(s, "unknown transport '" + kind + "': use vhost-user:, pci:, vhost-net:, vhost-vdpa: or mmio:");
     const std::string rest = s.substr(colon + 1);
     std::string keys = rest;  // vhost-net: all of it is key=value, its tap one of them
     if (d.kind != DeviceSpec::Kind::VhostNet) {
-        // For pci the address itself contains ':' and '.', never ','.
+        // A PCI address or platform device name contains ':' and '.', never ','.
         const auto comma = rest.find(',');
         d.path = rest.substr(0, comma);
         keys = comma == std::string::npos ? "" : rest.substr(comma + 1);
@@ -107,6 +110,7 @@ DeviceSpec parse_device_string(const std::string& s) {
             bad(s, "no " +
                        std::string(kind == "pci"          ? "PCI address"
                                    : kind == "vhost-vdpa" ? "device node (/dev/vhost-vdpa-N)"
+                                   : kind == "mmio"       ? "platform device (LNRO0005:00; vireo-fwd --list)"
                                                           : "socket path") +
                        " after '" + kind + ":'");
     }

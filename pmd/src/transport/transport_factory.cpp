@@ -1,5 +1,6 @@
 // Opening a transport from a device string, and the facts the IOVA policy
 // needs about it. Below NetPort, DeviceSet and PCI discovery, which all use it.
+#include "transport/mmio/virtio_mmio_transport.hpp"
 #include "transport/pci/virtio_pci_transport.hpp"
 #include "transport/vhost_kernel/vhost_net_transport.hpp"
 #include "transport/vhost_kernel/vhost_vdpa_transport.hpp"
@@ -31,6 +32,7 @@ std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
         return std::make_unique<VhostNetTransport>(o);
     }
     if (spec.kind == DeviceSpec::Kind::VhostVdpa) return std::make_unique<VhostVdpaTransport>(spec.path);
+    if (spec.kind == DeviceSpec::Kind::Mmio) return std::make_unique<VirtioMmioTransport>(open_mmio_device(spec.path));
     VhostUserOptions vo;
     vo.path = spec.path;
     vo.server = spec.server;

@@ -23,7 +23,8 @@
 //   offered| vDPA IOTLB, narrower range | PA   | negotiated      | IOVAs we lay out in the range (linear), by us
 //   absent | vDPA IOTLB                 | -    | refused (vhost-vdpa gives a device only what it maps) | -
 //   offered| type1 narrower than 2^47   | PA   | negotiated      | IOVA = PA, by us
-//   offered| VFIO no-IOMMU / uio / none | PA   | negotiated      | nothing (no IOMMU)
+//   offered| VFIO no-IOMMU / uio / none | PA   | negotiated      | nothing (no IOMMU; virtio-mmio through
+//          |                            |      |                 | vfio-platform no-IOMMU or /dev/mem too)
 //   absent | any                        | PA   | -               | type1: IOVA = PA too
 //   any    | vhost IOTLB, PA asked      | PA   | refused (the back end must not expect IOTLB) | -
 //   PA needed but no physical addresses (pagemap needs root)       | error

@@ -4,6 +4,7 @@
 //   pci:0000:00:10.0,queues=2        (VFIO or uio_pci_generic)
 //   vhost-net:tap=vireo0,queues=2    (the kernel's vhost-net behind a tap: the exception path)
 //   vhost-vdpa:/dev/vhost-vdpa-0     (a vDPA device)
+//   mmio:LNRO0005:00                 (a virtio-mmio platform device: vfio-platform, or /dev/mem when unbound)
 //
 // Keys (all optional): queues=N (queue pairs), ring=N (descriptors per queue; default 256, 1024 with dma=window),
 // server=0|1, reconnect=0|1 (come back by itself when the back end returns;
@@ -33,8 +34,8 @@
 namespace vireo {
 
 struct DeviceSpec {
-    enum class Kind { VhostUser, Pci, VhostNet, VhostVdpa } kind = Kind::VhostUser;
-    std::string path;  // vhost-user socket, PCI address, tap name (vhost-net), or /dev/vhost-vdpa-N
+    enum class Kind { VhostUser, Pci, VhostNet, VhostVdpa, Mmio } kind = Kind::VhostUser;
+    std::string path;  // vhost-user socket, PCI address, tap name (vhost-net), /dev/vhost-vdpa-N, or platform device
     uint16_t queues = 1;
     uint16_t ring = 256;      // dma=window without ring=: DmaWindow::ring_depth()
     bool ring_given = false;  // ring=N was in the string

@@ -1,5 +1,5 @@
 // vireo: the control path of a virtio device, whatever carries it (vhost-user,
-// VFIO or uio virtio-pci, the kernel's vhost-net and vhost-vdpa): features,
+// VFIO or uio virtio-pci, the kernel's vhost-net and vhost-vdpa, virtio-mmio): features,
 // status, queue setup, notification, config, reset, and for a device that can
 // go away, its connection. The data path never calls through it per packet: a queue
 // takes its Doorbell once and rings it at most once per burst.
@@ -19,8 +19,10 @@ namespace vireo {
 
 class DmaMemory;
 
-// Tells the device a queue has work: an eventfd write (vhost-user) or an MMIO
-// store (virtio-pci). Plain data: copied into each queue.
+// Tells the device a queue has work: an eventfd write (vhost-user), an MMIO
+// store (virtio-pci, virtio-mmio mapped), or a 32-bit pwrite at a register's
+// offset in a VFIO device fd (virtio-mmio whose registers cannot be mapped).
+// Plain data: copied into each queue.
 class Doorbell {
 public:
     static Doorbell eventfd(int fd) {
@@ -39,11 +41,20 @@ public:
         d.reg16_ = reg;
         return d;
     }
+    static Doorbell pwrite32(int fd, uint64_t offset) {
+        Doorbell d;
+        d.fd_ = fd;
+        d.offset_ = static_cast<int64_t>(offset);
+        return d;
+    }
     void ring(uint32_t value) const noexcept {
         if (reg16_ != nullptr) {
             *reg16_ = static_cast<uint16_t>(value);
         } else if (reg_ != nullptr) {
             *reg_ = value;
+        } else if (offset_ >= 0) {
+            ssize_t r = ::pwrite(fd_, &value, sizeof value, offset_);  // the kernel makes it one 32-bit store
+            (void)r;
         } else if (fd_ >= 0) {
             uint64_t one = 1;
             ssize_t r =
@@ -54,6 +65,7 @@ public:
 
 private:
     int fd_ = -1;
+    int64_t offset_ = -1;  // pwrite32: the register's offset in fd_
     volatile uint32_t* reg_ = nullptr;
     volatile uint16_t* reg16_ = nullptr;
 };
@@ -168,7 +180,7 @@ struct DmaReport {
 };
 
 struct DeviceSpec;
-// Opens the transport a device string names (vhost-user, PCI, vhost-net, vhost-vdpa); no memory needed yet.
+// Opens the transport a device string names (vhost-user, PCI, vhost-net, vhost-vdpa, MMIO); no memory needed yet.
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec);
 // The IOVA policy's facts about an opened device: its bit 33 (offered, and
 // allowed by the device string) and its transport's traits.
