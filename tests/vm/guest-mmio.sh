@@ -3,7 +3,8 @@
 # virtio-net-device NICs on virtio-mmio (version 2, ACPI LNRO0005), in the order meson.build gives:
 #   A split (hub 0)   B split (hub 0)   C packed (hub 1)   D packed, iommu_platform=on (hub 1)
 # First every NIC is on vfio-platform in vfio's no-IOMMU mode (interrupts through eventfds); then, every one
-# unbound, through /dev/mem (no interrupt: polled). Nothing translates either way, so whatever bit 33 says
+# unbound, through /dev/mem (no interrupt: polled); last, one given back to the kernel's virtio-mmio driver
+# (loaded at boot, which took every device first) is refused with the commands that hand it over. Nothing translates either way, so whatever bit 33 says
 # every device gets physical addresses and a forced VA is refused. The host takes A's link down on
 # "READY link vfio" / "READY link devmem" and up again on "LINK DOWN SEEN vfio" / "LINK DOWN SEEN devmem".
 set -- $VM_NICS
@@ -80,4 +81,12 @@ timeout 60 vireo-fwd --forward-mode=io --sleep-when-idle=100 "mmio:$A" "mmio:$B"
 grep -q "no interrupt" /tmp/fwd-sleep.log
 verdict $? "--sleep-when-idle through /dev/mem is refused with the reason"
 cat /tmp/fwd-sleep.log
+
+echo "=== 3. held by the kernel's virtio-mmio driver: the error says how to hand it over"
+echo "$A" > /sys/bus/platform/drivers/virtio-mmio/bind
+run vireo-vm-check list --expect "$A=refused"
+run vireo-vm-check refuse --dev "mmio:$A" --says "mmio:$A is bound to virtio-mmio" \
+    --says "echo vfio-platform > /sys/bus/platform/devices/$A/driver_override" --says "/dev/mem"
+# B shares A's 4 KiB page, which virtio-mmio now holds: /dev/mem is refused for it, naming the page's holders.
+run vireo-vm-check refuse --dev "mmio:$B" --says "IO_STRICT_DEVMEM" --says ": $A $A"
 exit $rc

@@ -95,10 +95,10 @@ std::vector<MmioNetDevice> list_virtio_mmio(bool probe, const std::string& sysfs
 
 std::string format_mmio_list(const std::vector<MmioNetDevice>& devices) {
     std::string s =
-        "mmio device      address       driver          type     access         bit33  iommu         iova\n";
+        "mmio device      address       driver          type           access         bit33  iommu         iova\n";
     char line[512];
     for (const auto& d : devices) {
-        std::snprintf(line, sizeof line, "%-16s %-13s %-15s %-8s %-14s %-5s  %-12s  %s\n", d.name.c_str(),
+        std::snprintf(line, sizeof line, "%-16s %-13s %-15s %-14s %-14s %-5s  %-12s  %s\n", d.name.c_str(),
                       d.address.c_str(), d.driver.empty() ? "-" : d.driver.c_str(), d.kind.c_str(),
                       d.access.empty() ? "-" : d.access.c_str(),
                       d.probed ? (d.dma.access_platform ? "yes" : "no") : "?",
