@@ -120,8 +120,10 @@ struct NetRig {
     std::unique_ptr<Device> rxd, txd;
 
     NetRig(bool packed, bool in_order) {
-        const uint64_t offered = virtio::bit(kVersion1) | virtio::bit(kEventIdx) | virtio::bit(kAccessPlatform) |
-                                 (packed ? virtio::bit(kRingPacked) : 0) | (in_order ? virtio::bit(kInOrder) : 0);
+        const virtio::Features offered = virtio::bit(kVersion1) | virtio::bit(kEventIdx) |
+                                         virtio::bit(kAccessPlatform) |
+                                         (packed ? virtio::bit(kRingPacked) : virtio::Features{}) |
+                                         (in_order ? virtio::bit(kInOrder) : virtio::Features{});
         auto tr = std::make_unique<FakeTransport>(offered);
         tr->max_queue = kRing;
         t = tr.get();

@@ -219,7 +219,8 @@ TEST(Window, TheBackEndIsGivenOnlyTheWindowIotlb) { check_only_the_window_is_giv
 TEST(Window, QueuesAreDeepUnlessTheRingSizeIsGiven) {
     DmaMemory mem(app_memory());
     PacketPool pool(mem, {.count = 512, .cache_size = 0});
-    const uint64_t offered = virtio::bit(virtio::feature::kVersion1) | virtio::bit(virtio::feature::kAccessPlatform);
+    const virtio::Features offered =
+        virtio::bit(virtio::feature::kVersion1) | virtio::bit(virtio::feature::kAccessPlatform);
     auto ring_of = [&](const std::string& dev, uint16_t device_most) {
         auto t = std::make_unique<FakeTransport>(offered);
         t->max_queue = device_most;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "net/negotiation.hpp"
+#include "support/features_print.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
 
 namespace vireo::detail {
@@ -14,17 +15,19 @@ namespace {
 using namespace virtio::feature;
 using virtio::bit;
 
-constexpr uint64_t V1 = bit(kVersion1);
-constexpr uint64_t kAll = ~uint64_t{0};
+using virtio::Features;
+
+constexpr Features V1 = bit(kVersion1);
+constexpr Features kAll = ~Features{};  // every bit, past 63 too
 
 struct Row {
     const char* name;
     NegotiationInput in;
-    uint64_t features;           // expected when error_mentions is null
+    Features features;           // expected when error_mentions is null
     const char* error_mentions;  // a phrase the error must contain (its fix)
 };
 
-NegotiationInput offer(uint64_t offered, uint64_t wanted = kAll) {
+NegotiationInput offer(Features offered, Features wanted = kAll) {
     NegotiationInput in;
     in.offered = offered;
     in.wanted = wanted;
@@ -39,11 +42,15 @@ NegotiationInput with(NegotiationInput in, F change) {
 
 const std::vector<Row>& rows() {
     static const std::vector<Row> r = {
-        {"modern devices only", offer(bit(kNetMrgRxbuf)), 0, "VIRTIO_F_VERSION_1"},
+        {"modern devices only", offer(bit(kNetMrgRxbuf)), {}, "VIRTIO_F_VERSION_1"},
         {"what both sides want", offer(V1 | bit(kNetMrgRxbuf) | bit(kNetMac) | bit(kRingPacked)),
          V1 | bit(kNetMrgRxbuf) | bit(kNetMac) | bit(kRingPacked), nullptr},
         {"what the device string turns off", offer(V1 | bit(kNetMrgRxbuf) | bit(kInOrder), V1 | bit(kInOrder)),
          V1 | bit(kInOrder), nullptr},
+        {"bits past 63 vireo does not take stay off, the rest is negotiated",
+         offer(V1 | bit(kNetMac) | bit(kNetRssContext) | bit(kNetGuestUdpTunnelGso) | bit(kNetHostUdpTunnelGsoCsum) |
+               bit(100)),
+         V1 | bit(kNetMac), nullptr},
         {"bits vireo does not know stay off", offer(V1 | bit(kNetGuestUfo) | bit(kSrIov) | bit(kRingReset)), V1,
          nullptr},
         {"bit 33 offered, the plan says no", offer(V1 | bit(kAccessPlatform)), V1, nullptr},
@@ -60,8 +67,8 @@ const std::vector<Row>& rows() {
          offer(V1 | bit(kNetGuestCsum) | bit(kNetGuestTso4) | bit(kNetGuestTso6)), V1 | bit(kNetGuestCsum), nullptr},
         {"GUEST_TSO with both", offer(V1 | bit(kNetGuestCsum) | bit(kNetMrgRxbuf) | bit(kNetGuestTso4)),
          V1 | bit(kNetGuestCsum) | bit(kNetMrgRxbuf) | bit(kNetGuestTso4), nullptr},
-        {"guest_tso asked without mrg_rxbuf", offer(V1, kAll & ~bit(kNetMrgRxbuf)), 0, "mrg_rxbuf=1"},
-        {"guest_tso asked without guest_csum", offer(V1, kAll & ~bit(kNetGuestCsum)), 0, "guest_csum=1"},
+        {"guest_tso asked without mrg_rxbuf", offer(V1, kAll & ~bit(kNetMrgRxbuf)), {}, "mrg_rxbuf=1"},
+        {"guest_tso asked without guest_csum", offer(V1, kAll & ~bit(kNetGuestCsum)), {}, "guest_csum=1"},
         {"the control queue's features need CTRL_VQ",
          offer(V1 | bit(kNetCtrlRx) | bit(kNetCtrlVlan) | bit(kNetRss) | bit(kNetGuestAnnounce)), V1, nullptr},
         {"the control queue and what needs it",
@@ -93,27 +100,32 @@ const std::vector<Row>& rows() {
                   i.queues = 2;
                   i.max_virtqueue_pairs = 2;
               }),
-         0, "VIRTIO_NET_F_CTRL_VQ"},
-        {"two pairs need MQ", with(offer(V1 | bit(kNetCtrlVq)), [](auto& i) { i.queues = 2; }), 0, "VIRTIO_NET_F_MQ"},
+         {},
+         "VIRTIO_NET_F_CTRL_VQ"},
+        {"two pairs need MQ", with(offer(V1 | bit(kNetCtrlVq)), [](auto& i) { i.queues = 2; }), {}, "VIRTIO_NET_F_MQ"},
         {"more pairs than the device has",
          with(offer(V1 | bit(kNetMq) | bit(kNetCtrlVq)),
               [](auto& i) {
                   i.queues = 8;
                   i.max_virtqueue_pairs = 4;
               }),
-         0, "has 4 queue pairs"},
-        {"a split ring is a power of two", with(offer(V1), [](auto& i) { i.ring = 300; }), 0, "use 256, 512"},
+         {},
+         "has 4 queue pairs"},
+        {"a split ring is a power of two", with(offer(V1), [](auto& i) { i.ring = 300; }), {}, "use 256, 512"},
         {"a packed ring need not be", with(offer(V1 | bit(kRingPacked)), [](auto& i) { i.ring = 300; }),
          V1 | bit(kRingPacked), nullptr},
         {"packed offered but not wanted: split rules",
-         with(offer(V1 | bit(kRingPacked), V1), [](auto& i) { i.ring = 300; }), 0, "not a power of two"},
+         with(offer(V1 | bit(kRingPacked), V1), [](auto& i) { i.ring = 300; }),
+         {},
+         "not a power of two"},
         {"ring over the device's limit",
          with(offer(V1),
               [](auto& i) {
                   i.ring = 1024;
                   i.first_pair_max[1] = 768;
               }),
-         0, "use ring=512 or less"},
+         {},
+         "use ring=512 or less"},
         {"ring within the device's limit",
          with(offer(V1),
               [](auto& i) {
@@ -130,14 +142,36 @@ TEST(Negotiation, EveryRow) {
     for (const Row& r : rows()) {
         const Negotiated n = negotiate_features(r.in, "dev");
         if (r.error_mentions != nullptr) {
-            EXPECT_FALSE(n.ok()) << r.name << ": negotiated " << std::hex << n.features;
+            EXPECT_FALSE(n.ok()) << r.name << ": negotiated " << hex(n.features);
             EXPECT_NE(n.error.find(r.error_mentions), std::string::npos) << r.name << ": " << n.error;
             EXPECT_EQ(n.error.rfind("dev", 0), 0u) << r.name << ": the error names the device: " << n.error;
         } else {
             EXPECT_TRUE(n.ok()) << r.name << ": " << n.error;
-            EXPECT_EQ(n.features, r.features) << r.name << std::hex << ": got " << n.features << " want " << r.features;
+            EXPECT_EQ(n.features, r.features) << r.name;
         }
     }
+}
+
+// The feature set as the select registers see it: word i is bits 32i..32i+31.
+TEST(FeatureSet, WordsBitsAndText) {
+    Features f = bit(kVersion1) | bit(kNetMac) | bit(kNetHostUdpTunnelGsoCsum) | bit(127);
+    EXPECT_EQ(f.word(0), 1u << kNetMac);
+    EXPECT_EQ(f.word(1), 1u);  // VERSION_1 is bit 32
+    EXPECT_EQ(f.word(2), 1u << (kNetHostUdpTunnelGsoCsum - 64));
+    EXPECT_EQ(f.word(3), 1u << 31);
+    EXPECT_EQ(f.word(4), 0u) << "no word past 3";
+    EXPECT_TRUE(f.has(127));
+    EXPECT_FALSE(f.has(128)) << "past the set: never there";
+    EXPECT_FALSE(f.fits_u64());
+    EXPECT_EQ(hex(f), "0x8000000000000010_0000000100000020");
+    f.set_word(3, 0);
+    f.set_word(2, 0);
+    EXPECT_TRUE(f.fits_u64());
+    EXPECT_EQ(hex(f), "0x100000020") << "within 64 bits, printed as before";
+    EXPECT_EQ(f, Features::from_u64(0x100000020));
+    EXPECT_TRUE((f & bit(70)).empty());
+    EXPECT_TRUE(Features{}.empty());
+    EXPECT_TRUE(bit(200).empty()) << "a bit past 127 is no bit";
 }
 
 // Whatever the offer and the wish list, nothing outside what vireo supports
@@ -148,11 +182,17 @@ TEST(Negotiation, NeverMoreThanSupported) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        NegotiationInput in = offer(x | V1, x * 0x2545f4914f6cdd1dull | bit(kNetMrgRxbuf) | bit(kNetGuestCsum));
+        // 128-bit offers and wishes: words 2 and 3 from the same generator.
+        Features offered = Features::from_u64(x) | V1, wanted = Features::from_u64(x * 0x2545f4914f6cdd1dull);
+        offered.set_word(2, static_cast<uint32_t>(x >> 7));
+        offered.set_word(3, static_cast<uint32_t>(x >> 29));
+        wanted.set_word(2, static_cast<uint32_t>(x >> 3));
+        wanted.set_word(3, ~0u);
+        NegotiationInput in = offer(offered, wanted | bit(kNetMrgRxbuf) | bit(kNetGuestCsum));
         in.negotiate_access_platform = (x >> 33) & 1;
         const Negotiated n = negotiate_features(in, "dev");
         ASSERT_TRUE(n.ok()) << n.error;
-        EXPECT_EQ(n.features & ~supported_features(), 0u) << std::hex << n.features;
+        EXPECT_TRUE((n.features & ~supported_features()).empty()) << hex(n.features);
         EXPECT_TRUE(virtio::has(n.features, kVersion1));
         EXPECT_EQ(virtio::has(n.features, kAccessPlatform), in.negotiate_access_platform);
     }

@@ -23,9 +23,10 @@ namespace {
 
 using namespace virtio::feature;
 
-constexpr uint64_t kCtrlAll = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
-                              virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) | virtio::bit(kNetCtrlVlan) |
-                              virtio::bit(kNetGuestAnnounce) | virtio::bit(kNetSpeedDuplex);
+constexpr virtio::Features kCtrlAll = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
+                                      virtio::bit(kNetCtrlRx) | virtio::bit(kNetCtrlMacAddr) |
+                                      virtio::bit(kNetCtrlVlan) | virtio::bit(kNetGuestAnnounce) |
+                                      virtio::bit(kNetSpeedDuplex);
 
 TEST(NetPortCtrl, FiltersSetBeforeStartGoOutAfterDriverOkAndAgainAfterARestart) {
     CtrlRig r(kCtrlAll, "vhost-user:/fake,ring=64,vlan_filter=1");

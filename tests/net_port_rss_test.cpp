@@ -16,9 +16,9 @@ namespace {
 
 using namespace virtio::feature;
 
-constexpr uint64_t kBase = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
-                           virtio::bit(kNetMq) | virtio::bit(kNetGuestCsum);
-constexpr uint64_t kRss = kBase | virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
+constexpr virtio::Features kBase = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
+                                   virtio::bit(kNetMq) | virtio::bit(kNetGuestCsum);
+constexpr virtio::Features kRss = kBase | virtio::bit(kNetRss) | virtio::bit(kNetHashReport);
 
 uint16_t le16(const std::vector<uint8_t>& d, size_t at) { return static_cast<uint16_t>(d[at] | d[at + 1] << 8); }
 uint32_t le32(const std::vector<uint8_t>& d, size_t at) { return le16(d, at) | uint32_t{le16(d, at + 2)} << 16; }

@@ -35,7 +35,8 @@ class CleanStop : public testing::TestWithParam<Layout> {
 protected:
     std::unique_ptr<Rig> rig(const std::string& keys) {
         const Layout l = GetParam();
-        const uint64_t offered = virtio::bit(kVersion1) | (l.packed ? virtio::bit(kRingPacked) : 0);
+        const virtio::Features offered =
+            virtio::bit(kVersion1) | (l.packed ? virtio::bit(kRingPacked) : virtio::Features{});
         auto r = std::make_unique<Rig>(offered, "vhost-user:/fake,ring=64" + std::string(l.packed ? ",packed=1" : "") +
                                                     (l.window ? ",dma=window" : "") + keys);
         r->port->start();

@@ -13,6 +13,7 @@
 
 #include "support/device_model.hpp"
 #include "support/error_of.hpp"
+#include "support/features_print.hpp"
 #include "support/port_rig.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/net_port.hpp"
@@ -23,8 +24,8 @@ namespace {
 
 using namespace virtio::feature;
 
-constexpr uint64_t kOffered = virtio::bit(kVersion1) | virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) |
-                              virtio::bit(kNetMrgRxbuf) | virtio::bit(kEventIdx);
+constexpr virtio::Features kOffered = virtio::bit(kVersion1) | virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) |
+                                      virtio::bit(kNetMrgRxbuf) | virtio::bit(kEventIdx);
 
 TEST(NetPort, TxChecksumOffloadReachesTheDeviceHeader) {
     Rig r(kOffered);
@@ -386,6 +387,33 @@ TEST(NetPort, SwitchedOffFeaturesAreNotNegotiated) {
     r.port->stop();
 }
 
+// A device offering virtio 1.4's bits past 63 (RSS_CONTEXT, the UDP tunnel GSO
+// four): the port reads and reports them, accepts none (vireo implements none
+// of them), and frames flow as without them.
+TEST(NetPort, FeaturesPast63AreReadReportedAndLeftOff) {
+    const virtio::Features high = virtio::bit(kNetRssContext) | virtio::bit(kNetGuestUdpTunnelGso) |
+                                  virtio::bit(kNetGuestUdpTunnelGsoCsum) | virtio::bit(kNetHostUdpTunnelGso) |
+                                  virtio::bit(kNetHostUdpTunnelGsoCsum);
+    Rig r(kOffered | high);
+    r.port->start();
+    EXPECT_EQ(r.port->device_features(), kOffered | high);
+    EXPECT_EQ(hex(r.port->device_features()).substr(0, 5), "0x1f_");
+    EXPECT_TRUE((r.t->accepted & high).empty()) << hex(r.t->accepted);
+    EXPECT_EQ(r.port->features(), r.t->accepted);
+    EXPECT_TRUE(r.port->features().fits_u64());
+    SplitDevice txd = r.device(1);
+    Packet* p = r.pool.alloc();
+    ASSERT_NE(p, nullptr);
+    std::memset(p->append(60), 0x5a, 60);
+    ASSERT_EQ(r.port->tx_burst(0, &p, 1), 1);
+    std::deque<DevBuffer> sent;
+    ASSERT_EQ(txd.take(8, sent), 1u);
+    EXPECT_EQ(sent[0].readable_bytes(), 72u);  // the 12-byte header and the frame
+    txd.complete({sent[0]});
+    r.port->stop();
+    EXPECT_EQ(r.pool.in_use(), 0u);
+}
+
 // The DMA decision (decide_dma) is made once when the port opens and again
 // only when the device's offer changes: here a back end that came back
 // without VIRTIO_F_ACCESS_PLATFORM, whose descriptors could no longer carry
@@ -397,7 +425,7 @@ TEST(NetPort, DecidesItsDmaAgainOnlyWhenTheDeviceOffersSomethingElse) {
     o.region.backing = DmaBacking::Memfd4K;
     DmaMemory mem(o);
     PacketPool pool(mem, {.count = 512, .cache_size = 0});
-    const uint64_t with33 = kOffered | virtio::bit(kAccessPlatform);
+    const virtio::Features with33 = kOffered | virtio::bit(kAccessPlatform);
     auto tr = std::make_unique<FakeTransport>(with33);
     FakeTransport* t = tr.get();
     NetPort port(std::move(tr), parse_device_string("vhost-user:/fake,ring=64"), mem, pool, 0);

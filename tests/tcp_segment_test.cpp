@@ -144,10 +144,10 @@ TEST(TcpSegment, PrepareForTheDeviceFillsThePseudoHeaderSum) {
     }
 }
 
-constexpr uint64_t kOffered = virtio::bit(kVersion1) | virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) |
-                              virtio::bit(kNetMrgRxbuf) | virtio::bit(kEventIdx);
-constexpr uint64_t kHostTso = virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6);
-constexpr uint64_t kGuestTso = virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
+constexpr virtio::Features kOffered = virtio::bit(kVersion1) | virtio::bit(kNetCsum) | virtio::bit(kNetGuestCsum) |
+                                      virtio::bit(kNetMrgRxbuf) | virtio::bit(kEventIdx);
+constexpr virtio::Features kHostTso = virtio::bit(kNetHostTso4) | virtio::bit(kNetHostTso6);
+constexpr virtio::Features kGuestTso = virtio::bit(kNetGuestTso4) | virtio::bit(kNetGuestTso6);
 
 // Everything the device read from one Tx buffer: [virtio-net header][frame].
 std::vector<uint8_t> read_all(const DevBuffer& b) {
@@ -201,7 +201,7 @@ TEST(TcpSegmentPort, ADeviceWithHostTsoGetsOneFrameAndTheGsoHeader) {
 // has CSUM and complete when it has not.
 TEST(TcpSegmentPort, WithoutHostTsoVireoCutsTheSegment) {
     struct Case {
-        uint64_t offered;
+        virtio::Features offered;
         std::string dev;
         bool device_csum;
     };

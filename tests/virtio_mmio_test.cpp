@@ -23,6 +23,7 @@
 #include "support/device_model.hpp"
 #include "support/error_of.hpp"
 #include "support/fake_sysfs.hpp"
+#include "support/features_print.hpp"
 #include "transport/mmio/devmem_device.hpp"
 #include "transport/mmio/mmio_device.hpp"
 #include "transport/mmio/virtio_mmio_regs.hpp"
@@ -41,15 +42,15 @@ using namespace virtio_mmio;
 using namespace virtio::feature;
 
 // A version-2 virtio-mmio network device as registers (4.2.2), with QEMU's
-// habits: any feature select above 1 reads bits 32..63, writing 0 to Status
-// resets at once.
+// habits: any feature select above 0 means word 1 (both ways) unless
+// decodes_high_selects, writing 0 to Status resets at once.
 class FakeMmio final : public MmioDevice {
 public:
     struct Queue {
         uint32_t num = 0, ready = 0;
         uint64_t desc = 0, driver = 0, device = 0;
     };
-    explicit FakeMmio(bool with_irq, uint64_t offered) : offered(offered) {
+    explicit FakeMmio(bool with_irq, virtio::Features offered) : offered(offered) {
         if (with_irq) irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         config[netcfg_status] = 1;  // link up
     }
@@ -65,7 +66,7 @@ public:
         case kVersion: return version;
         case kDeviceId: return device_id;
         case kVendorId: return 0x554d4551;
-        case kDeviceFeatures: return static_cast<uint32_t>(offered >> (features_sel == 0 ? 0 : 32));
+        case kDeviceFeatures: return offered.word(features_sel);
         case kQueueNumMax: return queue_sel < queues.size() ? queue_max : 0;
         case kQueueReady: return queue_sel < queues.size() ? queues[queue_sel].ready : 0;
         case kInterruptStatus: return interrupt_status;
@@ -81,9 +82,11 @@ public:
         };
         Queue* q = queue_sel < queues.size() ? &queues[queue_sel] : nullptr;
         switch (off) {
-        case kDeviceFeaturesSel: features_sel = v; break;
-        case kDriverFeaturesSel: driver_sel = v; break;
-        case kDriverFeatures: (driver_sel == 0 ? accepted_lo : accepted_hi) = v; break;
+        case kDeviceFeaturesSel: features_sel = decodes_high_selects ? v : v != 0; break;
+        case kDriverFeaturesSel: driver_sel = decodes_high_selects ? v : v != 0; break;
+        case kDriverFeatures:
+            if (driver_sel < accepted_words.size()) accepted_words[driver_sel] = v;
+            break;
         case kQueueSel: queue_sel = v; break;
         case kQueueNum: q->num = v; break;
         case kQueueReady: q->ready = v; break;
@@ -132,17 +135,23 @@ public:
         uint64_t one = 1;
         ASSERT_EQ(::write(irq, &one, sizeof one), 8);
     }
-    uint64_t accepted() const { return accepted_lo | uint64_t{accepted_hi} << 32; }
+    virtio::Features accepted() const {
+        virtio::Features f;
+        for (uint32_t w = 0; w < accepted_words.size(); w++) f.set_word(w, accepted_words[w]);
+        return f;
+    }
 
     static constexpr size_t netcfg_status = 6;
     mutable std::mutex mu;
     std::string name_ = "LNRO0005:00";
     uint32_t magic = kMagic, version = kVersionModern, device_id = kDeviceIdNet;
-    uint64_t offered;
+    virtio::Features offered;
+    bool decodes_high_selects = false;
     uint32_t queue_max = 256;
     mutable std::array<Queue, 3> queues{};
     mutable uint32_t features_sel = 0, driver_sel = 0, queue_sel = 0, status = 0, generation = 0;
-    mutable uint32_t accepted_lo = 0, accepted_hi = 0, interrupt_status = 0, acked = 0;
+    mutable std::array<uint32_t, 4> accepted_words{};
+    mutable uint32_t interrupt_status = 0, acked = 0;
     mutable int resets = 0, bump_generation_on_read = 0;
     std::array<uint8_t, 64> config{};
     mutable volatile uint32_t notify_reg = 0xffffffff;
@@ -150,8 +159,8 @@ public:
     std::atomic<int> handled{0};
 };
 
-constexpr uint64_t kOffered = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kNetMac) |
-                              virtio::bit(kNetStatus) | virtio::bit(kNetMtu) | virtio::bit(kEventIdx);
+constexpr virtio::Features kOffered = virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) | virtio::bit(kNetMac) |
+                                      virtio::bit(kNetStatus) | virtio::bit(kNetMtu) | virtio::bit(kEventIdx);
 
 bool readable_within(int fd, int ms) {
     pollfd p{fd, POLLIN, 0};
@@ -194,6 +203,33 @@ TEST(VirtioMmio, FeaturesAreTwoWordsEachWay) {
     EXPECT_EQ(t.status(), virtio::status::kAcknowledge);
     t.reset();
     EXPECT_EQ(t.status(), 0);
+}
+
+// Virtio 1.4 numbers features past 63: a device that decodes selects 2 and 3
+// offers them there, and the accepted ones go back the same way.
+TEST(VirtioMmio, FeatureWordsPast63BothWays) {
+    const virtio::Features offered = kOffered | virtio::bit(kNetGuestUdpTunnelGso) | virtio::bit(kNetHostUdpTunnelGso);
+    auto dev = std::make_unique<FakeMmio>(false, offered);
+    FakeMmio* d = dev.get();
+    d->decodes_high_selects = true;
+    VirtioMmioTransport t(std::move(dev));
+    EXPECT_EQ(t.device_features(), offered);
+    const virtio::Features accept = virtio::bit(kVersion1) | virtio::bit(kNetHostUdpTunnelGso);
+    t.set_features(accept);
+    EXPECT_EQ(d->accepted(), accept);
+    EXPECT_EQ(hex(accept), "0x8_0000000100000000");
+}
+
+// QEMU's virtio-mmio folds every select above 0 onto word 1: its word 3 repeats
+// word 1 (VERSION_1 would read as bit 96), so nothing past 63 is taken from it,
+// and no zero is written for select 2, which would land on word 1.
+TEST(VirtioMmio, FoldedSelectsOfferNothingPast63AndKeepWordOne) {
+    auto dev = std::make_unique<FakeMmio>(false, kOffered);
+    FakeMmio* d = dev.get();
+    VirtioMmioTransport t(std::move(dev));
+    EXPECT_EQ(t.device_features(), kOffered);
+    t.set_features(virtio::bit(kVersion1) | virtio::bit(kNetMac));
+    EXPECT_EQ(d->accepted(), virtio::bit(kVersion1) | virtio::bit(kNetMac));
 }
 
 TEST(VirtioMmio, QueueSetupProgramsEveryRegisterThenReady) {
@@ -353,7 +389,7 @@ TEST(VirtioMmioDevMem, MapsTheRegistersAtTheirOffsetAndLocksTheDevice) {
     EXPECT_NE(error_of([&] { DevMemDevice again("LNRO0005:00", r, dir, "", mem); }).find("another process"),
               std::string::npos);
     VirtioMmioTransport t(std::move(dev));
-    EXPECT_EQ(t.device_features() & 0xffffffffu, 0x20u);
+    EXPECT_EQ(t.device_features().word(0), 0x20u);
     EXPECT_EQ(t.dma_traits().iommu, IommuKind::None);
     t.doorbell(0).ring(0x12345);
     uint32_t notified = 0;

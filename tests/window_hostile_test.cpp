@@ -60,7 +60,7 @@ Device device_on(const IovaMap& map, const QueueAreas& a) {
 
 template <class Device>
 void run_hostile_window(bool packed) {
-    const uint64_t offered = virtio::bit(kVersion1) | (packed ? virtio::bit(kRingPacked) : 0);
+    const virtio::Features offered = virtio::bit(kVersion1) | (packed ? virtio::bit(kRingPacked) : virtio::Features{});
     Rig r(offered, "vhost-user:/fake,ring=" + std::to_string(kRing) + ",dma=window" + (packed ? ",packed=1" : ""));
     r.port->start();
     ASSERT_EQ(virtio::has(r.t->accepted, kRingPacked), packed);

@@ -70,8 +70,10 @@ struct Rig {
     std::unique_ptr<NetPort> port;
 
     Rig(bool in_order, bool window) {
-        const uint64_t offered = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetGuestCsum) |
-                                 (RX_PACKED ? virtio::bit(kRingPacked) : 0) | (in_order ? virtio::bit(kInOrder) : 0);
+        const virtio::Features offered = virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) |
+                                         virtio::bit(kNetGuestCsum) |
+                                         (RX_PACKED ? virtio::bit(kRingPacked) : virtio::Features{}) |
+                                         (in_order ? virtio::bit(kInOrder) : virtio::Features{});
         auto tr = std::make_unique<FakeTransport>(offered);
         t = tr.get();
         const std::string dev = std::string("vhost-user:/fuzz,ring=") + std::to_string(kRing) +

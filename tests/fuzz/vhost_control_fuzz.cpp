@@ -126,8 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             VhostUserTransport t(o, vhost::Connection(sv[0], -1));
             t.attach_memory(mem, DmaPlan{.ok = true, .mode = IovaMode::VA});
             using namespace virtio::feature;
-            const uint64_t f = t.device_features() & (virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) |
-                                                      virtio::bit(kRingPacked) | virtio::bit(kEventIdx));
+            const virtio::Features f = t.device_features() & (virtio::bit(kVersion1) | virtio::bit(kAccessPlatform) |
+                                                              virtio::bit(kRingPacked) | virtio::bit(kEventIdx));
             t.set_features(f);
             for (uint16_t q = 0; q < 2; q++) {
                 const Iova base = ring.iova + 2048u * q;

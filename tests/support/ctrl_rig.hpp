@@ -37,7 +37,8 @@ struct CtrlRig {
 
     uint16_t ctrl_index = 2;
 
-    explicit CtrlRig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64", uint16_t max_pairs = 1) {
+    explicit CtrlRig(virtio::Features offered, const std::string& dev = "vhost-user:/fake,ring=64",
+                     uint16_t max_pairs = 1) {
         auto tr = std::make_unique<FakeTransport>(offered);
         tr->max_pairs = max_pairs;
         if (virtio::has(offered, virtio::feature::kNetMq)) ctrl_index = static_cast<uint16_t>(2 * max_pairs);

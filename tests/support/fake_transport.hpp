@@ -18,11 +18,11 @@ namespace vireo::test {
 
 class FakeTransport : public Transport {
 public:
-    explicit FakeTransport(uint64_t offered) : offered_(offered) {}
+    explicit FakeTransport(virtio::Features offered) : offered_(offered) {}
     std::string describe() const override { return "fake"; }
-    uint64_t device_features() override { return offered_; }
-    void set_offered(uint64_t f) { offered_ = f; }  // a back end that comes back with another offer
-    void set_features(uint64_t f) override { accepted = f; }
+    virtio::Features device_features() override { return offered_; }
+    void set_offered(virtio::Features f) { offered_ = f; }  // a back end that comes back with another offer
+    void set_features(const virtio::Features& f) override { accepted = f; }
     void set_status(uint8_t s) override { status_ = refuse_features ? (s & ~virtio::status::kFeaturesOk) : s; }
     uint8_t status() override { return status_; }
     // A device stops touching the rings when reset (virtio 1.2 2.1.2: the
@@ -67,7 +67,7 @@ public:
     void attach_memory(DmaMemory&, const DmaPlan&) override { attached++; }
     ~FakeTransport() override { ::close(efd_); }
 
-    uint64_t accepted = 0;
+    virtio::Features accepted;
     int attached = 0;
     bool refuse_features = false;
     uint16_t max_pairs = 1;
@@ -89,7 +89,7 @@ public:
     std::mutex device_access;  // a device model's thread holds it while it touches a ring
 
 private:
-    uint64_t offered_;
+    virtio::Features offered_;
     uint8_t status_ = 0;
     int efd_ = ::eventfd(0, EFD_NONBLOCK);
 };

@@ -18,7 +18,7 @@ struct Rig {
     FakeTransport* t;
     std::unique_ptr<NetPort> port;
 
-    explicit Rig(uint64_t offered, const std::string& dev = "vhost-user:/fake,ring=64", uint16_t max_pairs = 1,
+    explicit Rig(virtio::Features offered, const std::string& dev = "vhost-user:/fake,ring=64", uint16_t max_pairs = 1,
                  uint32_t packets = 1024)
         : pool(mem, {.count = packets, .cache_size = 0}) {
         auto tr = std::make_unique<FakeTransport>(offered);

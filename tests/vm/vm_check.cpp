@@ -157,10 +157,9 @@ void report_modes(const Args& a, Setup& s) {
     for (size_t i = 0; i < s.ports.size(); i++) {
         const NetPort& p = *s.ports[i];
         const bool bit = virtio::has(p.device_features(), virtio::feature::kAccessPlatform);
-        std::printf("INFO %s bit33=%s mode=%s features=0x%llx negotiated=0x%llx\n", p.describe().c_str(),
+        std::printf("INFO %s bit33=%s mode=%s features=%s negotiated=%s\n", p.describe().c_str(),
                     bit ? "offered" : "absent", std::string(to_string(p.iova_mode())).c_str(),
-                    static_cast<unsigned long long>(p.device_features()),
-                    static_cast<unsigned long long>(p.features()));
+                    hex(p.device_features()).c_str(), hex(p.features()).c_str());
     }
     for (size_t r = 0; r < s.mem.region_count(); r++)
         std::printf("INFO DMA region %zu: %zu bytes in %zu-byte pages, iova 0x%llx\n", r, s.mem.region(r).length(),

@@ -81,7 +81,7 @@ std::vector<MmioNetDevice> list_virtio_mmio(bool probe, const std::string& sysfs
             d.kind = "net";
             d.access = t.device().access();
             const DeviceDmaFacts facts = dma_facts_of(t, spec);
-            const uint64_t f = t.device_features();
+            const virtio::Features f = t.device_features();
             d.dma = {f, virtio::has(f, virtio::feature::kAccessPlatform), facts.traits.iommu,
                      decide_dma(facts, dma_keys_of(spec), std::nullopt, confidential_guest(), "mmio:" + d.name)};
             d.probed = true;

@@ -65,7 +65,7 @@ std::vector<PciNetDevice> list_virtio_net_pci(bool probe, const std::string& sys
             DeviceSpec spec = parse_device_string("pci:" + d.bdf);
             std::unique_ptr<Transport> t = open_transport(spec);
             const DeviceDmaFacts facts = dma_facts_of(*t, spec);
-            const uint64_t f = t->device_features();
+            const virtio::Features f = t->device_features();
             d.dma = {f, virtio::has(f, virtio::feature::kAccessPlatform), facts.traits.iommu,
                      decide_dma(facts, dma_keys_of(spec), std::nullopt, confidential_guest(), "pci:" + d.bdf)};
             d.probed = true;

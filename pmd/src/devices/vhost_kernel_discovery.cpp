@@ -21,7 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using virtio::feature::kAccessPlatform;
 
-void decide(KernelVhostDevice& d, uint64_t features, const DeviceDmaFacts& facts, const DeviceSpec& spec) {
+void decide(KernelVhostDevice& d, const virtio::Features& features, const DeviceDmaFacts& facts,
+            const DeviceSpec& spec) {
     d.dma = {features, virtio::has(features, kAccessPlatform), facts.traits.iommu,
              decide_dma(facts, dma_keys_of(spec), std::nullopt, confidential_guest(), d.device)};
     d.probed = true;
@@ -73,7 +74,7 @@ std::vector<KernelVhostDevice> list_kernel_vhost(const std::string& sysfs, const
         try {
             vhost_kernel::VhostDevice v(net, "vhost_net");
             v.set_owner();
-            const uint64_t f = v.features();
+            const virtio::Features f = v.features();
             const DeviceSpec spec = parse_device_string("vhost-net:tap=NAME");
             DeviceDmaFacts facts;
             facts.access_platform_offered = virtio::has(f, kAccessPlatform);

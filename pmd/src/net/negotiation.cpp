@@ -17,39 +17,39 @@ namespace {
 // CTRL_VQ/CTRL_RX only where a device processes the control queue (not over
 // vhost-user: there QEMU handles it in its own device model, so queue pairs
 // are switched with SET_VRING_ENABLE, as DPDK's virtio-user does).
-constexpr uint64_t kSupported =
+constexpr virtio::Features kSupported =
     bit(kVersion1) | bit(kAccessPlatform) | bit(kRingPacked) | bit(kInOrder) | bit(kEventIdx) | bit(kOrderPlatform) |
     bit(kNotificationData) | bit(kNetMrgRxbuf) | bit(kNetCsum) | bit(kNetGuestCsum) | bit(kNetMac) | bit(kNetStatus) |
     bit(kNetMtu) | bit(kNetMq) | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
     bit(kNetGuestAnnounce) | bit(kNetSpeedDuplex) | bit(kIndirectDesc) | bit(kNetHostTso4) | bit(kNetHostTso6) |
     bit(kNetGuestTso4) | bit(kNetGuestTso6) | bit(kNetRss) | bit(kNetHashReport);
-constexpr uint64_t kHostTso = bit(kNetHostTso4) | bit(kNetHostTso6);
-constexpr uint64_t kGuestTso = bit(kNetGuestTso4) | bit(kNetGuestTso6);
+constexpr virtio::Features kHostTso = bit(kNetHostTso4) | bit(kNetHostTso6);
+constexpr virtio::Features kGuestTso = bit(kNetGuestTso4) | bit(kNetGuestTso6);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
-constexpr uint64_t kNeedControlQueue = bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
-                                       bit(kNetGuestAnnounce) | bit(kNetRss) | bit(kNetHashReport);
+constexpr virtio::Features kNeedControlQueue = bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
+                                               bit(kNetGuestAnnounce) | bit(kNetRss) | bit(kNetHashReport);
 
-Negotiated refuse(std::string why) { return {0, std::move(why)}; }
+Negotiated refuse(std::string why) { return {{}, std::move(why)}; }
 
 }  // namespace
 
-uint64_t supported_features() noexcept { return kSupported; }
+virtio::Features supported_features() noexcept { return kSupported; }
 
 Negotiated negotiate_features(const NegotiationInput& in, const std::string& device) {
     if (!has(in.offered, kVersion1))
         return refuse(device + " does not offer VIRTIO_F_VERSION_1: vireo drives modern (virtio 1.x) devices only");
     // Bit 33 is the DMA plan's to choose (iova_policy.hpp), never the wish list's.
-    uint64_t f = in.offered & in.wanted & kSupported & ~bit(kAccessPlatform);
+    virtio::Features f = in.offered & in.wanted & kSupported & ~bit(kAccessPlatform);
     if (in.negotiate_access_platform) f |= bit(kAccessPlatform);
     f |= bit(kVersion1);
     // 5.1.3.1: HOST_TSO needs CSUM and GUEST_TSO needs GUEST_CSUM. A large
     // received segment needs room too: vireo takes GUEST_TSO only with
     // MRG_RXBUF (without it every Rx buffer would have to hold 64 KiB).
-    if ((in.wanted & kGuestTso) && !has(in.wanted, kNetMrgRxbuf))
+    if (!(in.wanted & kGuestTso).empty() && !has(in.wanted, kNetMrgRxbuf))
         return refuse(device +
                       ": guest_tso4/guest_tso6 need mrg_rxbuf=1: a large TCP segment arrives over mergeable Rx "
                       "buffers");
-    if ((in.wanted & kGuestTso) && !has(in.wanted, kNetGuestCsum))
+    if (!(in.wanted & kGuestTso).empty() && !has(in.wanted, kNetGuestCsum))
         return refuse(device + ": guest_tso4/guest_tso6 need guest_csum=1 (virtio 1.2 section 5.1.3.1)");
     if (!has(f, kNetCsum)) f &= ~kHostTso;
     if (!has(f, kNetGuestCsum) || !has(f, kNetMrgRxbuf)) f &= ~kGuestTso;

@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <string>
 
+#include "vireo/pmd/virtio_features.hpp"
+
 namespace vireo::detail {
 
 struct NegotiationInput {
-    uint64_t offered = 0;                    // the device's features
-    uint64_t wanted = 0;                     // the device string's (DeviceSpec::wanted_features)
+    virtio::Features offered;                // the device's features
+    virtio::Features wanted;                 // the device string's (DeviceSpec::wanted_features)
     bool negotiate_access_platform = false;  // the DMA plan's decision on VIRTIO_F_ACCESS_PLATFORM
     bool control_queue_processed = true;     // NetConfig: false over vhost-user (the back end never sees it)
     uint16_t max_virtqueue_pairs = 1;        // NetConfig
@@ -22,13 +24,13 @@ struct NegotiationInput {
 };
 
 struct Negotiated {
-    uint64_t features = 0;
+    virtio::Features features;
     std::string error;  // empty: features is what to write; else what is wrong and how to fix it
     bool ok() const noexcept { return error.empty(); }
 };
 
 // Everything vireo's virtio-net driver can accept.
-uint64_t supported_features() noexcept;
+virtio::Features supported_features() noexcept;
 
 // device names the device in errors ("vhost-user:/tmp/s").
 Negotiated negotiate_features(const NegotiationInput& in, const std::string& device);

@@ -5,7 +5,7 @@
 
 namespace vireo {
 
-NetConfig read_net_config(uint64_t f, const ConfigReader& read) {
+NetConfig read_net_config(const virtio::Features& f, const ConfigReader& read) {
     using namespace virtio::feature;
     NetConfig c{};
     if (virtio::has(f, kNetMac)) read(c.mac, netcfg::kMac, 6);

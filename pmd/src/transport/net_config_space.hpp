@@ -30,6 +30,6 @@ using ConfigReader = std::function<void(void* out, uint32_t offset, uint32_t len
 
 // The fields the device's features (`device_features`, as offered) say exist;
 // the spec's defaults for the others (no STATUS: link up; no MQ: one pair).
-NetConfig read_net_config(uint64_t device_features, const ConfigReader& read);
+NetConfig read_net_config(const virtio::Features& device_features, const ConfigReader& read);
 
 }  // namespace vireo

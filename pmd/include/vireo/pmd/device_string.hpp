@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "vireo/iova/iova_mode.hpp"
+#include "vireo/pmd/virtio_features.hpp"
 
 namespace vireo {
 
@@ -54,8 +55,8 @@ struct DeviceSpec {
     uint16_t mtu = 1500;
     int timeout_ms = 5000;
     int reply_timeout_ms = 5000;
-    int stop_timeout_ms = 1000;    // NetPort::stop()'s bound on waiting for Tx completions
-    uint64_t wanted_features = 0;  // virtio feature bits the user allows
+    int stop_timeout_ms = 1000;        // NetPort::stop()'s bound on waiting for Tx completions
+    virtio::Features wanted_features;  // virtio feature bits the user allows
 };
 
 // Parses a device string; throws vireo::Error naming the bad part and the fix.

@@ -177,7 +177,7 @@ public:
     uint64_t announcements() const noexcept { return announcements_.load(std::memory_order_relaxed); }
 
     uint16_t queue_pairs() const noexcept { return spec_.queues; }
-    uint64_t features() const noexcept { return features_; }
+    const virtio::Features& features() const noexcept { return features_; }
     // The compiled data path the port runs, e.g. "packed+in_order/smp" ("" before start()).
     std::string data_path() const;
     // What the IOVA policy decided for this device, and why (iova_policy.hpp).
@@ -185,7 +185,7 @@ public:
     // How many times the port's DMA was decided: once at open, and again only
     // when a device that came back offers other features.
     unsigned dma_decisions() const noexcept { return dma_decisions_; }
-    uint64_t device_features() const noexcept { return device_features_; }
+    const virtio::Features& device_features() const noexcept { return device_features_; }
     // The mode of the memory the device reaches (its window's in window mode).
     IovaMode iova_mode() const noexcept;
     // Window mode: the only memory the device is given (nullptr in direct mode).
@@ -242,11 +242,11 @@ private:
     DmaMemory& mem_;
     PacketPool& pool_;
     uint16_t port_id_;
-    uint64_t device_features_ = 0;
-    uint64_t features_ = 0;
-    DmaKeys keys_;                   // the user's DMA keys (the device string's, the process's defaults)
-    DmaPlan plan_;                   // decide_dma()'s, for planned_features_
-    uint64_t planned_features_ = 0;  // the device's offer the plan was made for
+    virtio::Features device_features_;
+    virtio::Features features_;
+    DmaKeys keys_;                       // the user's DMA keys (the device string's, the process's defaults)
+    DmaPlan plan_;                       // decide_dma()'s, for planned_features_
+    virtio::Features planned_features_;  // the device's offer the plan was made for
     unsigned dma_decisions_ = 0;
     std::unique_ptr<detail::DmaWindow> window_;  // window mode: the device's own memory
     NetConfig config_{};                         // read at negotiation

@@ -14,6 +14,7 @@
 
 #include "vireo/base/address.hpp"
 #include "vireo/iova/iova_policy.hpp"
+#include "vireo/pmd/virtio_features.hpp"
 
 namespace vireo {
 
@@ -136,9 +137,11 @@ class Transport {
 public:
     virtual ~Transport() = default;
     virtual std::string describe() const = 0;
-    virtual uint64_t device_features() = 0;
+    // Every feature word the transport carries (virtio_features.hpp): 128 bits
+    // through PCI's and MMIO's select registers, 64 over vhost-user and vhost.
+    virtual virtio::Features device_features() = 0;
     // Sends the accepted features; throws a clear error when the device refuses them.
-    virtual void set_features(uint64_t features) = 0;
+    virtual void set_features(const virtio::Features& features) = 0;
     virtual void set_status(uint8_t status) = 0;
     virtual uint8_t status() = 0;
     virtual void reset() = 0;
@@ -173,7 +176,7 @@ public:
 
 // What vireo found about a device's DMA, for reports (DeviceSet, PCI discovery).
 struct DmaReport {
-    uint64_t device_features = 0;
+    virtio::Features device_features;
     bool access_platform = false;  // bit 33 offered
     IommuKind iommu = IommuKind::None;
     DmaPlan plan;  // in the process's mode (DeviceSet) or on its own (discovery)

@@ -7,6 +7,8 @@
 #include <bit>
 #include <cstdint>
 
+#include "vireo/pmd/virtio_features.hpp"  // Features, bit(), has()
+
 namespace vireo::virtio {
 
 static_assert(std::endian::native == std::endian::little, "vireo supports little-endian hosts only");
@@ -48,10 +50,13 @@ inline constexpr unsigned kNetCtrlMacAddr = 23;
 inline constexpr unsigned kNetHashReport = 57;
 inline constexpr unsigned kNetRss = 60;
 inline constexpr unsigned kNetSpeedDuplex = 63;
+// Virtio 1.4 5.1.3: the first network features past 63 (none of them vireo's yet).
+inline constexpr unsigned kNetRssContext = 64;
+inline constexpr unsigned kNetGuestUdpTunnelGso = 65;
+inline constexpr unsigned kNetGuestUdpTunnelGsoCsum = 66;
+inline constexpr unsigned kNetHostUdpTunnelGso = 67;
+inline constexpr unsigned kNetHostUdpTunnelGsoCsum = 68;
 }  // namespace feature
-
-constexpr uint64_t bit(unsigned f) noexcept { return uint64_t{1} << f; }
-constexpr bool has(uint64_t features, unsigned f) noexcept { return (features & bit(f)) != 0; }
 
 // --- 2.1 Device Status Field -------------------------------------------------
 namespace status {

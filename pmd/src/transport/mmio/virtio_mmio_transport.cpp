@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "transport/feature_words.hpp"
 #include "transport/mmio/virtio_mmio_regs.hpp"
 #include "transport/net_config_space.hpp"
 #include "transport/vfio_device_fd.hpp"
@@ -120,19 +121,18 @@ void VirtioMmioTransport::irq_loop() {
     }
 }
 
-uint64_t VirtioMmioTransport::device_features() {
-    dev_->write32(kDeviceFeaturesSel, 0);
-    const uint64_t lo = dev_->read32(kDeviceFeatures);
-    dev_->write32(kDeviceFeaturesSel, 1);
-    const uint64_t hi = dev_->read32(kDeviceFeatures);
-    return lo | hi << 32;
+virtio::Features VirtioMmioTransport::device_features() {
+    return read_feature_words([this](uint32_t select) {
+        dev_->write32(kDeviceFeaturesSel, select);
+        return dev_->read32(kDeviceFeatures);
+    });
 }
 
-void VirtioMmioTransport::set_features(uint64_t f) {
-    dev_->write32(kDriverFeaturesSel, 0);
-    dev_->write32(kDriverFeatures, static_cast<uint32_t>(f));
-    dev_->write32(kDriverFeaturesSel, 1);
-    dev_->write32(kDriverFeatures, static_cast<uint32_t>(f >> 32));
+void VirtioMmioTransport::set_features(const virtio::Features& f) {
+    write_feature_words(f, [this](uint32_t select, uint32_t value) {
+        dev_->write32(kDriverFeaturesSel, select);
+        dev_->write32(kDriverFeatures, value);
+    });
     features_ = f;
 }
 
@@ -149,7 +149,7 @@ void VirtioMmioTransport::reset() {
                         std::to_string(status()) + ")");
         ::usleep(100);
     }
-    features_ = 0;
+    features_ = {};
 }
 
 uint16_t VirtioMmioTransport::max_queue_size(uint16_t index) {

@@ -41,8 +41,8 @@ public:
     ~VirtioMmioTransport() override;  // stops the thread, resets the device: no DMA after this
 
     std::string describe() const override { return "mmio:" + dev_->name(); }
-    uint64_t device_features() override;
-    void set_features(uint64_t features) override;
+    virtio::Features device_features() override;
+    void set_features(const virtio::Features& features) override;
     void set_status(uint8_t status) override;
     uint8_t status() override;
     void reset() override;
@@ -64,7 +64,7 @@ private:
     void irq_loop();
 
     std::unique_ptr<MmioDevice> dev_;
-    uint64_t features_ = 0;
+    virtio::Features features_;
     int config_fd_ = -1;  // eventfd (interrupt thread) or timerfd (polling)
     bool polled_ = false;
     int stop_fd_ = -1;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "transport/feature_words.hpp"
 #include "transport/net_config_space.hpp"
 #include "vireo/base/error.hpp"
 #include "vireo/pmd/virtio_spec.hpp"
@@ -78,19 +79,18 @@ void VirtioPciTransport::write64(uint32_t off, uint64_t v) const noexcept {
     write32(off + 4, static_cast<uint32_t>(v >> 32));
 }
 
-uint64_t VirtioPciTransport::device_features() {
-    write32(common::kDeviceFeatureSelect, 0);
-    const uint64_t lo = read32(common::kDeviceFeature);
-    write32(common::kDeviceFeatureSelect, 1);
-    const uint64_t hi = read32(common::kDeviceFeature);
-    return lo | hi << 32;
+virtio::Features VirtioPciTransport::device_features() {
+    return read_feature_words([this](uint32_t select) {
+        write32(common::kDeviceFeatureSelect, select);
+        return read32(common::kDeviceFeature);
+    });
 }
 
-void VirtioPciTransport::set_features(uint64_t f) {
-    write32(common::kDriverFeatureSelect, 0);
-    write32(common::kDriverFeature, static_cast<uint32_t>(f));
-    write32(common::kDriverFeatureSelect, 1);
-    write32(common::kDriverFeature, static_cast<uint32_t>(f >> 32));
+void VirtioPciTransport::set_features(const virtio::Features& f) {
+    write_feature_words(f, [this](uint32_t select, uint32_t value) {
+        write32(common::kDriverFeatureSelect, select);
+        write32(common::kDriverFeature, value);
+    });
     features_ = f;
 }
 
@@ -108,7 +108,7 @@ void VirtioPciTransport::reset() {
                         std::to_string(status()) + ")");
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    features_ = 0;
+    features_ = {};
     program_config_vector();
 }
 

@@ -32,8 +32,8 @@ public:
     ~VirtioPciTransport() override;  // resets the device: no DMA after this
 
     std::string describe() const override { return "pci:" + dev_->bdf(); }
-    uint64_t device_features() override;
-    void set_features(uint64_t features) override;
+    virtio::Features device_features() override;
+    void set_features(const virtio::Features& features) override;
     void set_status(uint8_t status) override;
     uint8_t status() override;
     void reset() override;
@@ -72,7 +72,7 @@ private:
     uint8_t* notify_ = nullptr;
     volatile uint8_t* isr_ = nullptr;
     volatile uint8_t* device_ = nullptr;
-    uint64_t features_ = 0;
+    virtio::Features features_;
     ConfigIrq config_irq_ = ConfigIrq::None;
     std::vector<uint16_t> queue_vector_;  // per queue index: its MSI-X vector, or kMsixNoVector
 };

@@ -38,13 +38,18 @@ void VhostDevice::call(unsigned long request, void* arg, const char* what) {
 
 void VhostDevice::set_owner() { call(VHOST_SET_OWNER, nullptr, "VHOST_SET_OWNER"); }
 
-uint64_t VhostDevice::features() {
+virtio::Features VhostDevice::features() {
     uint64_t f = 0;
     call(VHOST_GET_FEATURES, &f, "VHOST_GET_FEATURES");
-    return f;
+    return virtio::Features::from_u64(f);
 }
 
-void VhostDevice::set_features(uint64_t f) { call(VHOST_SET_FEATURES, &f, "VHOST_SET_FEATURES"); }
+void VhostDevice::set_features(const virtio::Features& features) {
+    if (!features.fits_u64())  // never offered: the ioctl carries bits 0-63 only
+        throw Error(path() + ": feature bits past 63 (" + hex(features) + ") do not fit VHOST_SET_FEATURES");
+    uint64_t f = features.low64();
+    call(VHOST_SET_FEATURES, &f, "VHOST_SET_FEATURES");
+}
 
 uint64_t VhostDevice::backend_features() {
     uint64_t f = 0;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "transport/iotlb.hpp"
+#include "vireo/pmd/virtio_features.hpp"
 
 namespace vireo::vhost_kernel {
 
@@ -31,8 +32,8 @@ public:
     const std::string& path() const noexcept { return path_; }
 
     void set_owner();
-    uint64_t features();
-    void set_features(uint64_t f);
+    virtio::Features features();  // VHOST_GET_FEATURES: bits 0-63
+    void set_features(const virtio::Features& f);
     uint64_t backend_features();
     void set_backend_features(uint64_t f);
     // guest_phys_addr -> userspace_addr, one entry per region (vhost-net only).

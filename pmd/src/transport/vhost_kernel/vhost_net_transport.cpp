@@ -30,12 +30,12 @@ unsigned ring_in_pair(uint16_t queue) { return queue % 2u; }
 // virtio-net header is between vireo and the tap. VHOST_NET_F_VIRTIO_NET_HDR
 // (bit 27, which is also ANY_LAYOUT: VERSION_1 implies it) is never asked
 // for: the header goes through to the tap, which reads and writes it.
-constexpr uint64_t kVhostNetBits =
+constexpr virtio::Features kVhostNetBits =
     bit(kIndirectDesc) | bit(kEventIdx) | bit(kVersion1) | bit(kAccessPlatform) | bit(kNetMrgRxbuf);
 // The tap's part: it checksums and segments what we hand it, and hands us
 // what TUNSETOFFLOAD allows.
-constexpr uint64_t kTapBits = bit(kNetCsum) | bit(kNetGuestCsum) | bit(kNetHostTso4) | bit(kNetHostTso6) |
-                              bit(kNetGuestTso4) | bit(kNetGuestTso6);
+constexpr virtio::Features kTapBits = bit(kNetCsum) | bit(kNetGuestCsum) | bit(kNetHostTso4) | bit(kNetHostTso6) |
+                                      bit(kNetGuestTso4) | bit(kNetGuestTso6);
 // The virtio-net header with VERSION_1 (5.1.6: struct virtio_net_hdr, num_buffers included).
 constexpr int kVnetHeaderBytes = 12;
 
@@ -56,7 +56,7 @@ VhostNetTransport::VhostNetTransport(const VhostNetOptions& opts) : opts_(opts),
         throw Error(opts_.vhost_path +
                     " does not offer VIRTIO_F_VERSION_1 (Linux 4.0 and later do): use a newer kernel");
     device_features_ = (vhost_offered_ & kVhostNetBits) | kTapBits | bit(kNetMac) | bit(kNetStatus) | bit(kNetMtu) |
-                       (opts_.queues > 1 ? bit(kNetMq) : 0);
+                       (opts_.queues > 1 ? bit(kNetMq) : virtio::Features{});
     tap_.set_vnet_header_size(kVnetHeaderBytes);
 }
 
@@ -67,13 +67,13 @@ VhostNetTransport::~VhostNetTransport() {
     }
 }
 
-void VhostNetTransport::set_features(uint64_t features) {
-    if (const uint64_t unknown = features & ~device_features_; unknown != 0)
+void VhostNetTransport::set_features(const virtio::Features& features) {
+    if (const virtio::Features unknown = features & ~device_features_; !unknown.empty())
         throw Error(describe() + ": feature bits " + hex(unknown) +
                     " are not offered: switch them off in the device string");
     if (!has(features, kVersion1))
         throw Error(describe() + ": VIRTIO_F_VERSION_1 must be negotiated (the tap's 12-byte header assumes it)");
-    const uint64_t kernel = features & kVhostNetBits;
+    const virtio::Features kernel = features & kVhostNetBits;
     for (auto& v : vhost_) {
         if (has(kernel, kAccessPlatform)) {
             // Misses and updates as struct vhost_msg_v2 on the fd (drivers/vhost/net.c accepts only this one).

@@ -51,8 +51,8 @@ public:
     ~VhostNetTransport() override;
 
     std::string describe() const override { return "vhost-net:tap=" + opts_.tap; }
-    uint64_t device_features() override { return device_features_; }
-    void set_features(uint64_t features) override;
+    virtio::Features device_features() override { return device_features_; }
+    void set_features(const virtio::Features& features) override;
     void set_status(uint8_t status) override;
     uint8_t status() override { return status_; }
     void reset() override;
@@ -76,9 +76,9 @@ private:
     VhostNetOptions opts_;
     vhost_kernel::Tap tap_;
     std::vector<std::unique_ptr<vhost_kernel::VhostDevice>> vhost_;  // one per queue pair
-    uint64_t vhost_offered_ = 0;                                     // what vhost-net offers
-    uint64_t device_features_ = 0;
-    uint64_t features_ = 0;
+    virtio::Features vhost_offered_;                                 // what vhost-net offers
+    virtio::Features device_features_;
+    virtio::Features features_;
     uint8_t status_ = 0;
     DmaMemory* mem_ = nullptr;
     std::vector<QueueAreas> queues_;

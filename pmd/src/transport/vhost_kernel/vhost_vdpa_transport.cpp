@@ -112,8 +112,8 @@ uint8_t VhostVdpaTransport::status() {
     return s;
 }
 
-void VhostVdpaTransport::set_features(uint64_t features) {
-    if (const uint64_t unknown = features & ~device_features_; unknown != 0)
+void VhostVdpaTransport::set_features(const virtio::Features& features) {
+    if (const virtio::Features unknown = features & ~device_features_; !unknown.empty())
         throw Error(describe() + " does not offer feature bits " + hex(unknown) +
                     ": switch them off in the device string");
     dev_.set_features(features);
@@ -150,7 +150,8 @@ NetConfig VhostVdpaTransport::net_config() {
     std::memcpy(&raw, c->buf, len);
     NetConfig n{};
     std::memcpy(n.mac, raw.mac, 6);
-    n.status = has(features_ != 0 ? features_ : device_features_, kNetStatus) ? raw.status : virtio::kNetStatusLinkUp;
+    n.status =
+        has(!features_.empty() ? features_ : device_features_, kNetStatus) ? raw.status : virtio::kNetStatusLinkUp;
     n.max_virtqueue_pairs = has(device_features_, kNetMq) ? raw.max_virtqueue_pairs : 1;
     n.mtu = has(device_features_, kNetMtu) ? raw.mtu : 1500;
     if (has(device_features_, kNetSpeedDuplex) && len >= 17) {

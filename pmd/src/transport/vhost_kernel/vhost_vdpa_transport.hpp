@@ -36,8 +36,8 @@ public:
     ~VhostVdpaTransport() override;
 
     std::string describe() const override { return "vhost-vdpa:" + dev_.path(); }
-    uint64_t device_features() override { return device_features_; }
-    void set_features(uint64_t features) override;
+    virtio::Features device_features() override { return device_features_; }
+    void set_features(const virtio::Features& features) override;
     void set_status(uint8_t status) override;
     uint8_t status() override;
     void reset() override;
@@ -62,8 +62,8 @@ private:
     void write_status(uint8_t s);
 
     vhost_kernel::VhostDevice dev_;
-    uint64_t device_features_ = 0;
-    uint64_t features_ = 0;
+    virtio::Features device_features_;
+    virtio::Features features_;
     uint64_t backend_features_ = 0;
     vhost_vdpa_iova_range range_{};
     uint16_t max_ring_ = 0;

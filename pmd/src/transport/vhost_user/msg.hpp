@@ -52,6 +52,9 @@ inline constexpr unsigned kProtoReplyAck = 3;
 inline constexpr unsigned kProtoNetMtu = 4;
 inline constexpr unsigned kProtoBackendReq = 5;
 inline constexpr unsigned kProtoConfig = 9;
+// A bit of a 64-bit mask of the wire (protocol features; GET/SET_FEATURES as carried).
+constexpr uint64_t wire_bit(unsigned b) noexcept { return uint64_t{1} << b; }
+constexpr bool wire_has(uint64_t mask, unsigned b) noexcept { return (mask & wire_bit(b)) != 0; }
 
 inline constexpr uint64_t kVringNoFd = 1u << 8;  // SET_VRING_KICK/CALL/ERR payload: no fd attached
 inline constexpr uint32_t kMaxRegions = 8;

@@ -50,17 +50,17 @@ void VhostUserTransport::handshake() {
     conn_.set_reply_timeout_ms(opts_.reply_timeout_ms);
     conn_.set_reply_ack(false);
     conn_.send(kSetOwner, nullptr, 0);
-    uint64_t f = conn_.call_u64(kGetFeatures);
-    protocol_ = virtio::has(f, kFeatureProtocolFeatures);
-    device_features_ = f & ~virtio::bit(kFeatureProtocolFeatures);
+    const uint64_t f = conn_.call_u64(kGetFeatures);  // bits 0-63: all vhost-user carries
+    protocol_ = wire_has(f, kFeatureProtocolFeatures);
+    device_features_ = virtio::Features::from_u64(f & ~wire_bit(kFeatureProtocolFeatures));
     protocol_features_ = 0;
     max_pairs_ = 1;
     if (protocol_) {
         uint64_t offered = conn_.call_u64(kGetProtocolFeatures);
-        const uint64_t wanted = virtio::bit(kProtoMq) | virtio::bit(kProtoReplyAck) | virtio::bit(kProtoBackendReq);
+        const uint64_t wanted = wire_bit(kProtoMq) | wire_bit(kProtoReplyAck) | wire_bit(kProtoBackendReq);
         protocol_features_ = offered & wanted;
         conn_.send(kSetProtocolFeatures, &protocol_features_, sizeof protocol_features_);
-        if (virtio::has(protocol_features_, kProtoMq)) {
+        if (wire_has(protocol_features_, kProtoMq)) {
             const uint64_t n = conn_.call_u64(kGetQueueNum);
             // Range-checked before narrowing: 0 or more than 2^15 pairs cannot be real.
             if (n == 0 || n > 0x8000)
@@ -68,17 +68,17 @@ void VhostUserTransport::handshake() {
                             " queue pairs (virtio allows 1 to 32768)");
             max_pairs_ = static_cast<uint16_t>(n);
         }
-        conn_.set_reply_ack(virtio::has(protocol_features_, kProtoReplyAck));
+        conn_.set_reply_ack(wire_has(protocol_features_, kProtoReplyAck));
     }
 }
 
-void VhostUserTransport::set_features(uint64_t features) {
-    uint64_t unknown = features & ~device_features_;
-    if (unknown != 0)
+void VhostUserTransport::set_features(const virtio::Features& features) {
+    const virtio::Features unknown = features & ~device_features_;
+    if (!unknown.empty())
         throw Error("vhost-user back end at " + opts_.path + " does not offer feature bits " + hex(unknown) +
                     ": switch them off in the device string");
     features_ = features;
-    uint64_t wire = features | (protocol_ ? virtio::bit(kFeatureProtocolFeatures) : 0);
+    uint64_t wire = features.low64() | (protocol_ ? wire_bit(kFeatureProtocolFeatures) : 0);
     std::lock_guard<std::mutex> g(conn_lock_);
     conn_.request(kSetFeatures, &wire, sizeof wire);
 }
@@ -195,7 +195,7 @@ void VhostUserTransport::start_device() {
     if (mem_ == nullptr) throw Error(describe() + ": no DMA memory attached (NetPort attaches it)");
     const bool iommu = virtio::has(features_, virtio::feature::kAccessPlatform);
     const bool packed = virtio::has(features_, virtio::feature::kRingPacked);
-    if (iommu && virtio::has(protocol_features_, kProtoBackendReq) && backend_ == nullptr) {
+    if (iommu && wire_has(protocol_features_, kProtoBackendReq) && backend_ == nullptr) {
         int sv[2];
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
             throw_sys_error("socketpair", errno);

@@ -51,8 +51,8 @@ public:
     ~VhostUserTransport() override;
 
     std::string describe() const override { return "vhost-user:" + opts_.path; }
-    uint64_t device_features() override { return device_features_; }
-    void set_features(uint64_t features) override;
+    virtio::Features device_features() override { return device_features_; }
+    void set_features(const virtio::Features& features) override;
     void set_status(uint8_t status) override;
     uint8_t status() override { return status_; }
     void reset() override;
@@ -92,9 +92,9 @@ private:
     mutable std::mutex conn_lock_;
     vhost::Connection conn_;
     std::string broken_;  // why the back end was disconnected by us (guarded by conn_lock_)
-    uint64_t device_features_ = 0;
+    virtio::Features device_features_;
     uint64_t protocol_features_ = 0;
-    uint64_t features_ = 0;
+    virtio::Features features_;
     bool protocol_ = false;
     uint16_t max_pairs_ = 1;
     uint8_t status_ = 0;
