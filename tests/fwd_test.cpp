@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -367,21 +368,27 @@ TEST(Fwd, PcapWritesWhatTcpdumpReadsBack) {
 
 // DPDK's own telemetry client (Debian's dpdk-telemetry.py) reads vireo-fwd:
 // the frames it counts match what was sent and what the JSON summary says.
+// With --telemetry-commands the socket is the user's alone and a port command
+// runs on vireo-fwd's control thread: over vhost-user the port refuses
+// (no control queue there), and says so to the client and on its log.
 TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {
     Chain c;
     ASSERT_TRUE(c.ready()) << c.pmd.log_tail();
     const std::string prefix = "vireo-fwd-test-" + std::to_string(::getpid());
     Fwd fwd({"--forward-mode=rxonly", "--cores=0", "--stats-period=0", "--file-prefix=" + prefix, "--json=" + c.json,
-             "vhost-user:" + c.tp1});
+             "--telemetry-commands", "vhost-user:" + c.tp1});
     ASSERT_TRUE(fwd.wait_for("polling on CPU 0")) << fwd.log();
-    ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix)) << fwd.log();
+    ASSERT_TRUE(fwd.wait_for("dpdk-telemetry.py -f " + prefix + "); port commands on, socket mode 0600")) << fwd.log();
+    struct stat st {};
+    ASSERT_EQ(::stat((telemetry_runtime_dir(prefix) + "/dpdk_telemetry.v2").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
     auto v = NetPort::open("vhost-user:" + c.tp0, c.mem, c.pool);
     v->start();
     const uint64_t sent = send_counted(*v, c.pool, 3000, prefix);
     EXPECT_EQ(sent, 3000u) << telemetry(prefix, "/ethdev/stats,0\\n");
     const std::string out = telemetry(prefix,
                                       "/ethdev/list\\n/ethdev/stats,0\\n/ethdev/xstats,0\\n/ethdev/link_status,0\\n"
-                                      "/vireo/iova,0\\n/ethdev/stats,9\\n");
+                                      "/vireo/iova,0\\n/ethdev/stats,9\\n/vireo/rx_offloads,0,none\\n");
     EXPECT_NE(out.find("{\"/ethdev/list\": [0]}"), std::string::npos) << out;
     const size_t stats = out.find("{\"/ethdev/stats\": {");
     ASSERT_NE(stats, std::string::npos) << out;
@@ -392,6 +399,8 @@ TEST(Fwd, DpdkTelemetryPyReadsTheCounters) {
     EXPECT_NE(out.find("\"status\": \"UP\""), std::string::npos) << out;
     EXPECT_NE(out.find("\"/vireo/iova\": {\"mode\": \"pa\""), std::string::npos) << out;
     EXPECT_NE(out.find("{\"/ethdev/stats\": null}"), std::string::npos) << "no port 9\n" << out;
+    EXPECT_NE(out.find("no vhost-user back end processes"), std::string::npos) << out;
+    EXPECT_TRUE(fwd.wait_for("port 0: rx offloads csum=0 tso4=0 tso6=0 refused")) << fwd.log();
     EXPECT_EQ(fwd.finish(), 0) << fwd.log();
     v->stop();
     EXPECT_EQ(read_summary(c.json)["ports"][0].value("rx_packets", -1), sent);
@@ -582,10 +591,27 @@ TEST(Fwd, HelpListsEveryFlag) {
     Fwd fwd({"--help"});
     EXPECT_EQ(fwd.finish(false), 0) << fwd.log();
     const std::string log = fwd.log();
-    for (const char* flag :
-         {"DEVICE",        "--forward-mode",    "--burst",     "--rxq",         "--rxd",  "--cores",      "--txpkts",
-          "--eth-peer",    "--tx-first",        "--rss",       "--disable-rss", "--pcap", "--enable-lro", "--telemetry",
-          "--file-prefix", "--sleep-when-idle", "--iova-mode", "--dma",         "--json", "exit codes"})
+    for (const char* flag : {"DEVICE",
+                             "--forward-mode",
+                             "--burst",
+                             "--rxq",
+                             "--rxd",
+                             "--cores",
+                             "--txpkts",
+                             "--eth-peer",
+                             "--tx-first",
+                             "--rss",
+                             "--disable-rss",
+                             "--pcap",
+                             "--enable-lro",
+                             "--telemetry",
+                             "--telemetry-commands",
+                             "--file-prefix",
+                             "--sleep-when-idle",
+                             "--iova-mode",
+                             "--dma",
+                             "--json",
+                             "exit codes"})
         EXPECT_NE(log.find(flag), std::string::npos) << flag << "\n" << log;
 }
 

@@ -70,10 +70,15 @@ const std::vector<Row>& rows() {
         {"guest_tso asked without mrg_rxbuf", offer(V1, kAll & ~bit(kNetMrgRxbuf)), {}, "mrg_rxbuf=1"},
         {"guest_tso asked without guest_csum", offer(V1, kAll & ~bit(kNetGuestCsum)), {}, "guest_csum=1"},
         {"the control queue's features need CTRL_VQ",
-         offer(V1 | bit(kNetCtrlRx) | bit(kNetCtrlVlan) | bit(kNetRss) | bit(kNetGuestAnnounce)), V1, nullptr},
+         offer(V1 | bit(kNetCtrlRx) | bit(kNetCtrlVlan) | bit(kNetRss) | bit(kNetGuestAnnounce) |
+               bit(kNetCtrlGuestOffloads)),
+         V1, nullptr},
         {"the control queue and what needs it",
-         offer(V1 | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetHashReport)),
-         V1 | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetHashReport), nullptr},
+         offer(V1 | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetHashReport) |
+               bit(kNetCtrlGuestOffloads)),
+         V1 | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetHashReport) |
+             bit(kNetCtrlGuestOffloads),
+         nullptr},
         {"no control queue where the device does not process it (vhost-user)",
          with(offer(V1 | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetRss)),
               [](auto& i) { i.control_queue_processed = false; }),

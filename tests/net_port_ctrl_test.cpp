@@ -109,6 +109,94 @@ TEST(NetPortCtrl, AMissingFeatureIsAnErrorThatSaysWhy) {
     }
 }
 
+constexpr virtio::Features kRxOffloadsOffered = kCtrlAll | virtio::bit(kNetGuestCsum) | virtio::bit(kNetGuestTso4) |
+                                                virtio::bit(kNetGuestTso6) | virtio::bit(kNetCtrlGuestOffloads);
+
+uint64_t le64_of(const Command& c) {
+    uint64_t v = 0;
+    EXPECT_EQ(c.data.size(), 8u);
+    std::memcpy(&v, c.data.data(), std::min<size_t>(8, c.data.size()));
+    return v;
+}
+
+// CTRL_GUEST_OFFLOADS (5.1.6.5.6.1): class 5, command 0, le64 with a bit per
+// offload numbered as its feature. Every negotiated offload starts on; a
+// choice made before start goes out after DRIVER_OK and again after a restart
+// (a reset turns them all back on).
+TEST(NetPortCtrl, RxOffloadsSwitchThroughTheControlQueue) {
+    CtrlRig r(kRxOffloadsOffered, "vhost-user:/fake,ring=64,guest_tso4=1,guest_tso6=1");
+    ASSERT_TRUE(virtio::has(r.port->features(), kNetCtrlGuestOffloads));
+    EXPECT_EQ(r.port->rx_offloads(), (RxOffloads{true, true, true}));
+    r.port->set_rx_offloads({true, false, true});
+    EXPECT_TRUE(r.commands().empty());  // not started: kept
+    EXPECT_EQ(r.port->rx_offloads(), (RxOffloads{true, false, true}));
+    r.port->start();
+    ASSERT_EQ(r.commands().size(), 1u);
+    EXPECT_EQ(r.commands()[0].cls, virtio::kNetCtrlClassGuestOffloads);
+    EXPECT_EQ(r.commands()[0].cmd, virtio::kNetCtrlGuestOffloadsSet);
+    EXPECT_EQ(le64_of(r.commands()[0]), (1u << kNetGuestCsum) | (1u << kNetGuestTso6));
+    r.port->set_rx_offloads({});  // live: all off
+    ASSERT_EQ(r.commands().size(), 2u);
+    EXPECT_EQ(le64_of(r.commands()[1]), 0u);
+    r.port->stop();
+    r.port->start();
+    ASSERT_EQ(r.commands().size(), 3u);
+    EXPECT_EQ(le64_of(r.commands()[2]), 0u) << "the reset turned them on: sent again";
+    r.port->stop();
+}
+
+TEST(NetPortCtrl, RxOffloadsRefuseWhatWasNotNegotiated) {
+    {
+        CtrlRig r(kRxOffloadsOffered);  // guest_tso4/6 not asked for
+        EXPECT_EQ(r.port->rx_offloads(), (RxOffloads{true, false, false}));
+        const std::string e = error_of([&] { r.port->set_rx_offloads({true, true, false}); });
+        EXPECT_NE(e.find("guest_tso4 was not negotiated"), std::string::npos) << e;
+        r.port->start();
+        r.port->set_rx_offloads({false, false, false});  // what was negotiated can go off
+        EXPECT_EQ(le64_of(r.commands().at(0)), 0u);
+        r.port->stop();
+    }
+    {
+        CtrlRig r(kRxOffloadsOffered, "vhost-user:/fake,ring=64,guest_tso4=1");
+        const std::string e = error_of([&] { r.port->set_rx_offloads({false, true, false}); });
+        EXPECT_NE(e.find("need csum on"), std::string::npos) << e;
+    }
+    {
+        CtrlRig r(kRxOffloadsOffered & ~virtio::bit(kNetCtrlGuestOffloads));
+        const std::string e = error_of([&] { r.port->set_rx_offloads({false, false, false}); });
+        EXPECT_NE(e.find("VIRTIO_NET_F_CTRL_GUEST_OFFLOADS"), std::string::npos) << e;
+        EXPECT_NE(e.find("does not offer it"), std::string::npos) << e;
+    }
+    {
+        CtrlRig r(kRxOffloadsOffered, "vhost-user:/fake,ring=64,ctrl_guest_offloads=0");
+        const std::string e = error_of([&] { r.port->set_rx_offloads({false, false, false}); });
+        EXPECT_NE(e.find("ctrl_guest_offloads"), std::string::npos) << e;
+    }
+}
+
+// Each frame's header says what the device did to it: frames delivered before
+// the switch keep DATA_VALID, frames the device writes after it carry none.
+TEST(NetPortCtrl, RxMetadataFollowsTheSwitchFrameByFrame) {
+    CtrlRig r(kRxOffloadsOffered);
+    r.port->start();
+    SplitDevice rxd = r.queue(0);
+    std::deque<DevBuffer> bufs;
+    ASSERT_EQ(rxd.take(4, bufs), 4u);
+    put_rx_frame(bufs[0], virtio::kNetHdrFDataValid, 1, 60, 0x42);  // validated while csum was on
+    rxd.complete({bufs[0]});
+    r.port->set_rx_offloads({false, false, false});
+    put_rx_frame(bufs[1], 0, 1, 60, 0x42);  // the device no longer validates
+    rxd.complete({bufs[1]});
+    Packet* out[2];
+    ASSERT_EQ(r.port->rx_burst(0, out, 2), 2);
+    EXPECT_TRUE(out[0]->ol_flags & pkt::kRxL4CsumGood);
+    EXPECT_FALSE(out[1]->ol_flags & (pkt::kRxL4CsumGood | pkt::kRxL4CsumPartial));
+    PacketPool::free(out[0]);
+    PacketPool::free(out[1]);
+    r.port->stop();
+    EXPECT_EQ(r.pool.in_use(), 0u);
+}
+
 // Gathers what the device read from one Tx buffer, past the 12-byte
 // virtio-net header (VERSION_1: num_buffers too).
 std::vector<uint8_t> frame_of(const DevBuffer& b) {

@@ -109,15 +109,6 @@ TEST(NetPort, TxChecksumInSoftwareWhenTheDeviceLacksCsum) {
     EXPECT_EQ(r.pool.in_use(), 0u);
 }
 
-// What a device writes into an Rx buffer: the 12-byte header, then the frame.
-void put_rx_frame(DevBuffer& b, uint8_t flags, uint16_t num_buffers, uint32_t frame_len, uint8_t fill) {
-    uint8_t hdr[12] = {flags};
-    std::memcpy(hdr + 10, &num_buffers, 2);
-    std::memcpy(b.segs[0].va, hdr, 12);
-    std::memset(b.segs[0].va + 12, fill, frame_len);
-    b.written = 12 + frame_len;
-}
-
 // The device writes [header][frame] into Rx buffers: DATA_VALID becomes
 // kRxL4CsumGood; a mergeable frame over three buffers becomes a chain.
 TEST(NetPort, RxChecksumStateAndMergeableChains) {

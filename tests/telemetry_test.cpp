@@ -7,12 +7,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "support/ctrl_rig.hpp"
 #include "support/error_of.hpp"
 #include "support/fake_memory.hpp"
 #include "support/fake_transport.hpp"
@@ -84,7 +89,7 @@ TEST(Telemetry, SpeaksDpdksV2Protocol) {
     EXPECT_EQ(hello.value("max_output_len", 0), 16384) << c.greeting;
     const Json list = parse(c.ask("/"));
     for (const char* cmd : {"/ethdev/stats", "/ethdev/xstats", "/ethdev/list", "/ethdev/info", "/ethdev/link_status",
-                            "/help", "/info", "/vireo/iova"})
+                            "/help", "/info", "/vireo/iova", "/vireo/rx_offloads"})
         EXPECT_NE(std::find(list["/"].begin(), list["/"].end(), cmd), list["/"].end()) << cmd << " in " << list;
     EXPECT_EQ(parse(c.ask("/ethdev/list")), Json::parse(R"({"/ethdev/list": [0]})"));
     const std::string stats_text = c.ask("/ethdev/stats,0");
@@ -136,6 +141,73 @@ TEST(Telemetry, OneLiveServerPerPrefixAndStaleSocketsAreReplaced) {
     Telemetry c({r.port.get()}, {.file_prefix = "p2"});
     Client cl(c.socket_path());
     EXPECT_TRUE(has(cl.greeting, "max_output_len")) << cl.greeting;
+}
+
+// The receive offloads are read by anyone who may connect; changing them
+// takes port_commands, which makes the socket the user's alone and runs the
+// command on the application's control thread (run_pending()).
+TEST(Telemetry, RxOffloadsAreReadOpenlyAndChangedOnlyThroughTheControlThread) {
+    using namespace virtio::feature;
+    const std::string run =
+        (std::filesystem::temp_directory_path() / ("vireo-tel-cmd-" + std::to_string(::getpid()))).string();
+    ::setenv("RUNTIME_DIRECTORY", run.c_str(), 1);
+    {
+        CtrlRig r(virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
+                  virtio::bit(kNetGuestCsum) | virtio::bit(kNetCtrlGuestOffloads));
+        r.port->start();
+        {
+            Telemetry ro({r.port.get()}, {.file_prefix = "ro"});
+            Client c(ro.socket_path());
+            const Json now = parse(c.ask("/vireo/rx_offloads,0"))["/vireo/rx_offloads"];
+            EXPECT_EQ(now.value("csum", false), true) << now;
+            EXPECT_EQ(now["negotiated"].value("ctrl_guest_offloads", false), true) << now;
+            const std::string off = c.ask("/vireo/rx_offloads,0,none");
+            EXPECT_TRUE(has(off, "port commands are off")) << off;
+            EXPECT_TRUE(has(off, "--telemetry-commands")) << off;
+            EXPECT_TRUE(r.commands().empty()) << "nothing reached the device";
+        }
+        Telemetry rw({r.port.get()}, {.file_prefix = "rw", .port_commands = true});
+        struct stat st {};
+        ASSERT_EQ(::stat(rw.socket_path().c_str(), &st), 0);
+        EXPECT_TRUE(S_ISSOCK(st.st_mode));
+        EXPECT_EQ(st.st_mode & 0777, 0600u) << "a socket that changes ports is its user's alone";
+        EXPECT_FALSE(std::filesystem::exists(rw.socket_path() + ".new"));
+        Client c(rw.socket_path());
+        EXPECT_EQ(parse(c.ask("/vireo/rx_offloads,0,csum+what")), Json({{"/vireo/rx_offloads", nullptr}}));
+        std::string answer;
+        std::thread client([&] { answer = c.ask("/vireo/rx_offloads,0,none"); });
+        auto pump = [&] {  // this test is the control thread: until a command came and ran (bounded)
+            std::vector<std::string> ran;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (ran.empty() && std::chrono::steady_clock::now() < deadline) {
+                ran = rw.run_pending();
+                std::this_thread::yield();
+            }
+            return ran;
+        };
+        std::vector<std::string> lines = pump();
+        client.join();
+        ASSERT_EQ(lines.size(), 1u);
+        EXPECT_EQ(lines[0], "port 0: rx offloads csum=0 tso4=0 tso6=0 (telemetry)");
+        EXPECT_EQ(parse(answer)["/vireo/rx_offloads"].value("csum", true), false) << answer;
+        ASSERT_EQ(r.commands().size(), 1u);
+        EXPECT_EQ(r.commands()[0].cls, virtio::kNetCtrlClassGuestOffloads);
+        EXPECT_EQ(r.commands()[0].data, std::vector<uint8_t>(8, 0));
+        EXPECT_EQ(r.port->rx_offloads(), RxOffloads{});
+        // A refusal comes back as the port's error; nobody calling run_pending() is an error too.
+        std::thread refused([&] { answer = c.ask("/vireo/rx_offloads,0,csum+tso4"); });
+        lines = pump();
+        refused.join();
+        EXPECT_TRUE(has(answer, "guest_tso4 was not negotiated")) << answer;
+        ASSERT_EQ(lines.size(), 1u);
+        EXPECT_TRUE(has(lines[0], "refused")) << lines[0];
+        const std::string waited = c.ask("/vireo/rx_offloads,0,csum");
+        EXPECT_TRUE(has(waited, "did not run the command")) << waited;
+        EXPECT_TRUE(rw.run_pending().empty()) << "a command that timed out never runs later";
+        r.port->stop();
+    }
+    ::unsetenv("RUNTIME_DIRECTORY");
+    std::filesystem::remove_all(run);
 }
 
 }  // namespace

@@ -184,8 +184,10 @@ int run(const Options& o) {
     // the prefix) is a clean exit.
     std::unique_ptr<Telemetry> telemetry;
     if (!o.telemetry.empty()) {
-        telemetry = std::make_unique<Telemetry>(ports, TelemetryOptions{o.telemetry, "vireo-fwd"});
-        std::printf("telemetry: %s (dpdk-telemetry.py -f %s)\n", telemetry->socket_path().c_str(), o.telemetry.c_str());
+        telemetry =
+            std::make_unique<Telemetry>(ports, TelemetryOptions{o.telemetry, "vireo-fwd", o.telemetry_commands});
+        std::printf("telemetry: %s (dpdk-telemetry.py -f %s)%s\n", telemetry->socket_path().c_str(),
+                    o.telemetry.c_str(), o.telemetry_commands ? "; port commands on, socket mode 0600" : "");
     }
 
     // 4. Streams over the polling threads.
@@ -238,6 +240,8 @@ int run(const Options& o) {
     std::vector<uint64_t> first_bursts(streams.size(), 1);
     while (g_signal == 0 && (o.duration == 0 || now() < o.duration)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (telemetry != nullptr)  // port commands run here, the ports' control thread
+            for (const std::string& line : telemetry->run_pending()) std::printf("[%7.1fs] %s\n", now(), line.c_str());
         // A link that changed, and a loop that had to be restarted: said once, as it happens.
         // (Counted, not only sampled: a link may go down and up between two looks.)
         for (size_t i = 0; i < ports.size(); i++) {

@@ -143,7 +143,7 @@ struct Given {
     std::string mode = "io", burst, rxq, txq, rxd, txd, nb_cores, cores, stats_period, duration, txpkts, flows, json,
                 mbufs, iova, dma, pcap, telemetry, file_prefix, rss, sleep_when_idle, tx_first;
     std::vector<std::string> devices, device_flags, eth_peers;
-    bool list = false, lro = false, disable_rss = false, record_core_cycles = false;
+    bool list = false, lro = false, telemetry_commands = false, disable_rss = false, record_core_cycles = false;
 };
 
 // The one description of every flag: parse_options() and usage() both build it.
@@ -198,6 +198,9 @@ void describe(CLI::App& app, Given& g) {
     app.add_flag("--telemetry{vireo}", g.telemetry,
                  "serve DPDK telemetry (--telemetry=PREFIX; dpdk-telemetry.py -f PREFIX reads it)");
     text("--file-prefix", g.file_prefix, "PREFIX", "the same, in testpmd's spelling");
+    app.add_flag("--telemetry-commands", g.telemetry_commands,
+                 "let telemetry clients change ports (/vireo/rx_offloads,N,csum+tso4 or ,none); the socket is then "
+                 "this user's alone (mode 0600). Implies --telemetry");
     app.add_flag("--record-core-cycles", g.record_core_cycles,
                  "CPU cycles per packet on the forwarding cores, as testpmd counts them: TSC cycles of the "
                  "bursts that moved packets over the packets received (txonly, flowgen: sent)");
@@ -252,6 +255,8 @@ Options parse_options(int argc, char** argv) {
     if (given("--pcap")) o.capture = capture_of(g.pcap);
     if (given("--telemetry")) o.telemetry = g.telemetry;
     if (given("--file-prefix")) o.telemetry = g.file_prefix;
+    o.telemetry_commands = g.telemetry_commands;
+    if (o.telemetry_commands && o.telemetry.empty()) o.telemetry = "vireo";
     if (given("--sleep-when-idle"))
         o.sleep_when_idle = static_cast<uint32_t>(number("--sleep-when-idle", g.sleep_when_idle, 1, 1u << 30));
     if (given("--burst")) o.burst = static_cast<uint16_t>(number("--burst", g.burst, 1, 512));

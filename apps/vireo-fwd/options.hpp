@@ -42,6 +42,7 @@ struct Options {
     bool disable_rss = false;                      // --disable-rss: rss=0 on every device
     CaptureOptions capture;                        // --pcap=FILE[,port=N][,queue=Q][,snaplen=S][,count=C]
     std::string telemetry;                         // --telemetry[=PREFIX] / --file-prefix=PREFIX: serve DPDK telemetry
+    bool telemetry_commands = false;               // --telemetry-commands: it may change ports (socket mode 0600)
     uint32_t sleep_when_idle = 0;                  // --sleep-when-idle[=POLLS]: empty rounds before sleeping (0: off)
     uint32_t mbufs = 0;                            // --total-num-mbufs (0: sized from rings and cores)
     bool record_core_cycles = false;               // --record-core-cycles: cycles per packet, testpmd's way

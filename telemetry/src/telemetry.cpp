@@ -11,9 +11,12 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +44,10 @@ constexpr Command kCommands[] = {
     {"/ethdev/xstats", "Returns the extended stats for a port. Parameters: int port_id"},
     {"/help", "Returns help text for a command. Parameters: string command"},
     {"/info", "Returns DPDK Telemetry information. Takes no parameters"},
+    {"/vireo/rx_offloads",
+     "Returns the receive offloads a port's device applies (csum, tso4, tso6) and which were negotiated. With a "
+     "second parameter sets them: the ones on joined by '+' (csum+tso4+tso6), or none; setting needs port "
+     "commands (vireo-fwd --telemetry-commands). Parameters: int port_id[, string offloads]"},
     {"/vireo/iova",
      "Returns the IOVA mode a port's descriptors carry, its VIRTIO_F_ACCESS_PLATFORM (bit 33) and why. "
      "Parameters: int port_id"},
@@ -125,7 +132,86 @@ Json port_iova(NetPort& p) {
             {"why", plan.why}};
 }
 
+Json port_rx_offloads(NetPort& p) {
+    using namespace virtio::feature;
+    const RxOffloads o = p.rx_offloads();
+    const virtio::Features& f = p.features();
+    return {{"csum", o.csum},
+            {"tso4", o.tso4},
+            {"tso6", o.tso6},
+            {"negotiated",
+             {{"csum", virtio::has(f, kNetGuestCsum)},
+              {"tso4", virtio::has(f, kNetGuestTso4)},
+              {"tso6", virtio::has(f, kNetGuestTso6)},
+              {"ctrl_guest_offloads", virtio::has(f, kNetCtrlGuestOffloads)}}}};
+}
+
+// "csum+tso4+tso6" (the ones on, any order) or "none".
+std::optional<RxOffloads> parse_rx_offloads(const std::string& s) {
+    RxOffloads o;
+    if (s == "none") return o;
+    std::istringstream in(s);
+    std::string item;
+    while (std::getline(in, item, '+')) {
+        if (item == "csum")
+            o.csum = true;
+        else if (item == "tso4")
+            o.tso4 = true;
+        else if (item == "tso6")
+            o.tso6 = true;
+        else
+            return std::nullopt;
+    }
+    return o;
+}
+
+std::string rx_offloads_text(const RxOffloads& o) {
+    return std::string("csum=") + (o.csum ? "1" : "0") + " tso4=" + (o.tso4 ? "1" : "0") +
+           " tso6=" + (o.tso6 ? "1" : "0");
+}
+
 }  // namespace
+
+// A port command on its way to the control thread.
+struct Telemetry::Job {
+    std::function<std::string(std::string& log)> work;
+    std::string answer, log;
+    bool taken = false, done = false;
+};
+
+std::string Telemetry::run_on_control_thread(const std::string& cmd,
+                                             std::function<std::string(std::string& log)> work) const {
+    auto job = std::make_shared<Job>();
+    job->work = std::move(work);
+    std::unique_lock lock(jobs_mu_);
+    jobs_.push_back(job);
+    if (!jobs_cv_.wait_for(lock, std::chrono::milliseconds(kCommandWaitMs), [&] { return job->taken || closing_; }) ||
+        !job->taken) {
+        std::erase(jobs_, job);  // never started: it never will
+        return dump({{cmd,
+                      {{"error", "the application did not run the command within " + std::to_string(kCommandWaitMs) +
+                                     " ms (its control thread calls Telemetry::run_pending())"}}}});
+    }
+    jobs_cv_.wait(lock, [&] { return job->done; });
+    return job->answer;
+}
+
+std::vector<std::string> Telemetry::run_pending() {
+    std::vector<std::string> lines;
+    std::unique_lock lock(jobs_mu_);
+    while (!jobs_.empty()) {
+        std::shared_ptr<Job> job = jobs_.front();
+        jobs_.pop_front();
+        job->taken = true;
+        lock.unlock();
+        job->answer = job->work(job->log);
+        lock.lock();
+        job->done = true;
+        if (!job->log.empty()) lines.push_back(job->log);
+        jobs_cv_.notify_all();
+    }
+    return lines;
+}
 
 std::string telemetry_runtime_dir(const std::string& file_prefix) {
     std::string run;
@@ -147,7 +233,11 @@ std::string Telemetry::greeting() const {
 std::string Telemetry::answer(const std::string& request) const {
     const size_t comma = request.find(',');
     const std::string cmd = request.substr(0, comma);
-    const std::string param = comma == std::string::npos ? "" : request.substr(comma + 1);
+    const std::string params = comma == std::string::npos ? "" : request.substr(comma + 1);
+    const size_t comma2 = params.find(',');
+    const std::string param = params.substr(0, comma2);  // the first: a port id for the port commands
+    const std::optional<std::string> second =
+        comma2 == std::string::npos ? std::nullopt : std::optional<std::string>(params.substr(comma2 + 1));
     // {"<command>": data}; null for an unknown command, a bad parameter or an answer too long.
     auto reply = [&](Json data) {
         std::string r = dump({{cmd, std::move(data)}});
@@ -177,12 +267,32 @@ std::string Telemetry::answer(const std::string& request) const {
         return reply(std::move(ids));
     }
     NetPort* p = port();
-    if (p == nullptr) return reply(nullptr);
+    if (p == nullptr || (second && cmd != "/vireo/rx_offloads")) return reply(nullptr);
     if (cmd == "/ethdev/stats") return reply(port_stats(*p));
     if (cmd == "/ethdev/xstats") return reply(port_xstats(*p));
     if (cmd == "/ethdev/info") return reply(port_info(*p, static_cast<size_t>(std::stoul(param))));
     if (cmd == "/ethdev/link_status") return reply(port_link(*p));
     if (cmd == "/vireo/iova") return reply(port_iova(*p));
+    if (cmd == "/vireo/rx_offloads") {
+        if (!second) return reply(port_rx_offloads(*p));
+        const std::optional<RxOffloads> want = parse_rx_offloads(*second);
+        if (!want) return reply(nullptr);
+        if (!opts_.port_commands)
+            return reply({{"error",
+                           "port commands are off: start vireo-fwd with --telemetry-commands (the socket is "
+                           "then its user's alone)"}});
+        const std::string id = param;
+        return run_on_control_thread(cmd, [cmd, p, id, o = *want](std::string& log) -> std::string {
+            try {
+                p->set_rx_offloads(o);
+                log = "port " + id + ": rx offloads " + rx_offloads_text(o) + " (telemetry)";
+                return dump({{cmd, port_rx_offloads(*p)}});
+            } catch (const Error& e) {
+                log = "port " + id + ": rx offloads " + rx_offloads_text(o) + " refused: " + e.what();
+                return dump({{cmd, {{"error", e.what()}}}});
+            }
+        });
+    }
     return reply(nullptr);
 }
 
@@ -204,11 +314,21 @@ Telemetry::Telemetry(std::vector<NetPort*> ports, const TelemetryOptions& o) : p
             throw Error("telemetry: " + path_ + " is served by another process: give this one another file prefix");
         ::unlink(path_.c_str());
     }
+    // With port commands the socket is the user's alone from the moment it
+    // can be reached: bound under another name, made 0600, then renamed.
+    const std::string bound = opts_.port_commands ? path_ + ".new" : path_;
+    sockaddr_un at = a;
+    std::snprintf(at.sun_path, sizeof at.sun_path, "%s", bound.c_str());
+    if (bound.size() >= sizeof at.sun_path) throw Error("telemetry: socket path too long: " + bound);
+    ::unlink(bound.c_str());
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0) throw_sys_error("telemetry: socket", errno);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(listen_fd_, 1) < 0) {
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&at), sizeof at) < 0 ||
+        (opts_.port_commands && (::chmod(bound.c_str(), 0600) < 0 || ::rename(bound.c_str(), path_.c_str()) < 0)) ||
+        ::listen(listen_fd_, 1) < 0) {
         const int e = errno;
         ::close(listen_fd_);
+        ::unlink(bound.c_str());
         throw_sys_error("telemetry: bind/listen " + path_, e);
     }
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -216,6 +336,11 @@ Telemetry::Telemetry(std::vector<NetPort*> ports, const TelemetryOptions& o) : p
 }
 
 Telemetry::~Telemetry() {
+    {
+        std::lock_guard lock(jobs_mu_);
+        closing_ = true;
+    }
+    jobs_cv_.notify_all();
     uint64_t one = 1;
     ssize_t r = ::write(stop_fd_, &one, sizeof one);
     (void)r;

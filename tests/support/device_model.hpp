@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <vector>
 
@@ -106,5 +107,15 @@ private:
     bool used_wrap_ = true;
     bool bad_ = false;
 };
+
+// What a virtio-net device writes into an Rx buffer: the 12-byte header
+// (flags, num_buffers; the rest zero), then frame_len bytes of `fill`.
+inline void put_rx_frame(DevBuffer& b, uint8_t flags, uint16_t num_buffers, uint32_t frame_len, uint8_t fill) {
+    uint8_t hdr[12] = {flags};
+    std::memcpy(hdr + 10, &num_buffers, 2);
+    std::memcpy(b.segs[0].va, hdr, 12);
+    std::memset(b.segs[0].va + 12, fill, frame_len);
+    b.written = 12 + frame_len;
+}
 
 }  // namespace vireo::test

@@ -46,6 +46,7 @@ const std::map<std::string, Switch>& switches() {
         // Off by default: with it a device drops every tagged frame until NetPort::vlan_filter_add (QEMU does).
         {"vlan_filter", {kNetCtrlVlan, false}},
         {"guest_announce", {kNetGuestAnnounce, true}},
+        {"ctrl_guest_offloads", {kNetCtrlGuestOffloads, true}},  // set_rx_offloads() at run time
         {"speed_duplex", {kNetSpeedDuplex, true}},
         // RSS (PCI: QEMU's rss=on): flows spread over the queue pairs by a Toeplitz hash.
         {"rss", {kNetRss, true}},

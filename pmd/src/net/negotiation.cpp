@@ -22,12 +22,13 @@ constexpr virtio::Features kSupported =
     bit(kNotificationData) | bit(kNetMrgRxbuf) | bit(kNetCsum) | bit(kNetGuestCsum) | bit(kNetMac) | bit(kNetStatus) |
     bit(kNetMtu) | bit(kNetMq) | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
     bit(kNetGuestAnnounce) | bit(kNetSpeedDuplex) | bit(kIndirectDesc) | bit(kNetHostTso4) | bit(kNetHostTso6) |
-    bit(kNetGuestTso4) | bit(kNetGuestTso6) | bit(kNetRss) | bit(kNetHashReport);
+    bit(kNetGuestTso4) | bit(kNetGuestTso6) | bit(kNetRss) | bit(kNetHashReport) | bit(kNetCtrlGuestOffloads);
 constexpr virtio::Features kHostTso = bit(kNetHostTso4) | bit(kNetHostTso6);
 constexpr virtio::Features kGuestTso = bit(kNetGuestTso4) | bit(kNetGuestTso6);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
 constexpr virtio::Features kNeedControlQueue = bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
-                                               bit(kNetGuestAnnounce) | bit(kNetRss) | bit(kNetHashReport);
+                                               bit(kNetGuestAnnounce) | bit(kNetRss) | bit(kNetHashReport) |
+                                               bit(kNetCtrlGuestOffloads);
 
 Negotiated refuse(std::string why) { return {{}, std::move(why)}; }
 

@@ -41,7 +41,8 @@ void NetPort::require_ctrl(unsigned feature, const char* what) const {
                  {kNetCtrlMacAddr, "VIRTIO_NET_F_CTRL_MAC_ADDR", "ctrl_mac_addr"},
                  {kNetCtrlVlan, "VIRTIO_NET_F_CTRL_VLAN", "vlan_filter=1"},
                  {kNetRss, "VIRTIO_NET_F_RSS", "rss"},
-                 {kNetHashReport, "VIRTIO_NET_F_HASH_REPORT", "hash_report=1"}};
+                 {kNetHashReport, "VIRTIO_NET_F_HASH_REPORT", "hash_report=1"},
+                 {kNetCtrlGuestOffloads, "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS", "ctrl_guest_offloads"}};
     const char* name = "?";
     const char* key = "?";
     for (const auto& n : names)
@@ -105,6 +106,41 @@ void NetPort::vlan_filter_remove(uint16_t vid) {
     filters_->vlans.erase(vid);
 }
 
+RxOffloads NetPort::rx_offloads() const {
+    if (filters_->rx_offloads) return *filters_->rx_offloads;
+    return {virtio::has(features_, kNetGuestCsum), virtio::has(features_, kNetGuestTso4),
+            virtio::has(features_, kNetGuestTso6)};
+}
+
+void NetPort::set_rx_offloads(const RxOffloads& o) {
+    require_ctrl(kNetCtrlGuestOffloads, "set_rx_offloads");
+    const struct {
+        bool on;
+        unsigned bit;
+        const char* key;
+    } asked[] = {{o.csum, kNetGuestCsum, "guest_csum"},
+                 {o.tso4, kNetGuestTso4, "guest_tso4"},
+                 {o.tso6, kNetGuestTso6, "guest_tso6"}};
+    uint64_t offloads = 0;  // 5.1.6.5.6.1: a bit per offload, numbered as its feature
+    for (const auto& a : asked) {
+        if (!a.on) continue;
+        if (!virtio::has(features_, a.bit))
+            throw Error(describe() + ": set_rx_offloads: " + a.key + " was not negotiated (" + a.key +
+                        "=1 in the device string, if the device offers it): an offload the features did not agree "
+                        "cannot be switched on");
+        offloads |= uint64_t{1} << a.bit;
+    }
+    if ((o.tso4 || o.tso6) && !o.csum)
+        throw Error(describe() +
+                    ": set_rx_offloads: large segments (tso4/tso6) need csum on: a segment's checksum is left to "
+                    "the receiver (virtio 1.2 5.1.3.1)");
+    std::string what = "GUEST_OFFLOADS_SET";
+    for (const auto& a : asked) what += std::string(" ") + a.key + (a.on ? "=1" : "=0");
+    ctrl_command(virtio::kNetCtrlClassGuestOffloads, virtio::kNetCtrlGuestOffloadsSet, &offloads, sizeof offloads,
+                 what);
+    filters_->rx_offloads = o;
+}
+
 // The device string's filters, checked at open (a missing feature is an
 // error now, not at start) and kept for start().
 void NetPort::filters_from_spec() {
@@ -128,6 +164,7 @@ void NetPort::apply_filters() {
     if (f.mac) set_mac(*f.mac);
     const std::set<uint16_t> vlans = f.vlans;
     for (uint16_t vid : vlans) vlan_filter_add(vid);
+    if (f.rx_offloads) set_rx_offloads(*f.rx_offloads);
 }
 
 bool NetPort::poll_config_change() {

@@ -15,7 +15,8 @@ struct NetPort::Filters {
     std::optional<bool> promiscuous, all_multicast;
     std::optional<std::array<uint8_t, 6>> mac;
     std::set<uint16_t> vlans;
-    std::optional<RssConfig> rss;  // set_rss()
+    std::optional<RssConfig> rss;           // set_rss()
+    std::optional<RxOffloads> rx_offloads;  // set_rx_offloads()
 };
 
 }  // namespace vireo

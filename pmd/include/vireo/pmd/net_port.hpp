@@ -84,6 +84,15 @@ struct RssConfig {
     std::vector<uint16_t> table;  // queue pair per entry; a power of two, at most the device's maximum
 };
 
+// Receive offloads the device applies (CTRL_GUEST_OFFLOADS): checksum
+// validation (GUEST_CSUM) and large TCP segments (GUEST_TSO4/6).
+struct RxOffloads {
+    bool csum = false;
+    bool tso4 = false;
+    bool tso6 = false;
+    friend bool operator==(const RxOffloads&, const RxOffloads&) = default;
+};
+
 class NetPort {
 public:
     // Parses the device string, connects the transport and checks the device's
@@ -167,6 +176,18 @@ public:
     // out as HASH_CONFIG. Throws naming the missing feature or bad value.
     void set_rss(const RssConfig& c);
     RssConfig rss_config() const;  // what is (or will be) set, defaults filled in
+    // Receive offloads at run time (5.1.6.5.6.1; feature ctrl_guest_offloads,
+    // on by default where the device processes the control queue): which of
+    // the negotiated GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6 the device applies,
+    // while frames flow. Each received frame's header says what was done to
+    // it, so its Packet::ol_flags follow the switch frame by frame: frames
+    // already in the ring keep theirs. Switching on one that was not
+    // negotiated, or TSO without csum (5.1.3.1), throws; so does a device that
+    // refuses. Before start(): kept for it; sent again at every bring-up (a
+    // reset turns every negotiated offload back on). rx_offloads(): what is
+    // (or will be) set, at first every negotiated one.
+    void set_rx_offloads(const RxOffloads& o);
+    RxOffloads rx_offloads() const;
     uint32_t rss_hash_types_supported() const noexcept { return config_.supported_hash_types; }
 
     // GUEST_ANNOUNCE (5.1.6.5.4): after a live migration the device sets

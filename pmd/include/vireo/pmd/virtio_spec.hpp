@@ -225,6 +225,11 @@ inline constexpr uint8_t kNetCtrlMqRssConfig = 1;
 // 5.1.6.5.6.4 hash reports without RSS: le32 hash_types; le16 reserved[4];
 // u8 hash_key_length; u8 hash_key_data[].
 inline constexpr uint8_t kNetCtrlMqHashConfig = 2;
+// 5.1.6.5.6.1 Setting Offloads State (CTRL_GUEST_OFFLOADS): data le64, a bit
+// per receive offload, numbered as its feature (GUEST_CSUM 1, GUEST_TSO4 7,
+// GUEST_TSO6 8, ...); set: the device applies it, clear: it does not.
+inline constexpr uint8_t kNetCtrlClassGuestOffloads = 5;
+inline constexpr uint8_t kNetCtrlGuestOffloadsSet = 0;
 inline constexpr uint8_t kNetCtrlOk = 0;
 
 }  // namespace vireo::virtio
