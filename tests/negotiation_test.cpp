@@ -51,6 +51,8 @@ const std::vector<Row>& rows() {
          offer(V1 | bit(kNetMac) | bit(kNetRssContext) | bit(kNetGuestUdpTunnelGso) | bit(kNetHostUdpTunnelGsoCsum) |
                bit(100)),
          V1 | bit(kNetMac), nullptr},
+        {"RING_RESET where the transport can reset a queue",
+         with(offer(V1 | bit(kRingReset)), [](auto& i) { i.queue_reset = true; }), V1 | bit(kRingReset), nullptr},
         {"bits vireo does not know stay off", offer(V1 | bit(kNetGuestUfo) | bit(kSrIov) | bit(kRingReset)), V1,
          nullptr},
         {"bit 33 offered, the plan says no", offer(V1 | bit(kAccessPlatform)), V1, nullptr},

@@ -88,8 +88,9 @@ TEST(Telemetry, SpeaksDpdksV2Protocol) {
     EXPECT_EQ(hello.value("pid", 0), ::getpid()) << c.greeting;
     EXPECT_EQ(hello.value("max_output_len", 0), 16384) << c.greeting;
     const Json list = parse(c.ask("/"));
-    for (const char* cmd : {"/ethdev/stats", "/ethdev/xstats", "/ethdev/list", "/ethdev/info", "/ethdev/link_status",
-                            "/help", "/info", "/vireo/iova", "/vireo/rx_offloads"})
+    for (const char* cmd :
+         {"/ethdev/stats", "/ethdev/xstats", "/ethdev/list", "/ethdev/info", "/ethdev/link_status", "/help", "/info",
+          "/vireo/iova", "/vireo/rx_offloads", "/vireo/ring_size", "/vireo/queue_reset"})
         EXPECT_NE(std::find(list["/"].begin(), list["/"].end(), cmd), list["/"].end()) << cmd << " in " << list;
     EXPECT_EQ(parse(c.ask("/ethdev/list")), Json::parse(R"({"/ethdev/list": [0]})"));
     const std::string stats_text = c.ask("/ethdev/stats,0");
@@ -143,17 +144,17 @@ TEST(Telemetry, OneLiveServerPerPrefixAndStaleSocketsAreReplaced) {
     EXPECT_TRUE(has(cl.greeting, "max_output_len")) << cl.greeting;
 }
 
-// The receive offloads are read by anyone who may connect; changing them
+// Port state is read by anyone who may connect; changing it (rx offloads, ring size, a pair reset)
 // takes port_commands, which makes the socket the user's alone and runs the
 // command on the application's control thread (run_pending()).
-TEST(Telemetry, RxOffloadsAreReadOpenlyAndChangedOnlyThroughTheControlThread) {
+TEST(Telemetry, PortCommandsAreReadOpenlyAndChangedOnlyThroughTheControlThread) {
     using namespace virtio::feature;
     const std::string run =
         (std::filesystem::temp_directory_path() / ("vireo-tel-cmd-" + std::to_string(::getpid()))).string();
     ::setenv("RUNTIME_DIRECTORY", run.c_str(), 1);
     {
         CtrlRig r(virtio::bit(kVersion1) | virtio::bit(kNetMrgRxbuf) | virtio::bit(kNetCtrlVq) |
-                  virtio::bit(kNetGuestCsum) | virtio::bit(kNetCtrlGuestOffloads));
+                  virtio::bit(kNetGuestCsum) | virtio::bit(kNetCtrlGuestOffloads) | virtio::bit(kRingReset));
         r.port->start();
         {
             Telemetry ro({r.port.get()}, {.file_prefix = "ro"});
@@ -164,7 +165,11 @@ TEST(Telemetry, RxOffloadsAreReadOpenlyAndChangedOnlyThroughTheControlThread) {
             const std::string off = c.ask("/vireo/rx_offloads,0,none");
             EXPECT_TRUE(has(off, "port commands are off")) << off;
             EXPECT_TRUE(has(off, "--telemetry-commands")) << off;
+            EXPECT_TRUE(has(c.ask("/vireo/ring_size,0,128"), "port commands are off"));
+            EXPECT_TRUE(has(c.ask("/vireo/queue_reset,0,0"), "port commands are off"));
+            EXPECT_EQ(parse(c.ask("/vireo/ring_size,0"))["/vireo/ring_size"].value("ring", 0), 64);
             EXPECT_TRUE(r.commands().empty()) << "nothing reached the device";
+            EXPECT_TRUE(r.t->queue_resets.empty());
         }
         Telemetry rw({r.port.get()}, {.file_prefix = "rw", .port_commands = true});
         struct stat st {};
@@ -201,6 +206,20 @@ TEST(Telemetry, RxOffloadsAreReadOpenlyAndChangedOnlyThroughTheControlThread) {
         EXPECT_TRUE(has(answer, "guest_tso4 was not negotiated")) << answer;
         ASSERT_EQ(lines.size(), 1u);
         EXPECT_TRUE(has(lines[0], "refused")) << lines[0];
+        // A ring resize and a queue pair reset (VIRTIO_F_RING_RESET) the same way.
+        std::thread resize([&] { answer = c.ask("/vireo/ring_size,0,128"); });
+        lines = pump();
+        resize.join();
+        EXPECT_EQ(parse(answer)["/vireo/ring_size"].value("ring", 0), 128) << answer;
+        ASSERT_EQ(lines.size(), 1u);
+        EXPECT_EQ(lines[0], "port 0: ring size 128 (telemetry)");
+        EXPECT_EQ(r.t->areas.at(0).size, 128);
+        std::thread reset([&] { answer = c.ask("/vireo/queue_reset,0,0"); });
+        lines = pump();
+        reset.join();
+        EXPECT_EQ(parse(answer)["/vireo/queue_reset"].value("tx_undelivered", -1), 0) << answer;
+        EXPECT_EQ(r.t->queue_resets, (std::vector<uint16_t>{0, 1, 0, 1}));
+        EXPECT_EQ(parse(c.ask("/vireo/queue_reset,0,x")), Json({{"/vireo/queue_reset", nullptr}}));
         const std::string waited = c.ask("/vireo/rx_offloads,0,csum");
         EXPECT_TRUE(has(waited, "did not run the command")) << waited;
         EXPECT_TRUE(rw.run_pending().empty()) << "a command that timed out never runs later";

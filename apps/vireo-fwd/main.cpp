@@ -238,6 +238,7 @@ int run(const Options& o) {
     std::vector<LinkStatus> links;
     for (NetPort* p : ports) links.push_back(p->link_status());
     std::vector<uint64_t> first_bursts(streams.size(), 1);
+    std::vector<std::string> recovered(ports.size());  // faults a queue pair reset handled
     while (g_signal == 0 && (o.duration == 0 || now() < o.duration)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         if (telemetry != nullptr)  // port commands run here, the ports' control thread
@@ -267,6 +268,21 @@ int run(const Options& o) {
                                 up ? "up" : "down", to_string(ports[i]->link_speed()).c_str(),
                                 ports[i]->announcements() != announced ? "; announced its MAC (RARP sent, acked)" : "");
                     info.link_events.push_back({now(), i, up, "configuration change"});
+                }
+            }
+            // A pair whose device broke the rules is reset alone where the
+            // device can (VIRTIO_F_RING_RESET); the others forward meanwhile.
+            if (ports[i]->needs_reset() && virtio::has(ports[i]->features(), virtio::feature::kRingReset)) {
+                const std::string fault = ports[i]->fault_report();
+                try {
+                    const unsigned n = ports[i]->recover_faulted_pairs();
+                    std::printf(
+                        "[%7.1fs] port %zu: device fault: %s%u queue pair(s) reset alone (VIRTIO_F_RING_RESET)\n",
+                        now(), i, fault.c_str(), n);
+                    recovered[i] += fault + "(queue pair reset at " + std::to_string(static_cast<int>(now())) + " s) ";
+                } catch (const Error& e) {
+                    std::printf("[%7.1fs] port %zu: device fault: %scould not reset the pair: %s\n", now(), i,
+                                fault.c_str(), e.what());
                 }
             }
             std::fflush(stdout);
@@ -301,7 +317,7 @@ int run(const Options& o) {
     Snapshot last = take_snapshot(ports, streams, now());
     info.record_core_cycles = o.record_core_cycles;
     info.tsc_mhz = last.t > 0 ? static_cast<double>(__rdtsc() - tsc0) / last.t / 1e6 : 0;
-    for (NetPort* p : ports) info.faults.push_back(p->fault_report());
+    for (size_t i = 0; i < ports.size(); i++) info.faults.push_back(recovered[i] + ports[i]->fault_report());
     for (NetPort* p : ports) info.links.push_back(p->link_status());
     for (NetPort* p : ports) info.speeds.push_back(to_string(p->link_speed()));
     info.sleep_when_idle = o.sleep_when_idle;

@@ -44,13 +44,19 @@ constexpr Command kCommands[] = {
     {"/ethdev/xstats", "Returns the extended stats for a port. Parameters: int port_id"},
     {"/help", "Returns help text for a command. Parameters: string command"},
     {"/info", "Returns DPDK Telemetry information. Takes no parameters"},
+    {"/vireo/iova",
+     "Returns the IOVA mode a port's descriptors carry, its VIRTIO_F_ACCESS_PLATFORM (bit 33) and why. "
+     "Parameters: int port_id"},
+    {"/vireo/queue_reset",
+     "Resets one queue pair of a port alone (VIRTIO_F_RING_RESET) while the others forward; needs port commands. "
+     "Parameters: int port_id, int queue_pair"},
+    {"/vireo/ring_size",
+     "Returns a port's descriptors per ring; with a second parameter resizes every ring, one queue pair at a time "
+     "(VIRTIO_F_RING_RESET; needs port commands). Parameters: int port_id[, int descriptors]"},
     {"/vireo/rx_offloads",
      "Returns the receive offloads a port's device applies (csum, tso4, tso6) and which were negotiated. With a "
      "second parameter sets them: the ones on joined by '+' (csum+tso4+tso6), or none; setting needs port "
      "commands (vireo-fwd --telemetry-commands). Parameters: int port_id[, string offloads]"},
-    {"/vireo/iova",
-     "Returns the IOVA mode a port's descriptors carry, its VIRTIO_F_ACCESS_PLATFORM (bit 33) and why. "
-     "Parameters: int port_id"},
 };
 
 // Objects keep their members in the order written, as DPDK's replies do.
@@ -165,6 +171,14 @@ std::optional<RxOffloads> parse_rx_offloads(const std::string& s) {
     return o;
 }
 
+// A parameter that is a whole number 0..65535.
+std::optional<uint16_t> number16(const std::string& s) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > 0xffff) return std::nullopt;
+    return static_cast<uint16_t>(v);
+}
+
 std::string rx_offloads_text(const RxOffloads& o) {
     return std::string("csum=") + (o.csum ? "1" : "0") + " tso4=" + (o.tso4 ? "1" : "0") +
            " tso6=" + (o.tso6 ? "1" : "0");
@@ -267,30 +281,57 @@ std::string Telemetry::answer(const std::string& request) const {
         return reply(std::move(ids));
     }
     NetPort* p = port();
-    if (p == nullptr || (second && cmd != "/vireo/rx_offloads")) return reply(nullptr);
+    const bool takes_second = cmd == "/vireo/rx_offloads" || cmd == "/vireo/ring_size" || cmd == "/vireo/queue_reset";
+    if (p == nullptr || (second && !takes_second)) return reply(nullptr);
     if (cmd == "/ethdev/stats") return reply(port_stats(*p));
     if (cmd == "/ethdev/xstats") return reply(port_xstats(*p));
     if (cmd == "/ethdev/info") return reply(port_info(*p, static_cast<size_t>(std::stoul(param))));
     if (cmd == "/ethdev/link_status") return reply(port_link(*p));
     if (cmd == "/vireo/iova") return reply(port_iova(*p));
-    if (cmd == "/vireo/rx_offloads") {
-        if (!second) return reply(port_rx_offloads(*p));
-        const std::optional<RxOffloads> want = parse_rx_offloads(*second);
-        if (!want) return reply(nullptr);
+    // A command that changes the port: run on the control thread and logged;
+    // the port's refusal comes back as {"error": ...}.
+    auto change = [&](const std::string& what, std::function<Json()> act) {
         if (!opts_.port_commands)
             return reply({{"error",
                            "port commands are off: start vireo-fwd with --telemetry-commands (the socket is "
                            "then its user's alone)"}});
-        const std::string id = param;
-        return run_on_control_thread(cmd, [cmd, p, id, o = *want](std::string& log) -> std::string {
-            try {
-                p->set_rx_offloads(o);
-                log = "port " + id + ": rx offloads " + rx_offloads_text(o) + " (telemetry)";
-                return dump({{cmd, port_rx_offloads(*p)}});
-            } catch (const Error& e) {
-                log = "port " + id + ": rx offloads " + rx_offloads_text(o) + " refused: " + e.what();
-                return dump({{cmd, {{"error", e.what()}}}});
-            }
+        return run_on_control_thread(
+            cmd, [cmd, what = "port " + param + ": " + what, act = std::move(act)](std::string& log) -> std::string {
+                try {
+                    Json j = act();
+                    log = what + " (telemetry)";
+                    return dump({{cmd, std::move(j)}});
+                } catch (const Error& e) {
+                    log = what + " refused: " + e.what();
+                    return dump({{cmd, {{"error", e.what()}}}});
+                }
+            });
+    };
+    if (cmd == "/vireo/rx_offloads") {
+        if (!second) return reply(port_rx_offloads(*p));
+        const std::optional<RxOffloads> want = parse_rx_offloads(*second);
+        if (!want) return reply(nullptr);
+        return change("rx offloads " + rx_offloads_text(*want), [p, o = *want] {
+            p->set_rx_offloads(o);
+            return port_rx_offloads(*p);
+        });
+    }
+    if (cmd == "/vireo/ring_size") {
+        if (!second) return reply({{"ring", p->ring_size()}, {"queue_pair_resets", p->queue_pair_resets()}});
+        const std::optional<uint16_t> ring = number16(*second);
+        if (!ring) return reply(nullptr);
+        return change("ring size " + *second, [p, n = *ring] {
+            p->set_ring_size(n);
+            return Json{{"ring", p->ring_size()}, {"queue_pair_resets", p->queue_pair_resets()}};
+        });
+    }
+    if (cmd == "/vireo/queue_reset") {
+        const std::optional<uint16_t> q = second ? number16(*second) : std::nullopt;
+        if (!q) return reply(nullptr);
+        return change("queue pair " + *second + " reset", [p, q = *q] {
+            const QueueResetReport r = p->reset_queue_pair(q);
+            return Json{
+                {"tx_in_flight", r.tx.tx_in_flight}, {"tx_undelivered", r.tx.tx_undelivered}, {"gate_ms", r.gate_ms}};
         });
     }
     return reply(nullptr);

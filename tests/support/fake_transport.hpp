@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -34,6 +35,16 @@ public:
         resets++;
     }
     uint16_t max_queue_size(uint16_t) override { return max_queue; }
+    // Per-queue reset: recorded, with on_queue_reset called inside it (the
+    // port's other queues must keep working meanwhile).
+    std::string queue_reset_unavailable() const override { return queue_reset ? "" : "fake: no queue_reset field"; }
+    void reset_queue(uint16_t index) override {
+        {
+            std::lock_guard<std::mutex> g(lock);
+            queue_resets.push_back(index);
+        }
+        if (on_queue_reset) on_queue_reset(index);
+    }
     void setup_queue(const QueueAreas& q) override {
         std::lock_guard<std::mutex> g(lock);
         if (q.index >= areas.size()) areas.resize(q.index + 1), resets_at_setup.resize(q.index + 1);
@@ -80,6 +91,9 @@ public:
     uint16_t rss_max_table = 128;
     uint32_t supported_hash_types = 0x3f;  // IPv4, TCPv4, UDPv4, IPv6, TCPv6, UDPv6
     bool control_queue_processed = true;
+    bool queue_reset = true;  // the transport can reset one queue
+    std::vector<uint16_t> queue_resets;
+    std::function<void(uint16_t)> on_queue_reset;
     std::atomic<bool> config_changed{false};
     std::atomic<int> resets{0};  // reset() calls: a device model must stop touching the rings
     std::atomic<int> setups{0};  // setup_queue() calls: a device model starts over when it changes

@@ -47,6 +47,7 @@ const std::map<std::string, Switch>& switches() {
         {"vlan_filter", {kNetCtrlVlan, false}},
         {"guest_announce", {kNetGuestAnnounce, true}},
         {"ctrl_guest_offloads", {kNetCtrlGuestOffloads, true}},  // set_rx_offloads() at run time
+        {"ring_reset", {kRingReset, true}},                      // reset_queue_pair() (virtio-pci)
         {"speed_duplex", {kNetSpeedDuplex, true}},
         // RSS (PCI: QEMU's rss=on): flows spread over the queue pairs by a Toeplitz hash.
         {"rss", {kNetRss, true}},

@@ -83,6 +83,8 @@ public:
     QueueStats& rx_stats() noexcept override { return inner_->rx_stats(); }
     QueueStats& tx_stats() noexcept override { return inner_->tx_stats(); }
     bool faulted() const noexcept override { return inner_->faulted(); }
+    uint16_t ring() const noexcept override { return inner_->ring(); }
+    PacketPool& pool() const noexcept override { return app_; }
     std::string fault_report() const override { return inner_->fault_report(); }
     uint32_t slots_in_use() const noexcept { return slots_.in_use(); }
 

@@ -118,6 +118,8 @@ public:
     QueueStats& rx_stats() noexcept override { return rx_stats_; }
     QueueStats& tx_stats() noexcept override { return tx_stats_; }
     bool faulted() const noexcept override { return rx_.needs_reset() || tx_.needs_reset(); }
+    uint16_t ring() const noexcept override { return cfg_.ring; }
+    PacketPool& pool() const noexcept override { return pool_; }
     std::string fault_report() const override {
         std::string r;
         const std::string q = std::to_string(cfg_.queue_id);

@@ -71,7 +71,17 @@ public:
         rx_base_ = read_counters(rx_stats());
         tx_base_ = read_counters(tx_stats());
     }
+    // A pair that replaces `old` (a queue pair's reset with another ring or
+    // pool) counts on from where it stopped. Neither is polled meanwhile.
+    void continue_counters(QueuePairBase& old) noexcept {
+        rx_stats() = read_counters(old.rx_stats());
+        tx_stats() = read_counters(old.tx_stats());
+        rx_base_ = old.rx_base_;
+        tx_base_ = old.tx_base_;
+    }
     virtual bool faulted() const noexcept = 0;
+    virtual uint16_t ring() const noexcept = 0;     // descriptors per ring
+    virtual PacketPool& pool() const noexcept = 0;  // where the application's packets come from
     // "rx0: used id not in flight; " or "".
     virtual std::string fault_report() const = 0;
 

@@ -22,7 +22,8 @@ constexpr virtio::Features kSupported =
     bit(kNotificationData) | bit(kNetMrgRxbuf) | bit(kNetCsum) | bit(kNetGuestCsum) | bit(kNetMac) | bit(kNetStatus) |
     bit(kNetMtu) | bit(kNetMq) | bit(kNetCtrlVq) | bit(kNetCtrlRx) | bit(kNetCtrlMacAddr) | bit(kNetCtrlVlan) |
     bit(kNetGuestAnnounce) | bit(kNetSpeedDuplex) | bit(kIndirectDesc) | bit(kNetHostTso4) | bit(kNetHostTso6) |
-    bit(kNetGuestTso4) | bit(kNetGuestTso6) | bit(kNetRss) | bit(kNetHashReport) | bit(kNetCtrlGuestOffloads);
+    bit(kNetGuestTso4) | bit(kNetGuestTso6) | bit(kNetRss) | bit(kNetHashReport) | bit(kNetCtrlGuestOffloads) |
+    bit(kRingReset);
 constexpr virtio::Features kHostTso = bit(kNetHostTso4) | bit(kNetHostTso6);
 constexpr virtio::Features kGuestTso = bit(kNetGuestTso4) | bit(kNetGuestTso6);
 // What only a control queue makes sense of (5.1.3.1: each requires CTRL_VQ).
@@ -54,6 +55,9 @@ Negotiated negotiate_features(const NegotiationInput& in, const std::string& dev
         return refuse(device + ": guest_tso4/guest_tso6 need guest_csum=1 (virtio 1.2 section 5.1.3.1)");
     if (!has(f, kNetCsum)) f &= ~kHostTso;
     if (!has(f, kNetGuestCsum) || !has(f, kNetMrgRxbuf)) f &= ~kGuestTso;
+    // RING_RESET only where the transport has the register: QEMU offers it
+    // over virtio-mmio too, which has no QueueReset in 7.2.
+    if (!in.queue_reset) f &= ~bit(kRingReset);
     if (!in.control_queue_processed) f &= ~(bit(kNetCtrlVq) | kNeedControlQueue);
     if (!has(f, kNetCtrlVq)) f &= ~kNeedControlQueue;
     if (in.queues > 1) {

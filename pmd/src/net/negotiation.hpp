@@ -17,6 +17,7 @@ struct NegotiationInput {
     virtio::Features wanted;                 // the device string's (DeviceSpec::wanted_features)
     bool negotiate_access_platform = false;  // the DMA plan's decision on VIRTIO_F_ACCESS_PLATFORM
     bool control_queue_processed = true;     // NetConfig: false over vhost-user (the back end never sees it)
+    bool queue_reset = false;                // the transport can reset one queue (RING_RESET is of use)
     uint16_t max_virtqueue_pairs = 1;        // NetConfig
     uint16_t queues = 1;                     // queue pairs asked for
     uint16_t ring = 256;                     // descriptors per queue asked for

@@ -107,6 +107,7 @@ void NetPort::negotiate() {
     in.wanted = spec_.wanted_features;
     in.negotiate_access_platform = plan_.negotiate_access_platform;
     in.control_queue_processed = config_.control_queue_processed;
+    in.queue_reset = transport_->queue_reset_unavailable().empty();
     in.max_virtqueue_pairs = config_.max_virtqueue_pairs;
     in.queues = spec_.queues;
     in.ring = spec_.ring;
@@ -164,38 +165,44 @@ void NetPort::bring_up() {
     apply_filters();  // a reset forgot them
     for (auto& p : pairs_) p->refill();
     pool_.flush_thread_cache();  // what the refill left in this thread's cache
+    set_gates(0, spec_.queues, true);
     ready_.store(true, std::memory_order_release);
 }
 
 // Queue memory comes from DmaMemory, which never frees: a restart (or a
 // reconnect) with the same data path and count reuses the queues it had.
+detail::PortDataPath NetPort::chosen_path() {
+    return detail::choose_data_path(virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder),
+                                    virtio::has(features_, kOrderPlatform), data_path_isa(), window_.get());
+}
+
+// Queue numbering of virtio-net (5.1.2): receiveq N = 2N, transmitq N = 2N + 1.
+PairConfig NetPort::pair_config(uint16_t q, uint16_t ring) const {
+    return {ring,
+            static_cast<uint16_t>(2 * q),
+            static_cast<uint16_t>(2 * q + 1),
+            port_id_,
+            q,
+            virtio::has(features_, kEventIdx),
+            virtio::has(features_, kNotificationData),
+            virtio::has(features_, kNetMrgRxbuf),
+            virtio::has(features_, kNetCsum),
+            virtio::has(features_, kNetGuestCsum),
+            virtio::has(features_, kIndirectDesc),
+            virtio::has(features_, kNetHostTso4),
+            virtio::has(features_, kNetHostTso6),
+            virtio::has(features_, kNetGuestTso4) || virtio::has(features_, kNetGuestTso6),
+            virtio::has(features_, kNetHashReport)};
+}
+
 void NetPort::create_queues() {
-    const detail::PortDataPath path =
-        detail::choose_data_path(virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder),
-                                 virtio::has(features_, kOrderPlatform), data_path_isa(), window_.get());
+    const detail::PortDataPath path = chosen_path();
     if (path.rings != path_ || pairs_.size() != spec_.queues) {
         std::lock_guard<std::mutex> g(watcher_->queues);  // stats readers see whole queues
         destroy_queues();
         path_ = path.rings;
-        for (uint16_t q = 0; q < spec_.queues; q++) {
-            // Queue numbering of virtio-net (5.1.2): receiveq N = 2N, transmitq N = 2N + 1.
-            PairConfig pc{spec_.ring,
-                          static_cast<uint16_t>(2 * q),
-                          static_cast<uint16_t>(2 * q + 1),
-                          port_id_,
-                          q,
-                          virtio::has(features_, kEventIdx),
-                          virtio::has(features_, kNotificationData),
-                          virtio::has(features_, kNetMrgRxbuf),
-                          virtio::has(features_, kNetCsum),
-                          virtio::has(features_, kNetGuestCsum),
-                          virtio::has(features_, kIndirectDesc),
-                          virtio::has(features_, kNetHostTso4),
-                          virtio::has(features_, kNetHostTso6),
-                          virtio::has(features_, kNetGuestTso4) || virtio::has(features_, kNetGuestTso6),
-                          virtio::has(features_, kNetHashReport)};
-            pairs_.push_back(path.make_pair(mem_, pool_, pc));
-        }
+        for (uint16_t q = 0; q < spec_.queues; q++)
+            pairs_.push_back(path.make_pair(mem_, pool_, pair_config(q, spec_.ring)));
     }
     rx_fn_ = path.rx;
     tx_fn_ = path.tx;
@@ -236,7 +243,15 @@ StopReport NetPort::stop() {
 
 void NetPort::close_gate() {
     ready_.store(false, std::memory_order_relaxed);
+    set_gates(0, spec_.queues, false);
     detail::quiesce(gates_.get(), 2 * size_t{spec_.queues});
+}
+
+// Opening releases what the control path set up (the bursts acquire it);
+// closing is relaxed: quiesce()'s barrier orders it.
+void NetPort::set_gates(uint16_t first, uint16_t pairs, bool open) {
+    for (size_t g = 2 * size_t{first}; g < 2 * (size_t{first} + pairs); g++)
+        gates_[g].open.store(open, open ? std::memory_order_release : std::memory_order_relaxed);
 }
 
 // No burst runs after close_gate(); the device stops using the rings before
@@ -264,14 +279,15 @@ void NetPort::take_down(StopReport* clean) {
 // reclaim what it completes until nothing is left, the bound passes or a back
 // end hangs up. A queue that faulted is not waited for (its device broke the
 // rules; the reset discards what it holds).
-StopReport NetPort::wait_for_tx() {
+StopReport NetPort::wait_for_tx(uint16_t first, uint16_t pairs) {
     StopReport r;
     const auto t0 = detail::Clock::now();
     const auto deadline = t0 + std::chrono::milliseconds(spec_.stop_timeout_ms);
+    const size_t end = std::min(pairs_.size(), size_t{first} + pairs);
     auto in_flight = [&] {
         uint64_t n = 0;
-        for (auto& p : pairs_)
-            if (!p->faulted()) n += p->tx_in_flight();
+        for (size_t q = first; q < end; q++)
+            if (!pairs_[q]->faulted()) n += pairs_[q]->tx_in_flight();
         return n;
     };
     auto hung_up = [&] {
@@ -282,8 +298,8 @@ StopReport NetPort::wait_for_tx() {
     // What the stop has to account for: every chain the driver has not taken
     // back, counted before anything is reclaimed, so the figure does not
     // depend on how far the device got while this thread was on its way here.
-    for (auto& p : pairs_)
-        if (!p->faulted()) r.tx_in_flight += p->tx_unreclaimed();
+    for (size_t q = first; q < end; q++)
+        if (!pairs_[q]->faulted()) r.tx_in_flight += pairs_[q]->tx_unreclaimed();
     uint64_t left = in_flight();
     pool_.flush_thread_cache();  // what the reclaims freed into this thread's cache
     r.timed_out = left != 0;

@@ -196,6 +196,7 @@ void NetPort::announce() {
         // The control thread borrows Tx queue 0: no burst runs meanwhile.
         close_gate();
         const uint16_t sent = tx_fn_(pairs_[0].get(), &p, 1);
+        set_gates(0, spec_.queues, true);
         ready_.store(true, std::memory_order_release);
         if (sent == 0) PacketPool::free(p);
         pool_.flush_thread_cache();

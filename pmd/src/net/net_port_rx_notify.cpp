@@ -16,7 +16,7 @@ int NetPort::rx_notify_fd(uint16_t q) const {
 // Through the Rx gate, as a burst: the rings are the data path's.
 bool NetPort::rx_notify_arm(uint16_t q) noexcept {
     detail::QueueGate& g = gates_[2 * q];
-    if (!g.enter(ready_)) return true;  // down: nothing comes from the rings; sleep until the fd or the timeout
+    if (!g.enter()) return true;  // down: nothing comes from the rings; sleep until the fd or the timeout
     const bool armed = pairs_[q]->arm_rx_notify();
     g.leave();
     return armed;
@@ -24,7 +24,7 @@ bool NetPort::rx_notify_arm(uint16_t q) noexcept {
 
 void NetPort::rx_notify_disarm(uint16_t q) noexcept {
     detail::QueueGate& g = gates_[2 * q];
-    if (g.enter(ready_)) {
+    if (g.enter()) {
         pairs_[q]->disarm_rx_notify();
         g.leave();
     }

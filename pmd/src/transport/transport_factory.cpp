@@ -13,6 +13,14 @@
 
 namespace vireo {
 
+std::string Transport::queue_reset_unavailable() const {
+    return describe() + " has no per-queue reset (virtio-pci has: queue_reset, virtio 1.2 4.1.4.3)";
+}
+
+void Transport::reset_queue(uint16_t index) {
+    throw Error(queue_reset_unavailable() + ": queue " + std::to_string(index) + " cannot be reset alone");
+}
+
 std::unique_ptr<Transport> open_transport(const DeviceSpec& spec) {
     if (spec.kind == DeviceSpec::Kind::Pci) {
         try {

@@ -35,10 +35,12 @@
 
 namespace vireo {
 
+struct PairConfig;
 namespace detail {
 class QueuePairBase;
 class ControlQueueBase;
 struct DataPath;
+struct PortDataPath;
 class DmaWindow;
 using BurstFn = uint16_t (*)(QueuePairBase*, Packet**, uint16_t) noexcept;
 }  // namespace detail
@@ -69,6 +71,16 @@ struct StopReport {
     uint64_t tx_undelivered = 0;  // of those, the ones it still had not when the reset came (also in tx_stats)
     double waited_ms = 0;         // how long the stop waited for them
     bool timed_out = false;       // the wait ended at stop_timeout_ms (or the back end left), not with none left
+};
+
+// What reset_queue_pair() changes while the device has forgotten the pair's rings.
+struct QueuePairChange {
+    uint16_t ring = 0;           // descriptors per ring (0: keep)
+    PacketPool* pool = nullptr;  // where Rx buffers come from (nullptr: keep); in the port's DmaMemory
+};
+struct QueueResetReport {
+    StopReport tx;       // the bounded wait for the pair's Tx completions, as a clean stop's
+    double gate_ms = 0;  // how long the pair's bursts returned 0
 };
 
 // Receive-side scaling (virtio 1.2 5.1.6.5.7): the device hashes each frame
@@ -134,17 +146,18 @@ public:
     bool rx_notify_arm(uint16_t q) noexcept;
     void rx_notify_disarm(uint16_t q) noexcept;
 
-    // Both return 0 while the port is not ready() (stopped, or its back end gone).
+    // Both return 0 while the port is not ready() (stopped, or its back end
+    // gone), and while the pair goes through reset_queue_pair().
     uint16_t rx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
         detail::QueueGate& g = gates_[2 * q];
-        if (!g.enter(ready_)) return 0;
+        if (!g.enter()) return 0;
         const uint16_t r = rx_fn_(pairs_[q].get(), pkts, n);
         g.leave();
         return r;
     }
     uint16_t tx_burst(uint16_t q, Packet** pkts, uint16_t n) noexcept {
         detail::QueueGate& g = gates_[2 * q + 1];
-        if (!g.enter(ready_)) return 0;
+        if (!g.enter()) return 0;
         const uint16_t r = tx_fn_(pairs_[q].get(), pkts, n);
         g.leave();
         return r;
@@ -223,7 +236,7 @@ public:
     std::array<uint8_t, 6> mac() const noexcept { return mac_; }
     uint16_t mtu() const noexcept { return mtu_; }
     std::string describe() const;
-    // A queue's device broke the rules (see docs/virtqueue.md): stop() and start() again.
+    // A queue's device broke the rules (see docs/virtqueue.md): recover_faulted_pairs(), or stop() and start().
     bool needs_reset() const noexcept;
     // Which queue faulted and how ("" when none), e.g. "tx0: used id not in flight".
     std::string fault_report() const;
@@ -237,6 +250,23 @@ public:
     uint16_t ring_size() const noexcept { return spec_.ring; }
     void reset_stats();
 
+    // One queue pair's reset (VIRTIO_F_RING_RESET, virtio 1.2 2.6.1; key
+    // ring_reset, on by default; virtio-pci) while the other pairs forward:
+    // its gates close (its bursts return 0 until they reopen; the thread that
+    // owns it may keep polling), it waits as a clean stop does, bounded by
+    // stop_timeout_ms, for its Tx frames to complete (not a faulted pair), the
+    // device forgets both rings, every buffer they held goes back to its pool
+    // (Tx frames not completed are counted in tx_stats().undelivered), and the
+    // rings are enabled again, with `change`'s ring size or pool, refilled and
+    // opened. Throws, saying why and that a restart is the way, when the
+    // device or its transport cannot. Control thread only, port started.
+    QueueResetReport reset_queue_pair(uint16_t q, const QueuePairChange& change = {});
+    // Every pair to `ring` descriptors, one pair at a time (ethtool -G).
+    void set_ring_size(uint16_t ring);
+    // Each faulted pair (fault_report()) reset alone; returns how many.
+    unsigned recover_faulted_pairs();
+    uint64_t queue_pair_resets() const noexcept { return queue_pair_resets_.load(std::memory_order_relaxed); }
+
 private:
     struct Watcher;  // the connection's thread (net_port_link.cpp)
 
@@ -245,8 +275,12 @@ private:
     void check_ring_fits(uint16_t queues);        // ring= against the first `queues` queues' maximum size
     void bring_up();                              // the handshake, queues, DRIVER_OK, refill; opens the gate
     void take_down(StopReport* clean = nullptr);  // closes the gate, (clean: waits for Tx,) resets, buffers back
-    StopReport wait_for_tx();                     // a clean stop's bounded wait for Tx completions
-    void close_gate();
+    StopReport wait_for_tx(uint16_t first = 0, uint16_t pairs = 0xffff);  // bounded wait for Tx completions
+    void close_gate();                                                    // every gate: no burst runs, none starts
+    void set_gates(uint16_t first, uint16_t pairs, bool open);  // pairs [first, first + pairs): both directions
+    detail::PortDataPath chosen_path();                         // choose_data_path() for the negotiated features
+    PairConfig pair_config(uint16_t q, uint16_t ring) const;
+    std::string queue_reset_unavailable() const;  // why reset_queue_pair() cannot, or ""
     void create_queues();
     void destroy_queues();
     void watch();                         // the watcher thread's body
@@ -281,12 +315,13 @@ private:
     std::unique_ptr<detail::ControlQueueBase> ctrl_;  // when CTRL_VQ is negotiated
     detail::BurstFn rx_fn_ = nullptr;
     detail::BurstFn tx_fn_ = nullptr;
-    std::atomic<bool> ready_{false};              // the gates' flag
+    std::atomic<bool> ready_{false};              // started and brought up (each gate has its own flag)
     std::unique_ptr<detail::QueueGate[]> gates_;  // per pair: rx, tx
     std::unique_ptr<Watcher> watcher_;
     struct Filters;  // what the application set (net_port_ctrl.cpp)
     std::unique_ptr<Filters> filters_;
     std::atomic<uint64_t> announcements_{0};
+    std::atomic<uint64_t> queue_pair_resets_{0};
 };
 
 }  // namespace vireo

@@ -147,6 +147,13 @@ public:
     virtual void reset() = 0;
     virtual uint16_t max_queue_size(uint16_t index) = 0;  // 0: any size up to 32768
     virtual void setup_queue(const QueueAreas& q) = 0;
+    // Per-queue reset (VIRTIO_F_RING_RESET, virtio 1.2 2.6.1): "" when this
+    // transport can reset one queue, else why not (for the port's errors).
+    virtual std::string queue_reset_unavailable() const;
+    // Resets queue `index` alone (RING_RESET negotiated) and returns once the
+    // device no longer uses it and has forgotten its state; setup_queue() then
+    // enables it again, with other parameters if wanted. Throws on a timeout.
+    virtual void reset_queue(uint16_t index);
     virtual Doorbell doorbell(uint16_t index) = 0;
     virtual NetConfig net_config() = 0;
     // How the device reaches memory: the facts the IOVA policy decides from

@@ -45,7 +45,9 @@ inline constexpr uint32_t kQueueNotifyOff = 30;      // le16, read-only
 inline constexpr uint32_t kQueueDesc = 32;           // le64
 inline constexpr uint32_t kQueueDriver = 40;         // le64
 inline constexpr uint32_t kQueueDevice = 48;         // le64
-inline constexpr uint32_t kSize = 56;                // the fields vireo uses end here
+inline constexpr uint32_t kSize = 56;                // the fields every device has end here
+inline constexpr uint32_t kQueueReset = 58;          // le16, with VIRTIO_F_RING_RESET (1 starts, reads 0 when done)
+inline constexpr uint32_t kSizeWithQueueReset = 60;
 }  // namespace common
 
 // Where one structure lives: BAR, offset and length within it.

@@ -146,6 +146,32 @@ void VirtioPciTransport::setup_queue(const QueueAreas& q) {
     write16(common::kQueueEnable, 1);
 }
 
+// The field exists only in a common configuration long enough to hold it
+// (Linux maps 60 bytes and never checks; we do).
+std::string VirtioPciTransport::queue_reset_unavailable() const {
+    if (layout_.common.length >= common::kSizeWithQueueReset) return {};
+    return describe() + "'s common configuration is " + std::to_string(layout_.common.length) +
+           " bytes, without queue_reset (needs " + std::to_string(common::kSizeWithQueueReset) + ")";
+}
+
+// 4.1.4.3.2: write 1 to queue_reset; the reset is done when it reads 0 again
+// (QEMU resets at once; Linux also waits for queue_enable to read 0).
+void VirtioPciTransport::reset_queue(uint16_t index) {
+    if (std::string why = queue_reset_unavailable(); !why.empty()) throw Error(why);
+    write16(common::kQueueSelect, index);
+    write16(common::kQueueReset, 1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (read16(common::kQueueReset) != 0 || read16(common::kQueueEnable) != 0) {
+        if (!present())
+            throw Error(describe() + " is gone (reads all ones) while queue " + std::to_string(index) +
+                        " was being reset");
+        if (std::chrono::steady_clock::now() > deadline)
+            throw Error(describe() + ": queue " + std::to_string(index) +
+                        " did not finish its reset within 1 s (queue_reset still reads 1): reset the port");
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+}
+
 Doorbell VirtioPciTransport::doorbell(uint16_t index) {
     write16(common::kQueueSelect, index);
     const uint64_t off = uint64_t{read16(common::kQueueNotifyOff)} * layout_.notify_off_multiplier;

@@ -34,6 +34,8 @@ public:
     std::string describe() const override { return "pci:" + dev_->bdf(); }
     virtio::Features device_features() override;
     void set_features(const virtio::Features& features) override;
+    std::string queue_reset_unavailable() const override;
+    void reset_queue(uint16_t index) override;
     void set_status(uint8_t status) override;
     uint8_t status() override;
     void reset() override;

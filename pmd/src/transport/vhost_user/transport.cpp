@@ -83,6 +83,16 @@ void VhostUserTransport::set_features(const virtio::Features& features) {
     conn_.request(kSetFeatures, &wire, sizeof wire);
 }
 
+// The protocol stops one ring with GET_VRING_BASE, but DPDK's vhost (22.11,
+// lib/vhost/vhost_user.c vhost_user_get_vring_base) answers it by stopping the
+// whole device (vhost_destroy_device_notify), and no back end offers
+// RING_RESET: a per-queue reset would be a device restart in disguise.
+std::string VhostUserTransport::queue_reset_unavailable() const {
+    return describe() +
+           ": vhost-user has no per-queue reset (GET_VRING_BASE stops the whole device in DPDK's vhost, and no back "
+           "end offers VIRTIO_F_RING_RESET)";
+}
+
 void VhostUserTransport::set_status(uint8_t s) {
     const bool driver_ok = (s & virtio::status::kDriverOk) && !(status_ & virtio::status::kDriverOk);
     status_ = s;

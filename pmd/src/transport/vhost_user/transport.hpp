@@ -53,6 +53,7 @@ public:
     std::string describe() const override { return "vhost-user:" + opts_.path; }
     virtio::Features device_features() override { return device_features_; }
     void set_features(const virtio::Features& features) override;
+    std::string queue_reset_unavailable() const override;
     void set_status(uint8_t status) override;
     uint8_t status() override { return status_; }
     void reset() override;
