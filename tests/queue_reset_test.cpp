@@ -49,8 +49,9 @@ Packet* receive_one(Rig& r, uint16_t ring, uint8_t fill) {
 
 // 64 -> 256 descriptors: frames the device completed before the reset are
 // counted sent; the ones it took and never completed are counted undelivered
-// (the reset discards them, 2.6.1); Rx buffers posted and unused return to the
-// pool; afterwards the device sees the new ring and frames flow both ways.
+// (the reset discards them, 2.6.1); received frames no burst took are counted
+// discarded; Rx buffers posted and unused return to the pool; afterwards the
+// device sees the new ring and frames flow both ways.
 TEST(QueueReset, ARingResizeAccountsForEveryFrame) {
     Rig r(kOffered, "vhost-user:/fake,ring=64,stop_timeout_ms=0");
     r.port->start();
@@ -66,8 +67,17 @@ TEST(QueueReset, ARingResizeAccountsForEveryFrame) {
         txd.complete({sent.begin(), sent.begin() + 7});  // 7 out; 3 still in the device's hands
         EXPECT_EQ(number_of(sent[6]), 6);
     }
+    {  // two frames delivered that no rx_burst takes before the reset
+        SplitDevice rxd = r.device(0);
+        std::deque<DevBuffer> bufs;
+        ASSERT_EQ(rxd.take(2, bufs), 2u);
+        put_rx_frame(bufs[0], 0, 1, 60, 0x10);
+        put_rx_frame(bufs[1], 0, 1, 60, 0x11);
+        rxd.complete({bufs[0], bufs[1]});
+    }
     ASSERT_EQ(r.pool.in_use(), 64u + 10u);  // the Rx ring's buffers and the frames in flight
     const QueueResetReport rep = r.port->reset_queue_pair(0, {.ring = 256});
+    EXPECT_EQ(rep.rx_discarded, 2u) << "taken by the reset, and said so";
     EXPECT_EQ(rep.tx.tx_in_flight, 10u) << "not taken back when the reset began";
     EXPECT_EQ(rep.tx.tx_undelivered, 3u);
     EXPECT_EQ(r.port->tx_stats(0).undelivered, 3u);

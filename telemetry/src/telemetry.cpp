@@ -330,8 +330,10 @@ std::string Telemetry::answer(const std::string& request) const {
         if (!q) return reply(nullptr);
         return change("queue pair " + *second + " reset", [p, q = *q] {
             const QueueResetReport r = p->reset_queue_pair(q);
-            return Json{
-                {"tx_in_flight", r.tx.tx_in_flight}, {"tx_undelivered", r.tx.tx_undelivered}, {"gate_ms", r.gate_ms}};
+            return Json{{"tx_in_flight", r.tx.tx_in_flight},
+                        {"tx_undelivered", r.tx.tx_undelivered},
+                        {"rx_discarded", r.rx_discarded},
+                        {"gate_ms", r.gate_ms}};
         });
     }
     return reply(nullptr);

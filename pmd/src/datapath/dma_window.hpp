@@ -75,6 +75,7 @@ public:
     void setup(Transport& t, const DmaMemory& mem) override { inner_->setup(t, mem); }
     void refill() noexcept override;
     void drain() noexcept override;
+    uint16_t discard_received() noexcept override { return inner_->discard_received(); }
     uint16_t tx_room() noexcept override { return inner_->tx_room(); }
     uint16_t tx_in_flight() noexcept override { return inner_->tx_in_flight(); }
     uint16_t tx_unreclaimed() noexcept override { return inner_->tx_unreclaimed(); }

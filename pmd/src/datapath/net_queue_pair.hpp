@@ -128,6 +128,14 @@ public:
         return r;
     }
 
+    uint16_t discard_received() noexcept override {
+        VqUsed got[kBurst];
+        uint16_t total = 0;
+        for (uint16_t n; (n = rx_.reap(got, kBurst)) != 0; total = static_cast<uint16_t>(total + n))
+            for (uint16_t i = 0; i < n; i++) PacketPool::free(static_cast<Packet*>(got[i].cookie));
+        return total;
+    }
+
     // After the device stopped: every buffer the rings held goes back to the
     // pool; Tx frames it never completed are counted.
     void drain() noexcept override {

@@ -49,6 +49,9 @@ public:
     // After the device stopped: every buffer the rings held back to the pool;
     // Tx frames still in flight are counted in tx_stats().undelivered.
     virtual void drain() noexcept = 0;
+    // After the device stopped, before drain(): the Rx buffers it had filled
+    // that no burst took, back to the pool without a refill or a kick; how many.
+    virtual uint16_t discard_received() noexcept = 0;
     // Tx frames (ring chains) the device has not completed, after reclaiming
     // those it has: what a clean stop waits for.
     virtual uint16_t tx_in_flight() noexcept = 0;    // reclaims what the device completed, then counts the rest

@@ -59,6 +59,9 @@ QueueResetReport NetPort::reset_queue_pair(uint16_t q, const QueuePairChange& ch
     // 2.6.1: the device stops and forgets both rings; then every buffer is the driver's.
     transport_->reset_queue(static_cast<uint16_t>(2 * q));
     transport_->reset_queue(static_cast<uint16_t>(2 * q + 1));
+    // What the device delivered that no burst took: the reset takes it, as
+    // Linux's ring resize drops it; here it is counted first.
+    r.rx_discarded = pairs_[q]->discard_received();
     pairs_[q]->drain();  // back to the pool each came from; Tx not completed counted undelivered
     if (change.ring != 0 || change.pool != nullptr) {
         std::unique_ptr<detail::QueuePairBase> next = chosen_path().make_pair(

@@ -79,8 +79,10 @@ struct QueuePairChange {
     PacketPool* pool = nullptr;  // where Rx buffers come from (nullptr: keep); in the port's DmaMemory
 };
 struct QueueResetReport {
-    StopReport tx;       // the bounded wait for the pair's Tx completions, as a clean stop's
-    double gate_ms = 0;  // how long the pair's bursts returned 0
+    StopReport tx;              // the bounded wait for the pair's Tx completions, as a clean stop's
+    uint64_t rx_discarded = 0;  // Rx buffers the device had filled that no rx_burst took (a frame each, or a
+                                // mergeable frame's buffers)
+    double gate_ms = 0;         // how long the pair's bursts returned 0
 };
 
 // Receive-side scaling (virtio 1.2 5.1.6.5.7): the device hashes each frame
