@@ -169,8 +169,6 @@ void NetPort::bring_up() {
     ready_.store(true, std::memory_order_release);
 }
 
-// Queue memory comes from DmaMemory, which never frees: a restart (or a
-// reconnect) with the same data path and count reuses the queues it had.
 detail::PortDataPath NetPort::chosen_path() {
     return detail::choose_data_path(virtio::has(features_, kRingPacked), virtio::has(features_, kInOrder),
                                     virtio::has(features_, kOrderPlatform), data_path_isa(), window_.get());
@@ -195,6 +193,8 @@ PairConfig NetPort::pair_config(uint16_t q, uint16_t ring) const {
             virtio::has(features_, kNetHashReport)};
 }
 
+// Queue memory comes from DmaMemory, which never frees: a restart (or a
+// reconnect) with the same data path and count reuses the queues it had.
 void NetPort::create_queues() {
     const detail::PortDataPath path = chosen_path();
     if (path.rings != path_ || pairs_.size() != spec_.queues) {
